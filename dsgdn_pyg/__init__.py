@@ -1,0 +1,10 @@
+"""dsgdn-pyg: AMB-DSGDN (arXiv 2603.10043) for PyTorch Geometric.
+
+Dialogues become sparse typed graphs, a differential graph attention layer
+(:class:`dsgdn_pyg.nn.DiffGATConv`) filters shared noise, and adaptive modality
+dropout keeps one modality from drowning out the others.
+"""
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__"]

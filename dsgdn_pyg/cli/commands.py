@@ -1,0 +1,3 @@
+"""The list of command modules mounted on the ``dsgdn`` app."""
+
+REGISTRARS = []
