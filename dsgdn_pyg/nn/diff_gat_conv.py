@@ -1,0 +1,315 @@
+"""Differential graph attention over typed edges (AMB-DSGDN, Sec. 4.5)."""
+
+import math
+from typing import Optional, Tuple, Union
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch.nn import Parameter
+
+import torch_geometric
+from torch_geometric.nn.conv import MessagePassing
+from torch_geometric.nn.inits import glorot, ones, zeros
+from torch_geometric.typing import Adj, OptTensor
+from torch_geometric.utils import softmax
+
+AttentionWeights = Tuple[Tensor, Tensor]
+
+
+def default_lambda_init(depth: int) -> float:
+    r"""The initial differential coefficient
+    :math:`\lambda_{init} = 0.8 - 0.6 \exp(-0.3 \cdot depth)` (Eq. 14)."""
+    return 0.8 - 0.6 * math.exp(-0.3 * depth)
+
+
+class DiffGATConv(MessagePassing):
+    r"""The differential graph attention operator from the `"AMB-DSGDN:
+    Adaptive Modality-Balanced Dynamic Semantic Graph Differential Network for
+    Multimodal Emotion Recognition" <https://arxiv.org/abs/2603.10043>`_ paper
+    (Sec. 4.5, Alg. 1, Eq. 9-18).
+
+    Each head projects :math:`\mathbf{W}\mathbf{h} = [\mathbf{P}; \mathbf{Q}]`
+    and scores every edge :math:`j \to i` twice, once per branch, with the
+    relation :math:`\rho_{ij}` of the edge:
+
+    .. math::
+        e^{+}_{i,j} = \mathrm{LeakyReLU}\left(\mathbf{a}^{+\top}_{l}
+        \mathbf{P}_i + \mathbf{a}^{+\top}_{r} \mathbf{P}_j +
+        \mathbf{a}^{+\top}_{\rho} \mathbf{E}_{\rho}(\rho_{ij})\right)
+
+    (and :math:`e^{-}_{i,j}` likewise on :math:`\mathbf{Q}`). Both are
+    normalised by a sparse softmax over the incoming edges of :math:`i` and
+    combined into signed differential weights
+
+    .. math::
+        \alpha_{i,j} = \alpha^{+}_{i,j} - \lambda \, \alpha^{-}_{i,j},
+        \qquad \lambda = e^{\mathbf{\lambda}_{q1} \cdot \mathbf{\lambda}_{k1}}
+        - e^{\mathbf{\lambda}_{q2} \cdot \mathbf{\lambda}_{k2}}
+        + \lambda_{init},
+
+    so that the weights of every target sum to :math:`1 - \lambda`. The output
+    is :math:`\mathrm{GELU}(\mathrm{LayerNorm}(\sum_j \alpha_{i,j}
+    \mathbf{W}\mathbf{h}_j) \cdot (1 - \lambda_{init}))`.
+
+    Every head owns its projection, attention vectors, relation embedding,
+    :math:`\lambda` vectors and LayerNorm, so :math:`H` heads in one layer hold
+    exactly the parameters of :math:`H` single-head layers.
+
+    Args:
+        in_channels (int): Size of each input sample.
+        out_channels (int): Size of each head's output (must be even: the two
+            halves feed the positive and negative branches).
+        heads (int, optional): Number of differential attention heads.
+            (default: :obj:`1`)
+        concat (bool, optional): If :obj:`False`, the heads are averaged
+            instead of concatenated. (default: :obj:`True`)
+        num_relations (int, optional): Number of edge relation ids; the
+            relation embedding has :obj:`num_relations + 1` rows, id :obj:`0`
+            being the padding id of a dense adjacency. (default: :obj:`5`)
+        relation_dim (int, optional): Width of the relation embedding.
+            (default: :obj:`10`)
+        negative_slope (float, optional): LeakyReLU angle of the negative
+            slope. (default: :obj:`0.2`)
+        dropout (float, optional): Dropout probability of the differential
+            attention weights. (default: :obj:`0.0`)
+        depth (int, optional): Layer depth that sets
+            :math:`\lambda_{init} = 0.8 - 0.6 e^{-0.3 \cdot depth}`.
+            (default: :obj:`1`, as in the published runs)
+        lambda_init (float, optional): Overrides the value derived from
+            :obj:`depth`. (default: :obj:`None`)
+        act (bool, optional): If :obj:`False`, the final GELU is skipped.
+            (default: :obj:`True`)
+        **kwargs (optional): Additional arguments of
+            :class:`torch_geometric.nn.conv.MessagePassing`.
+
+    Shapes:
+        - **input:**
+          node features :math:`(|\mathcal{V}|, F_{in})`,
+          edge indices :math:`(2, |\mathcal{E}|)` (source row 0, target
+          row 1), edge types :math:`(|\mathcal{E}|)` *(optional)*
+        - **output:** node features :math:`(|\mathcal{V}|, H * F_{out})` or
+          :math:`(|\mathcal{V}|, F_{out})` if :obj:`concat=False`;
+          with :obj:`return_attention_weights=True` also
+          :math:`((2, |\mathcal{E}|), (|\mathcal{E}|, H))`, the signed
+          differential weights.
+
+    After a forward pass with :obj:`return_attention_weights=True`, the
+    positive and negative maps of that pass are kept in
+    :attr:`alpha_pos` and :attr:`alpha_neg` (each :math:`(|\mathcal{E}|, H)`)
+    and the coefficients in :meth:`differential_lambda`.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        heads: int = 1,
+        concat: bool = True,
+        num_relations: int = 5,
+        relation_dim: int = 10,
+        negative_slope: float = 0.2,
+        dropout: float = 0.0,
+        depth: int = 1,
+        lambda_init: Optional[float] = None,
+        act: bool = True,
+        **kwargs,
+    ):
+        kwargs.setdefault("aggr", "add")
+        kwargs.setdefault("node_dim", 0)
+        super().__init__(**kwargs)
+
+        if out_channels % 2 != 0:
+            raise ValueError(
+                f"DiffGATConv: out_channels must be even (its halves feed the "
+                f"positive and negative branches), got {out_channels}"
+            )
+        if heads < 1:
+            raise ValueError(f"DiffGATConv: heads must be >= 1, got {heads}")
+
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.heads = heads
+        self.concat = concat
+        self.num_relations = num_relations
+        self.relation_dim = relation_dim
+        self.negative_slope = negative_slope
+        self.dropout = dropout
+        self.depth = depth
+        self.lambda_init = (default_lambda_init(depth)
+                            if lambda_init is None else float(lambda_init))
+        self.act = act
+
+        half = out_channels // 2
+        # All heads' projections side by side: the same parameters as H
+        # separate bias-free linear maps.
+        self.weight = Parameter(torch.empty(in_channels, heads * out_channels))
+        # Per-head attention vectors: [a_l (target) | a_r (source)] per branch.
+        self.att_dst_pos = Parameter(torch.empty(1, heads, half))
+        self.att_src_pos = Parameter(torch.empty(1, heads, half))
+        self.att_dst_neg = Parameter(torch.empty(1, heads, half))
+        self.att_src_neg = Parameter(torch.empty(1, heads, half))
+        # Per-head relation embedding shared by both branches of the head.
+        self.rel_emb = Parameter(
+            torch.empty(heads, num_relations + 1, relation_dim))
+        self.att_rel_pos = Parameter(torch.empty(heads, relation_dim))
+        self.att_rel_neg = Parameter(torch.empty(heads, relation_dim))
+        # Per-head differential lambda vectors.
+        self.lambda_q1 = Parameter(torch.empty(heads, half))
+        self.lambda_k1 = Parameter(torch.empty(heads, half))
+        self.lambda_q2 = Parameter(torch.empty(heads, half))
+        self.lambda_k2 = Parameter(torch.empty(heads, half))
+        # Per-head LayerNorm affine parameters.
+        self.norm_weight = Parameter(torch.empty(heads, out_channels))
+        self.norm_bias = Parameter(torch.empty(heads, out_channels))
+
+        self.alpha_pos: OptTensor = None
+        self.alpha_neg: OptTensor = None
+
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        super().reset_parameters()
+        for h in range(self.heads):
+            # Glorot per head, as if each head were its own linear map.
+            sl = slice(h * self.out_channels, (h + 1) * self.out_channels)
+            glorot(self.weight.data[:, sl])
+        for att in (self.att_dst_pos, self.att_src_pos, self.att_dst_neg,
+                    self.att_src_neg, self.att_rel_pos, self.att_rel_neg):
+            glorot(att)
+        torch.nn.init.normal_(self.rel_emb)
+        for vec in (self.lambda_q1, self.lambda_k1, self.lambda_q2,
+                    self.lambda_k2):
+            torch.nn.init.normal_(vec, mean=0.0, std=0.1)
+        ones(self.norm_weight)
+        zeros(self.norm_bias)
+
+    def differential_lambda(self) -> Tensor:
+        r"""The per-head coefficient :math:`\lambda` of Eq. 13-14, shape
+        :obj:`[heads]`."""
+        lambda_1 = torch.exp((self.lambda_q1 * self.lambda_k1).sum(-1))
+        lambda_2 = torch.exp((self.lambda_q2 * self.lambda_k2).sum(-1))
+        return lambda_1 - lambda_2 + self.lambda_init
+
+    def forward(
+        self,
+        x: Tensor,
+        edge_index: Adj,
+        edge_type: OptTensor = None,
+        return_attention_weights: Optional[bool] = None,
+    ) -> Union[Tensor, Tuple[Tensor, AttentionWeights]]:
+        r"""Runs the layer.
+
+        Args:
+            x (torch.Tensor): The node features.
+            edge_index (torch.Tensor): The edges, source in row 0 and target in
+                row 1.
+            edge_type (torch.Tensor, optional): Relation id of every edge, in
+                :obj:`[0, num_relations]`. Without it the relation term of the
+                scores is left out. (default: :obj:`None`)
+            return_attention_weights (bool, optional): If :obj:`True`, also
+                returns :obj:`(edge_index, alpha)` with the signed
+                differential weights. (default: :obj:`None`)
+        """
+        self._validate(x, edge_index, edge_type)
+        H, C = self.heads, self.out_channels
+        num_nodes = x.size(0)
+
+        wh = (x @ self.weight).view(-1, H, C)
+        alpha_pos, alpha_neg = self.branch_attention(wh, edge_index,
+                                                     edge_type, num_nodes)
+        lam = self.differential_lambda()
+        alpha = alpha_pos - lam.view(1, H) * alpha_neg
+        alpha = F.dropout(alpha, p=self.dropout, training=self.training)
+
+        out = self.propagate(edge_index, x=wh, alpha=alpha,
+                             size=(num_nodes, num_nodes))
+        out = self._normalize(out)
+
+        if self.concat:
+            out = out.reshape(-1, H * C)
+        else:
+            out = out.mean(dim=1)
+
+        if return_attention_weights:
+            self.alpha_pos, self.alpha_neg = alpha_pos, alpha_neg
+            return out, (edge_index, alpha)
+        return out
+
+    def branch_attention(self, wh: Tensor, edge_index: Tensor,
+                         edge_type: OptTensor,
+                         num_nodes: int) -> Tuple[Tensor, Tensor]:
+        r"""The positive and negative attention maps, each
+        :obj:`[num_edges, heads]`, normalised over each target's incoming
+        edges."""
+        H, half = self.heads, self.out_channels // 2
+        p, q = wh[..., :half], wh[..., half:]
+        # Per-node scalars first, so that only [E, 2H] scores are gathered.
+        dst_scores = torch.cat([(p * self.att_dst_pos).sum(-1),
+                                (q * self.att_dst_neg).sum(-1)], dim=-1)
+        src_scores = torch.cat([(p * self.att_src_pos).sum(-1),
+                                (q * self.att_src_neg).sum(-1)], dim=-1)
+        src, dst = edge_index[0], edge_index[1]
+        scores = dst_scores.index_select(0, dst) + src_scores.index_select(
+            0, src)
+        if edge_type is not None:
+            scores = scores + self.relation_scores().index_select(
+                0, edge_type)
+        scores = F.leaky_relu(scores, self.negative_slope)
+        alpha = softmax(scores, dst, num_nodes=num_nodes)
+        return alpha[:, :H], alpha[:, H:]
+
+    def relation_scores(self) -> Tensor:
+        r"""The relation term of both branches for every relation id,
+        :obj:`[num_relations + 1, 2 * heads]`."""
+        pos = (self.rel_emb * self.att_rel_pos.unsqueeze(1)).sum(-1)
+        neg = (self.rel_emb * self.att_rel_neg.unsqueeze(1)).sum(-1)
+        return torch.cat([pos.t(), neg.t()], dim=-1)
+
+    def message(self, x_j: Tensor, alpha: Tensor) -> Tensor:
+        return alpha.unsqueeze(-1) * x_j
+
+    def _normalize(self, out: Tensor) -> Tensor:
+        out = F.layer_norm(out, (self.out_channels, ))
+        out = out * self.norm_weight + self.norm_bias
+        out = out * (1.0 - self.lambda_init)
+        return F.gelu(out) if self.act else out
+
+    def _validate(self, x: Tensor, edge_index: Tensor,
+                     edge_type: OptTensor) -> None:
+        if torch_geometric.is_compiling():
+            return
+        if x.dim() != 2 or x.size(-1) != self.in_channels:
+            raise ValueError(
+                f"DiffGATConv: expected node features of shape "
+                f"[num_nodes, {self.in_channels}], got {list(x.shape)}")
+        if not isinstance(edge_index, Tensor) or edge_index.dim() != 2 \
+                or edge_index.size(0) != 2:
+            raise ValueError(
+                "DiffGATConv: expected edge_index as a [2, num_edges] tensor "
+                f"(source row 0, target row 1), got "
+                f"{getattr(edge_index, 'shape', type(edge_index))}")
+        if edge_type is None:
+            return
+        if edge_type.dim() != 1 or edge_type.numel() != edge_index.size(1):
+            raise ValueError(
+                f"DiffGATConv: expected edge_type of shape "
+                f"[{edge_index.size(1)}] (one id per edge), got "
+                f"{list(edge_type.shape)}")
+        # Reading the range back costs a host sync on CUDA, so it is checked
+        # there only in PyG's debug mode.
+        if edge_type.numel() > 0 and (edge_type.device.type == "cpu"
+                                      or torch_geometric.is_debug_enabled()):
+            lo, hi = int(edge_type.min()), int(edge_type.max())
+            if lo < 0 or hi > self.num_relations:
+                raise ValueError(
+                    f"DiffGATConv: edge_type ids must lie in "
+                    f"[0, {self.num_relations}] (the relation embedding has "
+                    f"{self.num_relations + 1} rows), got ids in "
+                    f"[{lo}, {hi}]")
+
+    def __repr__(self) -> str:
+        return (f"{self.__class__.__name__}({self.in_channels}, "
+                f"{self.out_channels}, heads={self.heads}, "
+                f"num_relations={self.num_relations}, "
+                f"lambda_init={self.lambda_init:.4f})")

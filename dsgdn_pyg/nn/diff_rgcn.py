@@ -1,0 +1,88 @@
+"""The DiffRGCN block: multi-head differential attention with an output head,
+a linear map, a residual and LayerNorm (AMB-DSGDN, Sec. 4.5)."""
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from torch_geometric.typing import Adj, OptTensor
+
+from dsgdn_pyg.nn.diff_gat_conv import DiffGATConv
+
+
+class DiffRGCN(torch.nn.Module):
+    r"""The differential relational graph block of the `"AMB-DSGDN"
+    <https://arxiv.org/abs/2603.10043>`_ paper.
+
+    .. math::
+        \mathbf{z} &= \mathrm{DiffGAT}_{out}\left(\mathrm{Dropout}\left(
+        \big\Vert_{h=1}^{H} \mathrm{DiffGAT}_h(\mathrm{Dropout}(\mathbf{x}))
+        \right)\right)
+
+        \mathbf{x}' &= \mathrm{LayerNorm}\left(\mathbf{x} +
+        \mathrm{Linear}(\mathrm{GELU}(\mathbf{z}))\right)
+
+    Args:
+        channels (int): Input and output width :math:`d_h` (even).
+        heads (int, optional): Number of differential heads before the output
+            head. (default: :obj:`2`)
+        dropout (float, optional): Dropout on the block input, on the
+            concatenated heads and on every attention map.
+            (default: :obj:`0.2`)
+        num_relations (int, optional): Number of relation ids.
+            (default: :obj:`5`)
+        relation_dim (int, optional): Width of the relation embeddings.
+            (default: :obj:`10`)
+        negative_slope (float, optional): LeakyReLU slope of the scores.
+            (default: :obj:`0.2`)
+        depth (int, optional): Depth that sets :math:`\lambda_{init}`.
+            (default: :obj:`1`)
+
+    Shapes:
+        - **input:** node features :math:`(|\mathcal{V}|, d_h)`, edge indices
+          :math:`(2, |\mathcal{E}|)`, edge types :math:`(|\mathcal{E}|)`
+        - **output:** node features :math:`(|\mathcal{V}|, d_h)`
+    """
+
+    def __init__(
+        self,
+        channels: int,
+        heads: int = 2,
+        dropout: float = 0.2,
+        num_relations: int = 5,
+        relation_dim: int = 10,
+        negative_slope: float = 0.2,
+        depth: int = 1,
+    ):
+        super().__init__()
+        self.channels = channels
+        self.heads = heads
+        self.dropout = dropout
+        kwargs = dict(num_relations=num_relations, relation_dim=relation_dim,
+                      negative_slope=negative_slope, dropout=dropout,
+                      depth=depth)
+        self.conv = DiffGATConv(channels, channels, heads=heads, concat=True,
+                                **kwargs)
+        self.out_conv = DiffGATConv(heads * channels, channels, heads=1,
+                                    **kwargs)
+        self.lin = torch.nn.Linear(channels, channels)
+        self.norm = torch.nn.LayerNorm(channels)
+
+    def reset_parameters(self):
+        self.conv.reset_parameters()
+        self.out_conv.reset_parameters()
+        self.lin.reset_parameters()
+        self.norm.reset_parameters()
+
+    def forward(self, x: Tensor, edge_index: Adj,
+                edge_type: OptTensor = None) -> Tensor:
+        h = F.dropout(x, p=self.dropout, training=self.training)
+        h = self.conv(h, edge_index, edge_type)
+        h = F.dropout(h, p=self.dropout, training=self.training)
+        h = self.out_conv(h, edge_index, edge_type)
+        h = self.lin(F.gelu(h))
+        return self.norm(h + x)
+
+    def __repr__(self) -> str:
+        return (f"{self.__class__.__name__}({self.channels}, "
+                f"heads={self.heads}, dropout={self.dropout})")
