@@ -1,3 +1,5 @@
 """The list of command modules mounted on the ``dsgdn`` app."""
 
-REGISTRARS = []
+from dsgdn_pyg.cli import train
+
+REGISTRARS = [train.register]

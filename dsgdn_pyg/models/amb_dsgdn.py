@@ -149,6 +149,13 @@ class _DenseBlock(torch.nn.Module):
         return self.block.forward_sparse(x, edge_index, edge_type, batch)
 
 
+class _NoGraph(torch.nn.Module):
+    """The "w/o graph" ablation: node features pass through unchanged."""
+
+    def forward(self, x, edge_index, edge_type, batch):
+        return x
+
+
 def _make_block(kind: str, channels: int, heads: int,
                 dropout: float) -> torch.nn.Module:
     if kind == "diff":
@@ -157,7 +164,7 @@ def _make_block(kind: str, channels: int, heads: int,
         return _DenseBlock(channels, heads, dropout)
     if kind in ("gat", "gcn"):
         return GraphBlock(kind, channels, heads, dropout)
-    return torch.nn.Identity()
+    return _NoGraph()
 
 
 class AMBDSGDN(torch.nn.Module):

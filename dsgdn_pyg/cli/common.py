@@ -1,0 +1,34 @@
+"""What every command shares: consoles and the one-line error exit."""
+
+import contextlib
+from typing import Iterator
+
+import typer
+from rich.console import Console
+
+console = Console()
+err_console = Console(stderr=True)
+
+EXIT_BAD_INPUT = 2
+
+
+def fail(message: str) -> "typer.Exit":
+    """Prints ``error: message`` on one line to stderr and returns the exit
+    to raise (code 2)."""
+    first_line = str(message).strip().splitlines()[0] if str(message).strip() \
+        else "unknown error"
+    err_console.print(f"[bold red]error:[/] {first_line}", highlight=False,
+                      soft_wrap=True)
+    return typer.Exit(EXIT_BAD_INPUT)
+
+
+@contextlib.contextmanager
+def user_errors() -> Iterator[None]:
+    """Turns bad input (``ValueError``, ``DataError``, a missing file) into
+    a one-line error and exit code 2, with no traceback."""
+    try:
+        yield
+    except (ValueError, FileNotFoundError, PermissionError) as exc:
+        raise fail(str(exc)) from None
+    except KeyboardInterrupt:
+        raise fail("interrupted") from None

@@ -1,0 +1,268 @@
+"""``dsgdn train`` and ``dsgdn evaluate``."""
+
+import time
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress,
+                           TextColumn, TimeElapsedColumn)
+from rich.table import Table
+
+from dsgdn_pyg.cli.common import console, user_errors
+
+SEED_HELP = "Random seed of the run (model init, batch order, dropout)."
+
+
+class RichProgress:
+    """A :class:`~dsgdn_pyg.training.TrainCallback` drawing two rich bars:
+    epochs (with the validation F1) and the batches of the current epoch
+    (with the running loss)."""
+
+    def __init__(self, progress: Progress):
+        self.progress = progress
+        self.epochs = None
+        self.batches = None
+        self.loss_sum = 0.0
+        self.count = 0
+
+    def on_run_start(self, seed: int, epochs: int) -> None:
+        for task in (self.epochs, self.batches):
+            if task is not None:
+                self.progress.remove_task(task)
+        self.epochs = self.progress.add_task(f"seed {seed} epochs",
+                                             total=epochs, info="")
+        self.batches = self.progress.add_task("batches", total=1, info="")
+
+    def on_epoch_start(self, epoch: int, num_batches: int) -> None:
+        self.loss_sum, self.count = 0.0, 0
+        self.progress.reset(self.batches, total=num_batches,
+                            description=f"epoch {epoch} batches", info="")
+
+    def on_batch_end(self, loss: float) -> None:
+        self.loss_sum += loss
+        self.count += 1
+        self.progress.update(self.batches, advance=1,
+                             info=f"loss {self.loss_sum / self.count:.4f}")
+
+    def on_epoch_end(self, record: dict) -> None:
+        star = " *" if record["best"] else ""
+        self.progress.update(
+            self.epochs, advance=1,
+            info=f"valid F1 {100 * record['valid_f1']:.2f}{star}")
+
+
+def _progress() -> Progress:
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(),
+                    MofNCompleteColumn(), TimeElapsedColumn(),
+                    TextColumn("{task.fields[info]}"), console=console,
+                    transient=False)
+
+
+def _parse_seeds(seed: int, seeds: Optional[str]) -> List[int]:
+    if not seeds:
+        return [seed]
+    try:
+        values = [int(s) for s in seeds.split(",") if s.strip()]
+    except ValueError:
+        raise ValueError(f"--seeds: expected comma-separated integers, got "
+                         f"{seeds!r}") from None
+    if not values or len(set(values)) != len(values):
+        raise ValueError(f"--seeds: expected distinct integers, got "
+                         f"{seeds!r}")
+    return values
+
+
+def _metrics_table(title: str, rows) -> Table:
+    table = Table(title=title)
+    for col in ("split", "weighted F1", "accuracy"):
+        table.add_column(col, justify="right" if col != "split" else "left")
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
+def _per_class_table(classes, f1s) -> Table:
+    table = Table(title="test per-class F1 (selected epoch)")
+    table.add_column("class")
+    table.add_column("F1", justify="right")
+    for name, value in zip(classes, f1s):
+        table.add_row(name, f"{100 * value:.2f}")
+    return table
+
+
+def train(
+    data: Optional[Path] = typer.Option(
+        None, "--data", help="Feature bundle (.pkl, SPEC 1) or dialogue "
+        "folder (metadata .pkl + text/audio/visual .npz, e.g. "
+        "../shared/data/iemocap or the output of `dsgdn features`). "
+        "Default: the built-in synthetic dialogues."),
+    preset: str = typer.Option(
+        "iemocap", help="Published configuration and recipe: iemocap or "
+        "meld. Every option below defaults to it."),
+    modalities: str = typer.Option(
+        "tav", help="Modalities to use: any non-empty subset of t, a, v."),
+    epochs: Optional[int] = typer.Option(
+        None, help="Training epochs (preset: 61 iemocap, 20 meld; 12 on "
+        "the synthetic data)."),
+    seed: int = typer.Option(0, help=SEED_HELP),
+    seeds: Optional[str] = typer.Option(
+        None, help="Several seeds, e.g. 1,2,3: one run each, then mean and "
+        "std. Overrides --seed."),
+    device: str = typer.Option("auto", help="auto, cpu or cuda."),
+    out: Optional[Path] = typer.Option(
+        None, help="Run directory (default: runs/<data>-<modalities>-"
+        "<time>). With several seeds, one sub-directory per seed."),
+    lr: Optional[float] = typer.Option(None, help="Adam learning rate "
+                                       "(preset: 6.8e-5 / 5e-5)."),
+    weight_decay: Optional[float] = typer.Option(
+        None, help="Adam weight decay (preset: 5e-5 / 7.5e-5)."),
+    batch_size: Optional[int] = typer.Option(
+        None, help="Dialogues per batch (preset: 16 / 64)."),
+    dropout: Optional[float] = typer.Option(
+        None, help="Encoder and classifier dropout (preset: 0.5 / 0.11)."),
+    hidden: Optional[int] = typer.Option(None, help="Hidden size d_h "
+                                         "(512)."),
+    num_heads: Optional[int] = typer.Option(
+        None, help="Transformer heads of the audio/visual encoders (8)."),
+    graph_heads: Optional[int] = typer.Option(
+        None, "--heads", help="Differential attention heads per DiffRGCN "
+        "block (2)."),
+    graph_dropout: Optional[float] = typer.Option(
+        None, help="Dropout inside the DiffRGCN blocks (0.2)."),
+    window: Optional[int] = typer.Option(
+        None, help="Dialogue graph window w (preset: 20 / 6)."),
+    graph_layer: str = typer.Option(
+        "diff", help="Graph layer: diff (DiffRGCN), gat, gcn, none "
+        "(ablations) or dense (the dense-adjacency baseline)."),
+    modality_dropout: bool = typer.Option(
+        True, help="Adaptive modality dropout after the warm-up."),
+    warm_up: Optional[int] = typer.Option(
+        None, "--warm-up", help="Epochs before modality dropout starts "
+        "(preset: 60 / 0; 6 on the synthetic data)."),
+    q_base: Optional[float] = typer.Option(
+        None, help="Base modality drop probability (preset: 0.3 / 0.2)."),
+    q_lambda: Optional[float] = typer.Option(
+        None, help="Scaling of the relative performance (0.9)."),
+    p_exe: Optional[float] = typer.Option(
+        None, help="Probability a batch gets modality dropout "
+        "(preset: 0.5 / 0.2)."),
+    class_weights: bool = typer.Option(
+        True, help="Use the preset's class weights (IEMOCAP inverse "
+        "frequency; ignored when the data has another number of classes)."),
+    input_dims: str = typer.Option(
+        "preset", help="Feature widths: 'preset' (widths must match the "
+        "preset, else an error) or 'data' (take them from the data)."),
+    select_on: str = typer.Option(
+        "valid", help="Epoch selection: valid (honest) or test (the LEGACY "
+        "protocol of the published code, labelled as such)."),
+    split_seed: int = typer.Option(
+        0, help="Seed of the carved validation split (when the data has no "
+        "validation ids) and of the synthetic data."),
+    valid_fraction: float = typer.Option(
+        0.1, help="Fraction of training dialogues carved for validation "
+        "when the data has no validation ids."),
+) -> None:
+    """Train AMB-DSGDN, select the epoch on validation, report test there.
+
+    With no arguments it trains on the built-in synthetic IEMOCAP-shaped
+    dialogues (about a minute on a laptop CPU).
+    """
+    from dsgdn_pyg.training.session import TrainRequest, run_training
+
+    with user_errors():
+        request = TrainRequest(
+            data=str(data) if data is not None else None, preset=preset,
+            modalities=modalities, seeds=_parse_seeds(seed, seeds),
+            device=device, out=out, input_dims=input_dims,
+            split_seed=split_seed, valid_fraction=valid_fraction,
+            class_weights=class_weights,
+            model_overrides=dict(
+                dropout=dropout, hidden=hidden, num_heads=num_heads,
+                graph_heads=graph_heads, graph_dropout=graph_dropout,
+                graph_layer=graph_layer, modality_dropout=modality_dropout,
+                q_base=q_base, q_lambda=q_lambda, p_exe=p_exe),
+            train_overrides=dict(
+                epochs=epochs, lr=lr, weight_decay=weight_decay,
+                batch_size=batch_size, window=window, warm_up_epochs=warm_up,
+                select_on=select_on))
+        with _progress() as progress:
+            outcome = run_training(request, callback=RichProgress(progress),
+                                   log=console.print)
+    _print_outcome(outcome)
+
+
+def _print_outcome(outcome) -> None:
+    results = outcome.results
+    legacy = results[0].select_on == "test"
+    title = ("LEGACY protocol: epoch selected on TEST" if legacy else
+             "epoch selected on validation, test reported there")
+    if len(results) == 1:
+        r = results[0]
+        rows = [(s, f"{100 * getattr(r, s).weighted_f1:.2f}",
+                 f"{100 * getattr(r, s).accuracy:.2f}")
+                for s in ("valid", "test")]
+        console.print(_metrics_table(
+            f"seed {r.seed}, best epoch {r.best_epoch} ({title})", rows))
+        console.print(_per_class_table(outcome.classes, r.test.per_class_f1))
+    else:
+        table = Table(title=f"{len(results)} seeds ({title})")
+        for col in ("seed", "best epoch", "valid F1", "test F1", "test acc"):
+            table.add_column(col, justify="right")
+        for r in results:
+            table.add_row(str(r.seed), str(r.best_epoch),
+                          f"{100 * r.valid.weighted_f1:.2f}",
+                          f"{100 * r.test.weighted_f1:.2f}",
+                          f"{100 * r.test.accuracy:.2f}")
+        s = outcome.summary
+        table.add_row("mean ± std", "",
+                      _pm(s["valid_weighted_f1"]), _pm(s["test_weighted_f1"]),
+                      _pm(s["test_accuracy"]), style="bold")
+        console.print(table)
+        mean_f1 = [sum(v) / len(v) for v in zip(
+            *[r.test.per_class_f1 for r in results])]
+        console.print(_per_class_table(outcome.classes, mean_f1))
+    console.print(f"seconds per epoch (median): "
+                  f"{results[0].seconds_per_epoch:.2f}")
+    console.print(f"run directory: [bold]{outcome.out_dir}[/]")
+
+
+def _pm(stat: dict) -> str:
+    return f"{100 * stat['mean']:.2f} ± {100 * stat['std']:.2f}"
+
+
+def evaluate(
+    run_dir: Path = typer.Argument(..., help="A run directory written by "
+                                   "`dsgdn train` (or one seed's "
+                                   "sub-directory)."),
+    data: Optional[Path] = typer.Option(
+        None, help="Data to evaluate on (default: the run's own data)."),
+    split: str = typer.Option("test", help="train, valid or test."),
+    device: str = typer.Option("cpu", help="auto, cpu or cuda."),
+) -> None:
+    """Reload a run's best checkpoint and report its metrics on a split."""
+    from dsgdn_pyg.training.runs import evaluate_run
+
+    with user_errors():
+        start = time.perf_counter()
+        metrics, config = evaluate_run(run_dir, str(data) if data else None,
+                                       split, device)
+    classes = config["data"]["classes"]
+    console.print(_metrics_table(
+        f"{run_dir} (epoch {config.get('epoch')}), {metrics.num_utterances} "
+        f"utterances", [(split, f"{100 * metrics.weighted_f1:.2f}",
+                         f"{100 * metrics.accuracy:.2f}")]))
+    console.print(_per_class_table(classes, metrics.per_class_f1))
+    table = Table(title="confusion matrix (rows true, columns predicted)")
+    table.add_column("")
+    for c in classes:
+        table.add_column(c[:5], justify="right")
+    for c, row in zip(classes, metrics.confusion):
+        table.add_row(c, *[str(v) for v in row])
+    console.print(table)
+    console.print(f"evaluated in {time.perf_counter() - start:.1f} s")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("train")(train)
+    app.command("evaluate")(evaluate)

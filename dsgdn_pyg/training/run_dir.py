@@ -1,0 +1,74 @@
+"""The files of a run directory, each written atomically.
+
+``config.json``, ``metrics.jsonl`` (one line per epoch), ``best.pt`` (state
+dict plus everything needed to rebuild the model) and ``report.json`` /
+``report.md`` (metrics at the selected epoch, per-class F1, confusion
+matrix).
+"""
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Callable, Dict, List
+
+import torch
+
+from dsgdn_pyg.errors import DataError
+
+CONFIG = "config.json"
+METRICS = "metrics.jsonl"
+CHECKPOINT = "best.pt"
+REPORT_JSON = "report.json"
+REPORT_MD = "report.md"
+
+
+def atomic_write(path: Path, write: Callable[[Any], None],
+                 mode: str = "w") -> None:
+    """Writes through :obj:`write(file)` into a temporary file beside
+    :obj:`path`, then renames it into place: readers never see half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, mode) as f:
+            write(f)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def write_json(path: Path, obj: Any) -> None:
+    atomic_write(path, lambda f: json.dump(obj, f, indent=2, sort_keys=False))
+
+
+def write_text(path: Path, text: str) -> None:
+    atomic_write(path, lambda f: f.write(text))
+
+
+def write_metrics(path: Path, records: List[dict]) -> None:
+    """Rewrites ``metrics.jsonl`` with all epochs so far (small: one line per
+    epoch), atomically."""
+    atomic_write(path, lambda f: f.writelines(
+        json.dumps(r) + "\n" for r in records))
+
+
+def save_checkpoint(path: Path, payload: Dict[str, Any]) -> None:
+    atomic_write(path, lambda f: torch.save(payload, f), mode="wb")
+
+
+def load_checkpoint(run_dir: Path) -> Dict[str, Any]:
+    """Loads ``best.pt`` of a run without executing code from it
+    (``weights_only=True``)."""
+    path = Path(run_dir) / CHECKPOINT
+    if not path.is_file():
+        raise DataError(f"{path}: no checkpoint; expected a run directory "
+                        f"written by `dsgdn train`")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unreadable file
+        raise DataError(f"{path}: unreadable checkpoint "
+                        f"({type(exc).__name__}: {exc})".splitlines()[0]) \
+            from None

@@ -1,0 +1,63 @@
+"""Reloading a finished run: its model, its data, its metrics."""
+
+from pathlib import Path
+from typing import Optional, Tuple
+
+import torch
+
+from dsgdn_pyg.errors import DataError
+from dsgdn_pyg.models.amb_dsgdn import AMBDSGDN, ModelConfig
+from dsgdn_pyg.training import run_dir as files
+from dsgdn_pyg.training.trainer import SplitMetrics, evaluate, resolve_device
+
+SPLITS = ("train", "valid", "test")
+
+
+def load_model(run_dir, device: str = "cpu") -> Tuple[AMBDSGDN, dict]:
+    """The best checkpoint of a run as an :class:`AMBDSGDN` in eval mode,
+    and the run's configuration (``model``, ``train``, ``data``)."""
+    payload = files.load_checkpoint(Path(run_dir))
+    try:
+        model = AMBDSGDN(ModelConfig(**payload["model"]))
+        model.load_state_dict(payload["state_dict"])
+    except (KeyError, TypeError, RuntimeError) as exc:
+        raise DataError(
+            f"{Path(run_dir) / files.CHECKPOINT}: not a dsgdn-pyg checkpoint "
+            f"({str(exc).splitlines()[0]})") from None
+    config = {k: v for k, v in payload.items() if k != "state_dict"}
+    return model.to(resolve_device(device)).eval(), config
+
+
+def load_run_corpus(config: dict, data: Optional[str] = None):
+    """The corpus a run was trained on (or :obj:`data` read the same way),
+    with the run's window, modalities and validation split."""
+    from dsgdn_pyg.data.corpus import load_corpus
+
+    train = config["train"]
+    extra = train.get("extra", {})
+    source = data if data is not None else config["data"]["source"]
+    corpus = load_corpus(source, window=train["window"],
+                         modalities=list(config["model"]["input_dims"]),
+                         seed=extra.get("split_seed", 0),
+                         valid_fraction=extra.get("valid_fraction", 0.1),
+                         synthetic_config=extra.get("synthetic"))
+    expected = config["model"]["input_dims"]
+    for m, dim in corpus.modality_dims.items():
+        if expected.get(m) != dim:
+            raise DataError(
+                f"{source or 'synthetic data'}: modality '{m}' has width "
+                f"{dim} but the checkpoint expects {expected.get(m)}")
+    return corpus
+
+
+def evaluate_run(run_dir, data: Optional[str] = None, split: str = "test",
+                 device: str = "cpu") -> Tuple[SplitMetrics, dict]:
+    """Reloads a run's best checkpoint and measures it on one split."""
+    if split not in SPLITS:
+        raise ValueError(f"split: expected one of {SPLITS}, got {split!r}")
+    model, config = load_model(run_dir, device)
+    corpus = load_run_corpus(config, data)
+    graphs = getattr(corpus, split)
+    metrics = evaluate(model, graphs, next(model.parameters()).device,
+                       batch_size=config["train"]["batch_size"])
+    return metrics, config

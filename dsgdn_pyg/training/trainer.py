@@ -1,0 +1,289 @@
+"""Training and evaluation of AMB-DSGDN with validation-based selection.
+
+The epoch with the best validation weighted F1 is kept and test is reported
+at that epoch. Selecting on test (what the published code does) exists only
+as the labelled legacy protocol, :obj:`select_on="test"`.
+"""
+
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+import torch
+from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
+from torch_geometric.loader import DataLoader
+
+from dsgdn_pyg import __version__
+from dsgdn_pyg.data.dialogue_graph import NODE_TYPE
+from dsgdn_pyg.models.amb_dsgdn import AMBDSGDN, ModelConfig, amb_dsgdn_loss
+from dsgdn_pyg.training import run_dir as files
+from dsgdn_pyg.training.config import TrainConfig
+
+
+class TrainCallback:
+    """Hooks the trainer calls; the CLI draws its progress bars with them.
+    Every method is optional."""
+
+    def on_run_start(self, seed: int, epochs: int) -> None:
+        pass
+
+    def on_epoch_start(self, epoch: int, num_batches: int) -> None:
+        pass
+
+    def on_batch_end(self, loss: float) -> None:
+        pass
+
+    def on_epoch_end(self, record: dict) -> None:
+        pass
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` -> CUDA when available, else CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError("device: CUDA was requested but torch sees no CUDA "
+                         "device; use --device cpu or auto")
+    try:
+        return torch.device(name)
+    except RuntimeError:
+        raise ValueError(f"device: expected auto, cpu or cuda[:N], got "
+                         f"{name!r}") from None
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+@dataclass
+class SplitMetrics:
+    """Metrics of one split (scikit-learn, over all its utterances)."""
+    weighted_f1: float
+    accuracy: float
+    per_class_f1: List[float]
+    confusion: List[List[int]]
+    num_utterances: int
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+@torch.no_grad()
+def predict_split(model: AMBDSGDN, loader: DataLoader, device: torch.device):
+    """Predicted classes, labels and probabilities of every utterance of a
+    loader, in loader order (one host copy at the end)."""
+    model.eval()
+    preds, labels, probs = [], [], []
+    for batch in loader:
+        batch = batch.to(device)
+        out = model(batch)
+        probs.append(out.log_probs.exp())
+        preds.append(out.log_probs.argmax(-1))
+        labels.append(batch[NODE_TYPE].y)
+    if not preds:
+        return np.zeros(0, int), np.zeros(0, int), np.zeros((0, 0))
+    return (torch.cat(preds).cpu().numpy(), torch.cat(labels).cpu().numpy(),
+            torch.cat(probs).cpu().numpy())
+
+
+def split_metrics(pred: np.ndarray, label: np.ndarray,
+                  num_classes: int) -> SplitMetrics:
+    classes = list(range(num_classes))
+    return SplitMetrics(
+        weighted_f1=float(f1_score(label, pred, average="weighted",
+                                   zero_division=0)) if len(label) else 0.0,
+        accuracy=float(accuracy_score(label, pred)) if len(label) else 0.0,
+        per_class_f1=[float(v) for v in f1_score(
+            label, pred, labels=classes, average=None, zero_division=0)],
+        confusion=confusion_matrix(label, pred, labels=classes).tolist(),
+        num_utterances=int(len(label)))
+
+
+def evaluate(model: AMBDSGDN, graphs: Sequence, device: torch.device,
+             batch_size: int = 16) -> SplitMetrics:
+    """Weighted F1, accuracy, per-class F1 and confusion matrix of a list
+    of dialogue graphs."""
+    loader = DataLoader(list(graphs), batch_size=batch_size, shuffle=False)
+    pred, label, _ = predict_split(model, loader, device)
+    return split_metrics(pred, label, model.config.num_classes)
+
+
+@dataclass
+class RunResult:
+    """The outcome of one seed."""
+    seed: int
+    best_epoch: int
+    select_on: str
+    valid: SplitMetrics
+    test: SplitMetrics
+    seconds_per_epoch: float
+    history: List[dict] = field(default_factory=list)
+    run_dir: Optional[str] = None
+
+
+def corpus_metadata(corpus) -> dict:
+    """What a checkpoint records about its data, to rebuild inputs later."""
+    return dict(name=corpus.name, source=corpus.source,
+                classes=list(corpus.classes),
+                modality_dims=dict(corpus.modality_dims),
+                num_speakers=corpus.num_speakers,
+                speaker_vocab=corpus.speaker_vocab,
+                valid_source=corpus.valid_source,
+                extractors=getattr(corpus, "extractors", None))
+
+
+def train_run(corpus, model_config: ModelConfig, config: TrainConfig,
+              out_dir: Optional[Path] = None,
+              callback: Optional[TrainCallback] = None) -> RunResult:
+    """Trains one seed, keeps the epoch selected on :obj:`config.select_on`
+    and returns validation and test metrics at that epoch.
+
+    With :obj:`out_dir`, writes ``config.json``, ``metrics.jsonl``, the best
+    checkpoint and the report there.
+    """
+    callback = callback or TrainCallback()
+    device = resolve_device(config.device)
+    seed_everything(config.seed)
+    draw = random.Random(config.seed)
+
+    model = AMBDSGDN(model_config).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr,
+                                 weight_decay=config.weight_decay)
+    class_weight = (torch.tensor(config.class_weights, dtype=torch.float,
+                                 device=device)
+                    if config.class_weights else None)
+    generator = torch.Generator().manual_seed(config.seed)
+    loader = DataLoader(corpus.train, batch_size=config.batch_size,
+                        shuffle=True, generator=generator,
+                        num_workers=config.num_workers)
+    eval_loaders = {
+        split: DataLoader(getattr(corpus, split), batch_size=config.batch_size)
+        for split in ("valid", "test")
+    }
+
+    meta = corpus_metadata(corpus)
+    run_config = dict(version=__version__, model=model_config.to_dict(),
+                      train=config.to_dict(), data=meta)
+    if out_dir is not None:
+        out_dir = Path(out_dir)
+        files.write_json(out_dir / files.CONFIG, run_config)
+
+    history: List[dict] = []
+    best = None
+    callback.on_run_start(config.seed, config.epochs)
+    for epoch in range(1, config.epochs + 1):
+        start = time.perf_counter()
+        model.train()
+        balance = epoch > config.warm_up_epochs
+        callback.on_epoch_start(epoch, len(loader))
+        total = 0.0
+        for batch in loader:
+            batch = batch.to(device)
+            optimizer.zero_grad(set_to_none=True)
+            out = model(batch, balance=balance, generator=draw)
+            loss = amb_dsgdn_loss(out, batch[NODE_TYPE].y, class_weight)
+            loss.backward()
+            optimizer.step()
+            value = float(loss)  # the one host sync per batch
+            total += value
+            callback.on_batch_end(value)
+        seconds = time.perf_counter() - start
+
+        evals = {}
+        for split, split_loader in eval_loaders.items():
+            pred, label, _ = predict_split(model, split_loader, device)
+            evals[split] = split_metrics(pred, label, model_config.num_classes)
+        record = dict(epoch=epoch,
+                      train_loss=total / max(len(loader), 1),
+                      modality_dropout=balance,
+                      valid_f1=evals["valid"].weighted_f1,
+                      valid_acc=evals["valid"].accuracy,
+                      test_f1=evals["test"].weighted_f1,
+                      test_acc=evals["test"].accuracy,
+                      epoch_seconds=seconds)
+        score = evals[config.select_on].weighted_f1
+        improved = best is None or score > best[0]
+        if improved:
+            best = (score, epoch, evals["valid"], evals["test"])
+            if out_dir is not None:
+                files.save_checkpoint(out_dir / files.CHECKPOINT, dict(
+                    state_dict=model.state_dict(), epoch=epoch,
+                    **run_config))
+        record["best"] = improved
+        history.append(record)
+        if out_dir is not None:
+            files.write_metrics(out_dir / files.METRICS, history)
+        callback.on_epoch_end(record)
+
+    _, best_epoch, valid, test = best
+    result = RunResult(
+        seed=config.seed, best_epoch=best_epoch, select_on=config.select_on,
+        valid=valid, test=test,
+        seconds_per_epoch=float(np.median([r["epoch_seconds"]
+                                           for r in history])),
+        history=history, run_dir=str(out_dir) if out_dir else None)
+    if out_dir is not None:
+        write_report(out_dir, result, meta["classes"])
+    return result
+
+
+def summarize(results: Sequence[RunResult]) -> Dict[str, Dict[str, float]]:
+    """Mean and (sample) standard deviation over seeds of the selected
+    epochs' metrics."""
+    out = {}
+    for split in ("valid", "test"):
+        for metric in ("weighted_f1", "accuracy"):
+            values = np.array([getattr(getattr(r, split), metric)
+                               for r in results])
+            out[f"{split}_{metric}"] = dict(
+                mean=float(values.mean()),
+                std=float(values.std(ddof=1)) if len(values) > 1 else 0.0,
+                values=values.tolist())
+    return out
+
+
+def report_dict(result: RunResult, classes: Sequence[str]) -> dict:
+    return dict(seed=result.seed, best_epoch=result.best_epoch,
+                selected_on=result.select_on,
+                legacy_protocol=result.select_on == "test",
+                classes=list(classes), valid=result.valid.to_dict(),
+                test=result.test.to_dict(),
+                seconds_per_epoch=result.seconds_per_epoch)
+
+
+def write_report(out_dir: Path, result: RunResult,
+                 classes: Sequence[str]) -> None:
+    """``report.json`` and a readable ``report.md`` with the confusion
+    matrix."""
+    files.write_json(Path(out_dir) / files.REPORT_JSON,
+                     report_dict(result, classes))
+    files.write_text(Path(out_dir) / files.REPORT_MD,
+                     format_report(result, classes))
+
+
+def format_report(result: RunResult, classes: Sequence[str]) -> str:
+    protocol = ("LEGACY protocol: epoch selected on TEST"
+                if result.select_on == "test" else
+                "epoch selected on validation")
+    lines = [f"# Run report (seed {result.seed})", "",
+             f"Best epoch {result.best_epoch} ({protocol}).", "",
+             "| split | weighted F1 | accuracy | utterances |",
+             "|---|---|---|---|"]
+    for split in ("valid", "test"):
+        m = getattr(result, split)
+        lines.append(f"| {split} | {100 * m.weighted_f1:.2f} | "
+                     f"{100 * m.accuracy:.2f} | {m.num_utterances} |")
+    lines += ["", "## Test per-class F1", "", "| class | F1 |", "|---|---|"]
+    lines += [f"| {c} | {100 * f:.2f} |"
+              for c, f in zip(classes, result.test.per_class_f1)]
+    lines += ["", "## Test confusion matrix (rows true, columns predicted)",
+              "", "| | " + " | ".join(classes) + " |",
+              "|---" * (len(classes) + 1) + "|"]
+    lines += [f"| {c} | " + " | ".join(str(v) for v in row) + " |"
+              for c, row in zip(classes, result.test.confusion)]
+    return "\n".join(lines) + "\n"
