@@ -6,6 +6,8 @@ from typing import Iterator
 import typer
 from rich.console import Console
 
+from dsgdn_pyg.errors import MissingExtraError
+
 console = Console()
 err_console = Console(stderr=True)
 
@@ -28,7 +30,8 @@ def user_errors() -> Iterator[None]:
     a one-line error and exit code 2, with no traceback."""
     try:
         yield
-    except (ValueError, FileNotFoundError, PermissionError) as exc:
+    except (ValueError, MissingExtraError, FileNotFoundError,
+            PermissionError) as exc:
         raise fail(str(exc)) from None
     except KeyboardInterrupt:
         raise fail("interrupted") from None

@@ -3,7 +3,6 @@
 from pathlib import Path
 from typing import Optional, Tuple
 
-import torch
 
 from dsgdn_pyg.errors import DataError
 from dsgdn_pyg.models.amb_dsgdn import AMBDSGDN, ModelConfig
@@ -41,12 +40,7 @@ def load_run_corpus(config: dict, data: Optional[str] = None):
                          seed=extra.get("split_seed", 0),
                          valid_fraction=extra.get("valid_fraction", 0.1),
                          synthetic_config=extra.get("synthetic"))
-    expected = config["model"]["input_dims"]
-    for m, dim in corpus.modality_dims.items():
-        if expected.get(m) != dim:
-            raise DataError(
-                f"{source or 'synthetic data'}: modality '{m}' has width "
-                f"{dim} but the checkpoint expects {expected.get(m)}")
+    corpus.check_dims(config["model"]["input_dims"], "the checkpoint")
     return corpus
 
 

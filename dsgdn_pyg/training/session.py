@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, List, Optional
 
-from dsgdn_pyg.errors import DataError
 from dsgdn_pyg.models.amb_dsgdn import (ModelConfig, parse_modalities,
                                         preset_config)
 from dsgdn_pyg.training import run_dir as files
@@ -60,15 +59,8 @@ def build_model_config(request: TrainRequest, corpus) -> ModelConfig:
                          f"{request.input_dims!r}")
     config = preset_config(request.preset, modalities=request.modalities,
                            **request.model_overrides)
-    where = corpus.source or "synthetic data"
     if request.input_dims == "preset":
-        for m, dim in config.input_dims.items():
-            if corpus.modality_dims[m] != dim:
-                raise DataError(
-                    f"{where}: modality '{m}' has width "
-                    f"{corpus.modality_dims[m]} but preset "
-                    f"'{request.preset}' expects {dim} "
-                    f"(pass --input-dims data to use the data's widths)")
+        corpus.check_dims(config.input_dims, f"preset '{request.preset}'")
     config.input_dims = {m: corpus.modality_dims[m]
                          for m in config.input_dims}
     config.num_classes = len(corpus.classes)

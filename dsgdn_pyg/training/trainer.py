@@ -189,7 +189,7 @@ def train_run(corpus, model_config: ModelConfig, config: TrainConfig,
             loss = amb_dsgdn_loss(out, batch[NODE_TYPE].y, class_weight)
             loss.backward()
             optimizer.step()
-            value = float(loss)  # the one host sync per batch
+            value = loss.detach().item()  # the one host sync per batch
             total += value
             callback.on_batch_end(value)
         seconds = time.perf_counter() - start
