@@ -162,6 +162,9 @@ def train(
     valid_fraction: float = typer.Option(
         0.1, help="Fraction of training dialogues carved for validation "
         "when the data has no validation ids."),
+    synthetic_dialogues: Optional[int] = typer.Option(
+        None, help="Number of built-in synthetic dialogues (48) when "
+        "--data is not given."),
 ) -> None:
     """Train AMB-DSGDN, select the epoch on validation, report test there.
 
@@ -177,6 +180,8 @@ def train(
             device=device, out=out, input_dims=input_dims,
             split_seed=split_seed, valid_fraction=valid_fraction,
             class_weights=class_weights,
+            synthetic=(dict(num_dialogues=synthetic_dialogues)
+                       if synthetic_dialogues else None),
             model_overrides=dict(
                 dropout=dropout, hidden=hidden, num_heads=num_heads,
                 graph_heads=graph_heads, graph_dropout=graph_dropout,

@@ -85,11 +85,11 @@ def run_training(request: TrainRequest,
                          modalities=list(modalities), seed=request.split_seed,
                          valid_fraction=request.valid_fraction,
                          synthetic_config=request.synthetic)
+    model_config = build_model_config(request, corpus)
     log(f"data: {corpus.name} ({len(corpus.train)} train / "
-        f"{len(corpus.valid)} valid [{corpus.valid_source}] / "
+        f"{len(corpus.valid)} valid ({corpus.valid_source}) / "
         f"{len(corpus.test)} test dialogues), graphs built in "
         f"{time.perf_counter() - start:.1f} s")
-    model_config = build_model_config(request, corpus)
     weights = train_config.class_weights
     if not request.class_weights or (
             weights and len(weights) != model_config.num_classes):
