@@ -5,6 +5,7 @@ from typing import Iterator
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from dsgdn_pyg.errors import MissingExtraError
 
@@ -19,7 +20,8 @@ def fail(message: str) -> "typer.Exit":
     to raise (code 2)."""
     first_line = str(message).strip().splitlines()[0] if str(message).strip() \
         else "unknown error"
-    err_console.print(f"[bold red]error:[/] {first_line}", highlight=False,
+    err_console.print(f"[bold red]error:[/] {escape(first_line)}",
+                      highlight=False,
                       soft_wrap=True)
     return typer.Exit(EXIT_BAD_INPUT)
 

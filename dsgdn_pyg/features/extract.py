@@ -1,0 +1,312 @@
+"""From a dialogue manifest to a feature directory.
+
+:func:`extract_features` validates the manifest, computes the requested
+modalities dialogue by dialogue (reusing the per-dialogue cache in
+``out_dir/.cache``), and writes ``<modality>.npz``, ``metadata.pkl`` and
+``features.json``. Modalities extracted by earlier runs into the same
+directory are kept, so text, audio and visual can be added one at a time.
+"""
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import (Callable, Dict, Iterable, List, Optional, Sequence,
+                    Tuple)
+
+import numpy as np
+
+from dsgdn_pyg.errors import DataError
+from dsgdn_pyg.features.audio import AudioEncoder
+from dsgdn_pyg.features.cache import FeatureCache, dialogue_key
+from dsgdn_pyg.features.manifest import (Dialogue, PathLike, location,
+                                         read_manifest)
+from dsgdn_pyg.features.store import (FEATURES_JSON, METADATA, npz_name,
+                                      read_features_json,
+                                      write_features_json, write_metadata,
+                                      write_npz)
+from dsgdn_pyg.features.text import DEFAULT_TEXT_MODEL, TextEncoder
+from dsgdn_pyg.features.visual import VISUAL_DIM, VisualLoader
+
+MODALITIES = ("text", "audio", "visual")
+CACHE_DIR = ".cache"
+
+#: ``progress(advance, total, description)``: ``advance`` more utterances of
+#: ``total`` are done for the modality named by ``description``; called once
+#: with ``advance=0`` when a modality starts.
+ProgressHook = Callable[[int, int, str], None]
+
+
+@dataclass
+class ExtractionSummary:
+    """What a call of :func:`extract_features` did."""
+
+    out_dir: Path
+    modalities: Tuple[str, ...]
+    num_dialogues: int
+    num_utterances: int
+    classes: Optional[List[str]]
+    dims: Dict[str, int] = field(default_factory=dict)
+    #: dialogues encoded / taken from the cache, per modality
+    computed: Dict[str, int] = field(default_factory=dict)
+    cached: Dict[str, int] = field(default_factory=dict)
+
+
+def build_metadata(dialogues: Sequence[Dialogue], source: str,
+                   classes: Optional[Sequence[str]] = None
+                   ) -> Tuple[list, Optional[List[str]]]:
+    """``[speakers, labels, sentences, train_ids, test_ids, valid_ids]`` in
+    the layout of ``iemocap.pkl`` and the class names.
+
+    Name labels become indices into ``classes`` (default: the sorted names
+    found); integer labels are kept; a missing label is ``-1``.
+    """
+    if classes is not None:
+        classes = list(classes)
+        if not classes or len(set(classes)) != len(classes) or not all(
+                isinstance(c, str) and c.strip() for c in classes):
+            raise ValueError(f"classes: expected distinct non-empty names, "
+                             f"got {classes!r}")
+    found = [u.label for d in dialogues for u in d.utterances
+             if u.label is not None]
+    names = bool(found) and isinstance(found[0], str)
+    if names and classes is None:
+        classes = sorted(set(found))
+    index = {name: i for i, name in enumerate(classes or [])}
+    speakers, labels, sentences = {}, {}, {}
+    splits: Dict[str, List[str]] = {"train": [], "test": [], "valid": []}
+    for d in dialogues:
+        row = []
+        for i, u in enumerate(d.utterances):
+            if u.label is None:
+                row.append(-1)
+            elif names and u.label not in index:
+                raise DataError(
+                    f"{location(source, d.dialogue_id, i)}: field 'label' "
+                    f"is {u.label!r}; expected one of the classes "
+                    f"{', '.join(classes)}")
+            elif names:
+                row.append(index[u.label])
+            elif classes is not None and u.label >= len(classes):
+                raise DataError(
+                    f"{location(source, d.dialogue_id, i)}: field 'label' "
+                    f"is {u.label}; expected a class index below "
+                    f"{len(classes)} (the number of classes)")
+            else:
+                row.append(int(u.label))
+        speakers[d.dialogue_id] = [u.speaker for u in d.utterances]
+        labels[d.dialogue_id] = row
+        sentences[d.dialogue_id] = [u.text for u in d.utterances]
+        splits[d.split].append(d.dialogue_id)
+    metadata = [speakers, labels, sentences, splits["train"],
+                splits["test"], splits["valid"]]
+    return metadata, classes
+
+
+def _check_inputs(dialogues: Sequence[Dialogue], modality: str,
+                  source: str) -> None:
+    """Every utterance must name its file for a file-based modality."""
+    kind = {"audio": "a WAV file", "visual": "a .npy file"}[modality]
+    for d in dialogues:
+        for i, u in enumerate(d.utterances):
+            if getattr(u, modality) is None:
+                raise DataError(
+                    f"{location(source, d.dialogue_id, i)}: field "
+                    f"{modality!r} is missing; expected the path of {kind} "
+                    f"for the {modality} features")
+
+
+def _check_kept(out_dir: Path, modality: str,
+                dialogues: Sequence[Dialogue], source: str) -> bool:
+    """Whether an earlier run's ``<modality>.npz`` exists, raising
+    :class:`DataError` when it does not match the manifest's dialogues."""
+    path = out_dir / npz_name(modality)
+    if not path.is_file():
+        return False
+    expected = {d.dialogue_id: len(d) for d in dialogues}
+    advice = (f"expected the dialogues of {source}; extract {modality} again "
+              f"or use another out dir")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            rows = {key: archive[key].shape[0] for key in archive.files}
+    except Exception as exc:  # any corrupt archive
+        raise DataError(f"{path}: not readable ({exc}); {advice}") from None
+    for dialogue_id, length in expected.items():
+        if dialogue_id not in rows:
+            raise DataError(f"{path}: holds no features for dialogue "
+                            f"{dialogue_id!r} of the manifest; {advice}")
+        if rows[dialogue_id] != length:
+            raise DataError(f"{path}: dialogue {dialogue_id!r} has "
+                            f"{rows[dialogue_id]} rows for {length} "
+                            f"utterances; {advice}")
+    extra = sorted(set(rows) - set(expected))
+    if extra:
+        raise DataError(f"{path}: holds dialogue {extra[0]!r}, which is not "
+                        f"in the manifest; {advice}")
+    return True
+
+
+def _batches(items: Sequence[Tuple[Dialogue, str]], size: int
+             ) -> Iterable[List[Tuple[Dialogue, str]]]:
+    """Consecutive groups of dialogues holding at least ``size`` utterances
+    (the last may hold fewer), so short dialogues share a forward pass."""
+    group, count = [], 0
+    for item in items:
+        group.append(item)
+        count += len(item[0])
+        if count >= size:
+            yield group
+            group, count = [], 0
+    if group:
+        yield group
+
+
+def _encode_files(encoder, dialogue: Dialogue, modality: str, source: str,
+                  step: Callable[[int], None]) -> np.ndarray:
+    rows = []
+    for i, u in enumerate(dialogue.utterances):
+        try:
+            rows.append(encoder.encode_file(getattr(u, modality)))
+        except DataError as exc:
+            raise DataError(f"{location(source, dialogue.dialogue_id, i)}: "
+                            f"field {modality!r}: {exc}") from None
+        step(1)
+    return np.stack(rows).astype(np.float32, copy=False)
+
+
+def _extract_modality(modality: str, encoder, dialogues: Sequence[Dialogue],
+                      cache: Optional[FeatureCache], source: str,
+                      progress: ProgressHook, summary: ExtractionSummary,
+                      batch_size: int) -> Dict[str, np.ndarray]:
+    total = sum(len(d) for d in dialogues)
+    progress(0, total, modality)
+    arrays: Dict[str, np.ndarray] = {}
+    pending = []
+    for d in dialogues:
+        key = dialogue_key(d, modality, encoder.settings)
+        hit = cache.get(modality, key, len(d)) if cache is not None \
+            else None
+        if hit is not None:
+            arrays[d.dialogue_id] = hit
+            progress(len(d), total, modality)
+        else:
+            pending.append((d, key))
+    summary.cached[modality] = len(dialogues) - len(pending)
+    summary.computed[modality] = len(pending)
+
+    def finish(d: Dialogue, key: str, array: np.ndarray) -> None:
+        if cache is not None:
+            cache.put(modality, key, array)
+        arrays[d.dialogue_id] = array
+
+    if modality == "text":
+        for group in _batches(pending, batch_size):
+            texts = [u.text for d, _ in group for u in d.utterances]
+            vectors = encoder.encode(texts)
+            start = 0
+            for d, key in group:
+                finish(d, key, vectors[start:start + len(d)])
+                start += len(d)
+            progress(len(texts), total, modality)
+    else:
+        for d, key in pending:
+            finish(d, key, _encode_files(
+                encoder, d, modality, source,
+                lambda n: progress(n, total, modality)))
+    # The manifest's order, whatever came from the cache.
+    return {d.dialogue_id: arrays[d.dialogue_id] for d in dialogues}
+
+
+def _make_encoder(modality: str, text_model: str, visual_dim: int,
+                  device: str, batch_size: int):
+    if modality == "text":
+        return TextEncoder(text_model, device=device, batch_size=batch_size)
+    if modality == "audio":
+        return AudioEncoder()
+    return VisualLoader(visual_dim)
+
+
+def extract_features(manifest_path: PathLike, out_dir: PathLike,
+                     modalities: Sequence[str] = ("text", ),
+                     text_model: str = DEFAULT_TEXT_MODEL,
+                     visual_dim: int = VISUAL_DIM, device: str = "cpu",
+                     batch_size: int = 64,
+                     classes: Optional[Sequence[str]] = None,
+                     progress: Optional[ProgressHook] = None,
+                     use_cache: bool = True) -> ExtractionSummary:
+    """Extracts ``modalities`` of the dialogues in ``manifest_path`` into
+    ``out_dir``.
+
+    Args:
+        manifest_path: the JSON Lines manifest (see
+            :mod:`dsgdn_pyg.features.manifest`).
+        out_dir: the feature directory, created if needed; modalities of
+            earlier runs on the same manifest are kept.
+        modalities: any of ``"text"``, ``"audio"``, ``"visual"``.
+        text_model: sentence-transformers name or folder for ``"text"``.
+        visual_dim: the width of every visual ``.npy`` vector.
+        device: torch device of the text model.
+        batch_size: sentences per text forward pass.
+        classes: the class names, in index order, for name labels (default:
+            the sorted names found); recorded in ``features.json``.
+        progress: optional :data:`ProgressHook` called as utterances finish.
+        use_cache: read and fill ``out_dir/.cache``.
+
+    Raises:
+        DataError: a problem in the manifest or its files, or an out dir
+            holding features of other dialogues.
+        MissingExtraError: the extra a modality needs is not installed.
+    """
+    requested = list(dict.fromkeys(modalities))
+    unknown = [m for m in requested if m not in MODALITIES]
+    if not requested or unknown:
+        raise ValueError(f"modalities: expected some of "
+                         f"{', '.join(MODALITIES)}, got {list(modalities)!r}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size: expected an integer >= 1, got "
+                         f"{batch_size}")
+    source = str(manifest_path)
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise DataError(f"{out}: is a file; expected a directory for the "
+                        f"features")
+
+    dialogues = read_manifest(manifest_path)
+    for modality in requested:
+        if modality != "text":
+            _check_inputs(dialogues, modality, source)
+    metadata, classes = build_metadata(dialogues, source, classes)
+    encoders = {m: _make_encoder(m, text_model, visual_dim, device,
+                                 batch_size) for m in requested}
+    info = read_features_json(out / FEATURES_JSON)
+    kept = {m: entry for m, entry in info["modalities"].items()
+            if m in MODALITIES and m not in requested
+            and _check_kept(out, m, dialogues, source)}
+
+    out.mkdir(parents=True, exist_ok=True)
+    cache = FeatureCache(out / CACHE_DIR) if use_cache else None
+    summary = ExtractionSummary(
+        out_dir=out, modalities=tuple(requested),
+        num_dialogues=len(dialogues),
+        num_utterances=sum(len(d) for d in dialogues), classes=classes)
+    hook = progress or (lambda advance, total, description: None)
+    entries = {}
+    for modality in requested:
+        encoder = encoders[modality]
+        arrays = _extract_modality(modality, encoder, dialogues, cache,
+                                   source, hook, summary, batch_size)
+        dims = {a.shape[1] for a in arrays.values()}
+        if len(dims) != 1:
+            raise RuntimeError(f"{modality}: dialogues got different widths "
+                               f"{sorted(dims)}")
+        summary.dims[modality] = dims.pop()
+        write_npz(out / npz_name(modality), arrays)
+        entries[modality] = {"dim": summary.dims[modality],
+                             **encoder.metadata,
+                             "file": npz_name(modality)}
+
+    write_metadata(out / METADATA, metadata)
+    merged = {**kept, **entries}
+    write_features_json(out / FEATURES_JSON, {
+        "classes": classes,
+        "modalities": {m: merged[m] for m in MODALITIES if m in merged},
+    })
+    return summary

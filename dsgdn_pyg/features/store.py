@@ -1,0 +1,97 @@
+"""The files of a feature directory, each written atomically.
+
+``metadata.pkl`` holds ``[speakers, labels, sentences, train_ids, test_ids,
+valid_ids]`` in the layout of the IEMOCAP ``iemocap.pkl`` (plain containers
+only, so a restricted unpickler reads it); ``features.json`` names the
+classes and, per modality, the width and extractor; ``<modality>.npz`` holds
+one ``float32 [N_utterances, D]`` array per dialogue id.
+"""
+
+import json
+import os
+import pickle
+import secrets
+import zipfile
+from pathlib import Path
+from typing import IO, Any, Callable, Dict, Mapping
+
+import numpy as np
+
+from dsgdn_pyg.errors import DataError
+
+METADATA = "metadata.pkl"
+FEATURES_JSON = "features.json"
+PICKLE_PROTOCOL = 4
+
+
+def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
+    """Writes through ``write(file)`` into a temporary file beside ``path``
+    and renames it into place, so a reader (or a crash) never meets half a
+    file. Unlike ``tempfile.mkstemp`` the file gets the usual permissions
+    (0666 less the umask): feature folders are shared data."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        with os.fdopen(fd, "wb") as file:
+            write(file)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if tmp.exists():
+            tmp.unlink()
+        raise
+
+
+def npz_name(modality: str) -> str:
+    """``text.npz``, ``audio.npz``, ``visual.npz``."""
+    return f"{modality}.npz"
+
+
+def _write_arrays(file, arrays: Mapping[str, np.ndarray]) -> None:
+    # The archive np.savez writes, built by hand so that any dialogue id
+    # (even "file" or "allow_pickle", savez's own argument names) is a key.
+    with zipfile.ZipFile(file, "w", compression=zipfile.ZIP_STORED,
+                         allowZip64=True) as archive:
+        for key, array in arrays.items():
+            with archive.open(f"{key}.npy", "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, np.asarray(array),
+                                          allow_pickle=False)
+
+
+def write_npz(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
+    """Writes ``arrays`` as an ``.npz`` that ``np.load`` reads back with the
+    same keys."""
+    atomic_write(path, lambda f: _write_arrays(f, arrays))
+
+
+def write_metadata(path: Path, metadata: list) -> None:
+    """Pickles the six-item metadata list with protocol 4."""
+    atomic_write(path, lambda f: pickle.dump(metadata, f,
+                                             protocol=PICKLE_PROTOCOL))
+
+
+def read_features_json(path: Path) -> Dict[str, Any]:
+    """The ``features.json`` of an earlier run, or an empty one."""
+    if not path.is_file():
+        return {"classes": None, "modalities": {}}
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DataError(f"{path}: not readable JSON ({exc}); expected the "
+                        f"features.json of an earlier run (delete it to "
+                        f"start over)") from None
+    if not isinstance(info, dict) or \
+            not isinstance(info.get("modalities", {}), dict):
+        raise DataError(f"{path}: expected an object with 'classes' and "
+                        f"'modalities' (delete it to start over)")
+    info.setdefault("classes", None)
+    info.setdefault("modalities", {})
+    return info
+
+
+def write_features_json(path: Path, info: Mapping[str, Any]) -> None:
+    text = json.dumps(dict(info), indent=2) + "\n"
+    atomic_write(path, lambda f: f.write(text.encode("utf-8")))
