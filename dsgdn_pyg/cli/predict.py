@@ -1,0 +1,80 @@
+"""``dsgdn predict``: emotions of the utterances of a dialogue manifest."""
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress,
+                           TextColumn, TimeElapsedColumn)
+from rich.table import Table
+
+from dsgdn_pyg.cli.common import console, user_errors
+
+
+class _Bar:
+    """Feature-extraction progress hook drawing one bar per modality."""
+
+    def __init__(self, progress: Progress):
+        self.progress = progress
+        self.tasks = {}
+
+    def __call__(self, advance: int, total: int, description: str) -> None:
+        if description not in self.tasks:
+            self.tasks[description] = self.progress.add_task(
+                f"{description} features", total=total)
+        self.progress.update(self.tasks[description], advance=advance,
+                             total=total)
+
+
+def predict(
+    run_dir: Path = typer.Argument(..., help="Run directory of `dsgdn "
+                                   "train` (its best.pt is used)."),
+    manifest: Path = typer.Argument(
+        ..., help="JSON Lines manifest, one dialogue per line: "
+        '{"dialogue_id", "utterances": [{"speaker", "text", "audio", '
+        '"visual", "label"}]} (audio, visual, label optional).'),
+    out: Path = typer.Option(Path("predictions.jsonl"), help="Where to "
+                             "write one JSON line per utterance."),
+    features_dir: Optional[Path] = typer.Option(
+        None, help="Keep the computed features here and reuse them on the "
+        "next call (default: a temporary folder)."),
+    text_model: Optional[str] = typer.Option(
+        None, help="sentence-transformers model for the text features when "
+        "the checkpoint records none."),
+    device: str = typer.Option("cpu", help="auto, cpu or cuda."),
+    show: int = typer.Option(10, help="Predictions to print (0: none)."),
+) -> None:
+    """Predict the emotion of every utterance of a manifest, computing the
+    missing features with the extractors the checkpoint was trained on."""
+    from dsgdn_pyg.predict import Predictor, write_predictions
+
+    with user_errors():
+        predictor = Predictor.from_run(run_dir, device=device,
+                                       text_model=text_model)
+        with Progress(TextColumn("[bold]{task.description}"), BarColumn(),
+                      MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=console) as progress:
+            predictions = predictor.predict(manifest,
+                                            features_dir=features_dir,
+                                            progress=_Bar(progress))
+        write_predictions(out, predictions)
+
+    if show:
+        table = Table(title=f"first {min(show, len(predictions))} of "
+                      f"{len(predictions)} predictions")
+        for col in ("dialogue", "#", "speaker", "emotion", "p", "text"):
+            table.add_column(col, overflow="ellipsis", max_width=40)
+        for p in predictions[:show]:
+            table.add_row(p.dialogue_id, str(p.index), p.speaker, p.emotion,
+                          f"{p.probabilities[p.emotion]:.2f}", p.text)
+        console.print(table)
+    labelled = [p for p in predictions if p.label is not None]
+    if labelled:
+        correct = sum(p.label == p.emotion for p in labelled)
+        console.print(f"accuracy on the {len(labelled)} labelled "
+                      f"utterances: {100 * correct / len(labelled):.2f}")
+    console.print(f"wrote {len(predictions)} predictions to [bold]{out}[/]")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("predict")(predict)

