@@ -23,7 +23,7 @@ from dsgdn_pyg.errors import DataError
 from dsgdn_pyg.features.extract import ProgressHook, extract_features
 from dsgdn_pyg.features.manifest import (Dialogue, location, read_manifest)
 from dsgdn_pyg.features.store import npz_name
-from dsgdn_pyg.training.run_dir import atomic_write
+from dsgdn_pyg.io import atomic_write_text
 from dsgdn_pyg.training.runs import load_model
 
 PathLike = Union[str, os.PathLike]
@@ -214,5 +214,5 @@ def _absolute(utterance):
 def write_predictions(path: PathLike,
                       predictions: Sequence[UtterancePrediction]) -> None:
     """One JSON line per utterance, written atomically."""
-    atomic_write(Path(path), lambda f: f.writelines(
-        json.dumps(p.to_dict()) + "\n" for p in predictions))
+    atomic_write_text(Path(path), "".join(json.dumps(p.to_dict()) + "\n"
+                                          for p in predictions))

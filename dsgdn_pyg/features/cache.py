@@ -16,7 +16,7 @@ from typing import Any, Mapping, Optional, Union
 import numpy as np
 
 from dsgdn_pyg.features.manifest import Dialogue
-from dsgdn_pyg.features.store import atomic_write
+from dsgdn_pyg.io import atomic_write
 
 
 def dialogue_key(dialogue: Dialogue, modality: str,

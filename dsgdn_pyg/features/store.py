@@ -8,41 +8,19 @@ one ``float32 [N_utterances, D]`` array per dialogue id.
 """
 
 import json
-import os
 import pickle
-import secrets
 import zipfile
 from pathlib import Path
-from typing import IO, Any, Callable, Dict, Mapping
+from typing import Any, Dict, Mapping
 
 import numpy as np
 
 from dsgdn_pyg.errors import DataError
+from dsgdn_pyg.io import atomic_write, atomic_write_text
 
 METADATA = "metadata.pkl"
 FEATURES_JSON = "features.json"
 PICKLE_PROTOCOL = 4
-
-
-def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
-    """Writes through ``write(file)`` into a temporary file beside ``path``
-    and renames it into place, so a reader (or a crash) never meets half a
-    file. Unlike ``tempfile.mkstemp`` the file gets the usual permissions
-    (0666 less the umask): feature folders are shared data."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(fd, "wb") as file:
-            write(file)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if tmp.exists():
-            tmp.unlink()
-        raise
 
 
 def npz_name(modality: str) -> str:
@@ -93,5 +71,4 @@ def read_features_json(path: Path) -> Dict[str, Any]:
 
 
 def write_features_json(path: Path, info: Mapping[str, Any]) -> None:
-    text = json.dumps(dict(info), indent=2) + "\n"
-    atomic_write(path, lambda f: f.write(text.encode("utf-8")))
+    atomic_write_text(path, json.dumps(dict(info), indent=2) + "\n")

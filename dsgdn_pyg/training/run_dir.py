@@ -7,14 +7,13 @@ matrix).
 """
 
 import json
-import os
-import tempfile
 from pathlib import Path
-from typing import Any, Callable, Dict, List
+from typing import Any, Dict, List
 
 import torch
 
 from dsgdn_pyg.errors import DataError
+from dsgdn_pyg.io import atomic_write, atomic_write_text
 
 CONFIG = "config.json"
 METRICS = "metrics.jsonl"
@@ -23,40 +22,22 @@ REPORT_JSON = "report.json"
 REPORT_MD = "report.md"
 
 
-def atomic_write(path: Path, write: Callable[[Any], None],
-                 mode: str = "w") -> None:
-    """Writes through :obj:`write(file)` into a temporary file beside
-    :obj:`path`, then renames it into place: readers never see half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, mode) as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def write_json(path: Path, obj: Any) -> None:
-    atomic_write(path, lambda f: json.dump(obj, f, indent=2, sort_keys=False))
+    atomic_write_text(path, json.dumps(obj, indent=2) + "\n")
 
 
 def write_text(path: Path, text: str) -> None:
-    atomic_write(path, lambda f: f.write(text))
+    atomic_write_text(path, text)
 
 
 def write_metrics(path: Path, records: List[dict]) -> None:
     """Rewrites ``metrics.jsonl`` with all epochs so far (small: one line per
     epoch), atomically."""
-    atomic_write(path, lambda f: f.writelines(
-        json.dumps(r) + "\n" for r in records))
+    atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in records))
 
 
 def save_checkpoint(path: Path, payload: Dict[str, Any]) -> None:
-    atomic_write(path, lambda f: torch.save(payload, f), mode="wb")
+    atomic_write(path, lambda f: torch.save(payload, f))
 
 
 def load_checkpoint(run_dir: Path) -> Dict[str, Any]:

@@ -1,0 +1,33 @@
+"""Atomic file writes shared by run directories, feature folders and
+predictions: a reader (or a crash) never meets half a file."""
+
+import os
+import secrets
+from pathlib import Path
+from typing import IO, Callable
+
+
+def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
+    """Writes through ``write(file)`` (a binary file) into a temporary file
+    beside ``path`` and renames it into place. Unlike ``tempfile.mkstemp``
+    the file gets the usual permissions (0666 less the umask)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        with os.fdopen(fd, "wb") as file:
+            write(file)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if tmp.exists():
+            tmp.unlink()
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """:func:`atomic_write` of a UTF-8 text."""
+    data = text.encode("utf-8")
+    atomic_write(path, lambda f: f.write(data))
