@@ -114,7 +114,7 @@ def train(
         None, help="Run directory (default: runs/<data>-<modalities>-"
         "<time>). With several seeds, one sub-directory per seed."),
     lr: Optional[float] = typer.Option(None, help="Adam learning rate "
-                                       "(preset: 6.8e-5 / 5e-5)."),
+                                       "(preset: 6.8e-5 / 5e-5; 1e-3 on the synthetic data)."),
     weight_decay: Optional[float] = typer.Option(
         None, help="Adam weight decay (preset: 5e-5 / 7.5e-5)."),
     batch_size: Optional[int] = typer.Option(

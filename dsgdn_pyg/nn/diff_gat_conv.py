@@ -14,13 +14,64 @@ from torch_geometric.nn.inits import glorot, ones, zeros
 from torch_geometric.typing import Adj, OptTensor
 from torch_geometric.utils import softmax
 
+from dsgdn_pyg.nn.csr_aggregation import (SUPPORTED_DTYPES, CSRLayout,
+                                          csr_layout, csr_weighted_sum)
+
 AttentionWeights = Tuple[Tensor, Tensor]
+LAYOUTS = ("auto", "csr", "coo")
 
 
 def default_lambda_init(depth: int) -> float:
     r"""The initial differential coefficient
     :math:`\lambda_{init} = 0.8 - 0.6 \exp(-0.3 \cdot depth)` (Eq. 14)."""
     return 0.8 - 0.6 * math.exp(-0.3 * depth)
+
+
+def node_scores(wh: Tensor, att_dst_pos: Tensor, att_dst_neg: Tensor,
+                att_src_pos: Tensor, att_src_neg: Tensor
+                ) -> Tuple[Tensor, Tensor]:
+    r"""The per-node terms of the branch scores, :math:`\mathbf{a}_l^{\top}
+    \mathbf{P}_i` and :math:`\mathbf{a}_r^{\top} \mathbf{P}_j` (and their
+    negative-branch twins on :math:`\mathbf{Q}`), of every node and head.
+
+    Args:
+        wh (torch.Tensor): Projected features :obj:`[..., H, C]`.
+        att_* (torch.Tensor): Attention vectors :obj:`[1, H, C / 2]`.
+
+    Returns:
+        :obj:`(dst [..., 2H], src [..., 2H])`, positive heads first. Both
+        come from one product of :obj:`wh` with a block-diagonal
+        :obj:`[H * C, 4H]` matrix of the vectors, a single pass over
+        :obj:`wh` forward and backward.
+    """
+    heads, channels = wh.size(-2), wh.size(-1)
+    zeros = att_dst_pos.new_zeros(att_dst_pos.shape[1:])
+    vectors = torch.stack([  # [4, H, C]: each vector on its own half
+        torch.cat([att_dst_pos[0], zeros], dim=-1),
+        torch.cat([zeros, att_dst_neg[0]], dim=-1),
+        torch.cat([att_src_pos[0], zeros], dim=-1),
+        torch.cat([zeros, att_src_neg[0]], dim=-1),
+    ])
+    eye = torch.eye(heads, dtype=wh.dtype, device=wh.device)
+    # matrix[h * C + c, k * H + g] = vectors[k, h, c] if h == g else 0.
+    matrix = vectors.permute(1, 2, 0).unsqueeze(-1) * eye.view(
+        heads, 1, 1, heads)
+    scores = wh.reshape(*wh.shape[:-2], heads * channels) @ matrix.reshape(
+        heads * channels, 4 * heads)
+    return scores[..., :2 * heads], scores[..., 2 * heads:]
+
+
+def head_layer_norm(out: Tensor, weight: Tensor, bias: Tensor,
+                    scale: float) -> Tensor:
+    r"""Per-head LayerNorm of :obj:`out [..., H, C]` with affine
+    :obj:`weight, bias [H, C]`, times :obj:`scale` (Eq. 17):
+    :math:`(\mathrm{LN}(x) \gamma + \beta) s = \mathrm{LN}(x) (\gamma s) +
+    \beta s`, so the affine and the scale cost one fused pass."""
+    weight, bias = weight * scale, bias * scale
+    channels = out.size(-1)
+    if out.size(-2) == 1:
+        return F.layer_norm(out, (channels, ), weight[0], bias[0])
+    return torch.addcmul(bias, F.layer_norm(out, (channels, )), weight)
 
 
 class DiffGATConv(MessagePassing):
@@ -80,6 +131,16 @@ class DiffGATConv(MessagePassing):
             :obj:`depth`. (default: :obj:`None`)
         act (bool, optional): If :obj:`False`, the final GELU is skipped.
             (default: :obj:`True`)
+        layout (str, optional): How the edges are traversed.
+            :obj:`"csr"` sorts them by target once per graph
+            (:func:`~dsgdn_pyg.nn.csr_layout`), normalises with a segment
+            softmax and aggregates with sparse matrix products, never
+            materialising a message per edge; :obj:`"coo"` is the plain
+            gather, :meth:`message`, scatter path of
+            :class:`~torch_geometric.nn.conv.MessagePassing` (the reference).
+            :obj:`"auto"` takes :obj:`"csr"` for graphs with edges in
+            :obj:`float32`/:obj:`float64`, :obj:`"coo"` otherwise. Both give
+            the same values and gradients. (default: :obj:`"auto"`)
         **kwargs (optional): Additional arguments of
             :class:`torch_geometric.nn.conv.MessagePassing`.
 
@@ -113,6 +174,7 @@ class DiffGATConv(MessagePassing):
         depth: int = 1,
         lambda_init: Optional[float] = None,
         act: bool = True,
+        layout: str = "auto",
         **kwargs,
     ):
         kwargs.setdefault("aggr", "add")
@@ -126,6 +188,9 @@ class DiffGATConv(MessagePassing):
             )
         if heads < 1:
             raise ValueError(f"DiffGATConv: heads must be >= 1, got {heads}")
+        if layout not in LAYOUTS:
+            raise ValueError(f"DiffGATConv: layout must be one of {LAYOUTS}, "
+                             f"got {layout!r}")
 
         self.in_channels = in_channels
         self.out_channels = out_channels
@@ -139,6 +204,7 @@ class DiffGATConv(MessagePassing):
         self.lambda_init = (default_lambda_init(depth)
                             if lambda_init is None else float(lambda_init))
         self.act = act
+        self.layout = layout
 
         half = out_channels // 2
         # All heads' projections side by side: the same parameters as H
@@ -197,6 +263,7 @@ class DiffGATConv(MessagePassing):
         edge_index: Adj,
         edge_type: OptTensor = None,
         return_attention_weights: Optional[bool] = None,
+        csr: Optional[CSRLayout] = None,
     ) -> Union[Tensor, Tuple[Tensor, AttentionWeights]]:
         r"""Runs the layer.
 
@@ -210,20 +277,39 @@ class DiffGATConv(MessagePassing):
             return_attention_weights (bool, optional): If :obj:`True`, also
                 returns :obj:`(edge_index, alpha)` with the signed
                 differential weights. (default: :obj:`None`)
+            csr (CSRLayout, optional): The edges' layout from
+                :func:`~dsgdn_pyg.nn.csr_layout`, to share it between layers
+                that run on the same graph; built here when needed and not
+                given. (default: :obj:`None`)
         """
         self._validate(x, edge_index, edge_type)
         H, C = self.heads, self.out_channels
         num_nodes = x.size(0)
 
         wh = (x @ self.weight).view(-1, H, C)
-        alpha_pos, alpha_neg = self.branch_attention(wh, edge_index,
-                                                     edge_type, num_nodes)
-        lam = self.differential_lambda()
-        alpha = alpha_pos - lam.view(1, H) * alpha_neg
-        alpha = F.dropout(alpha, p=self.dropout, training=self.training)
-
-        out = self.propagate(edge_index, x=wh, alpha=alpha,
-                             size=(num_nodes, num_nodes))
+        lam = self.differential_lambda().view(1, H)
+        if self.uses_csr(wh, edge_index):
+            if csr is None:
+                csr = csr_layout(edge_index, num_nodes)
+            elif csr.num_nodes != num_nodes:
+                raise ValueError(
+                    f"DiffGATConv: the CSR layout is of a graph with "
+                    f"{csr.num_nodes} nodes, expected {num_nodes}")
+            alpha_pos, alpha_neg = self._csr_branch_attention(
+                wh, csr, edge_type)
+            alpha = alpha_pos - lam * alpha_neg
+            alpha = F.dropout(alpha, p=self.dropout, training=self.training)
+            out = csr_weighted_sum(alpha, wh, csr)
+            if return_attention_weights:
+                alpha_pos, alpha_neg, alpha = (csr.to_edge_order(a) for a in
+                                               (alpha_pos, alpha_neg, alpha))
+        else:
+            alpha_pos, alpha_neg = self.branch_attention(
+                wh, edge_index, edge_type, num_nodes)
+            alpha = alpha_pos - lam * alpha_neg
+            alpha = F.dropout(alpha, p=self.dropout, training=self.training)
+            out = self.propagate(edge_index, x=wh, alpha=alpha,
+                                 size=(num_nodes, num_nodes))
         out = self._normalize(out)
 
         if self.concat:
@@ -242,22 +328,53 @@ class DiffGATConv(MessagePassing):
         r"""The positive and negative attention maps, each
         :obj:`[num_edges, heads]`, normalised over each target's incoming
         edges."""
-        H, half = self.heads, self.out_channels // 2
-        p, q = wh[..., :half], wh[..., half:]
-        # Per-node scalars first, so that only [E, 2H] scores are gathered.
-        dst_scores = torch.cat([(p * self.att_dst_pos).sum(-1),
-                                (q * self.att_dst_neg).sum(-1)], dim=-1)
-        src_scores = torch.cat([(p * self.att_src_pos).sum(-1),
-                                (q * self.att_src_neg).sum(-1)], dim=-1)
+        H = self.heads
         src, dst = edge_index[0], edge_index[1]
+        scores = self._edge_scores(wh, src, dst, edge_type)
+        alpha = softmax(scores, dst, num_nodes=num_nodes)
+        return alpha[:, :H], alpha[:, H:]
+
+    def uses_csr(self, x: Tensor, edge_index: Tensor) -> bool:
+        r"""Whether :meth:`forward` takes the CSR path for features of
+        :obj:`x`'s dtype on this graph (see :obj:`layout`)."""
+        if self.layout == "coo" or not isinstance(edge_index, Tensor) \
+                or edge_index.dim() != 2 or edge_index.size(1) == 0:
+            return False
+        if x.dtype not in SUPPORTED_DTYPES:
+            if self.layout == "csr":
+                raise ValueError(
+                    f"DiffGATConv: layout='csr' supports "
+                    f"{[str(d) for d in SUPPORTED_DTYPES]} features, got "
+                    f"{x.dtype}; use layout='auto' or 'coo'")
+            return False
+        return True
+
+    def _csr_branch_attention(self, wh: Tensor, csr: CSRLayout,
+                              edge_type: OptTensor) -> Tuple[Tensor, Tensor]:
+        # As branch_attention, on the edges in target order: the softmax is a
+        # segment reduction over csr.ptr instead of a scatter.
+        H = self.heads
+        if edge_type is not None:
+            edge_type = csr.to_target_order(edge_type)
+        scores = self._edge_scores(wh, csr.src, csr.dst, edge_type)
+        alpha = softmax(scores, csr.dst, ptr=csr.ptr, num_nodes=csr.num_nodes)
+        return alpha[:, :H], alpha[:, H:]
+
+    def _edge_scores(self, wh: Tensor, src: Tensor, dst: Tensor,
+                     edge_type: OptTensor) -> Tensor:
+        # The LeakyReLU scores [E, 2H] of both branches (positive heads,
+        # then negative heads), from per-node scalars computed first so that
+        # only [E, 2H] values are gathered.
+        dst_scores, src_scores = node_scores(wh, self.att_dst_pos,
+                                             self.att_dst_neg,
+                                             self.att_src_pos,
+                                             self.att_src_neg)
         scores = dst_scores.index_select(0, dst) + src_scores.index_select(
             0, src)
         if edge_type is not None:
             scores = scores + self.relation_scores().index_select(
                 0, edge_type)
-        scores = F.leaky_relu(scores, self.negative_slope)
-        alpha = softmax(scores, dst, num_nodes=num_nodes)
-        return alpha[:, :H], alpha[:, H:]
+        return F.leaky_relu(scores, self.negative_slope)
 
     def relation_scores(self) -> Tensor:
         r"""The relation term of both branches for every relation id,
@@ -270,9 +387,8 @@ class DiffGATConv(MessagePassing):
         return alpha.unsqueeze(-1) * x_j
 
     def _normalize(self, out: Tensor) -> Tensor:
-        out = F.layer_norm(out, (self.out_channels, ))
-        out = out * self.norm_weight + self.norm_bias
-        out = out * (1.0 - self.lambda_init)
+        out = head_layer_norm(out, self.norm_weight, self.norm_bias,
+                              1.0 - self.lambda_init)
         return F.gelu(out) if self.act else out
 
     def _validate(self, x: Tensor, edge_index: Tensor,

@@ -1,12 +1,15 @@
 """The DiffRGCN block: multi-head differential attention with an output head,
 a linear map, a residual and LayerNorm (AMB-DSGDN, Sec. 4.5)."""
 
+from typing import Optional
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from torch_geometric.typing import Adj, OptTensor
 
+from dsgdn_pyg.nn.csr_aggregation import CSRLayout, csr_layout
 from dsgdn_pyg.nn.diff_gat_conv import DiffGATConv
 
 
@@ -37,6 +40,10 @@ class DiffRGCN(torch.nn.Module):
             (default: :obj:`0.2`)
         depth (int, optional): Depth that sets :math:`\lambda_{init}`.
             (default: :obj:`1`)
+        layout (str, optional): Edge traversal of both attention layers,
+            :obj:`"auto"`, :obj:`"csr"` or :obj:`"coo"` (see
+            :class:`~dsgdn_pyg.nn.DiffGATConv`); the CSR layout of the graph
+            is built once per call and shared. (default: :obj:`"auto"`)
 
     Shapes:
         - **input:** node features :math:`(|\mathcal{V}|, d_h)`, edge indices
@@ -53,6 +60,7 @@ class DiffRGCN(torch.nn.Module):
         relation_dim: int = 10,
         negative_slope: float = 0.2,
         depth: int = 1,
+        layout: str = "auto",
     ):
         super().__init__()
         self.channels = channels
@@ -60,7 +68,7 @@ class DiffRGCN(torch.nn.Module):
         self.dropout = dropout
         kwargs = dict(num_relations=num_relations, relation_dim=relation_dim,
                       negative_slope=negative_slope, dropout=dropout,
-                      depth=depth)
+                      depth=depth, layout=layout)
         self.conv = DiffGATConv(channels, channels, heads=heads, concat=True,
                                 **kwargs)
         self.out_conv = DiffGATConv(heads * channels, channels, heads=1,
@@ -74,12 +82,17 @@ class DiffRGCN(torch.nn.Module):
         self.lin.reset_parameters()
         self.norm.reset_parameters()
 
-    def forward(self, x: Tensor, edge_index: Adj,
-                edge_type: OptTensor = None) -> Tensor:
+    def forward(self, x: Tensor, edge_index: Adj, edge_type: OptTensor = None,
+                csr: Optional[CSRLayout] = None) -> Tensor:
+        r"""Runs the block; :obj:`csr` optionally passes the graph's
+        precomputed :func:`~dsgdn_pyg.nn.csr_layout`."""
+        if csr is None and (self.conv.uses_csr(x, edge_index)
+                            or self.out_conv.uses_csr(x, edge_index)):
+            csr = csr_layout(edge_index, x.size(0))
         h = F.dropout(x, p=self.dropout, training=self.training)
-        h = self.conv(h, edge_index, edge_type)
+        h = self.conv(h, edge_index, edge_type, csr=csr)
         h = F.dropout(h, p=self.dropout, training=self.training)
-        h = self.out_conv(h, edge_index, edge_type)
+        h = self.out_conv(h, edge_index, edge_type, csr=csr)
         h = self.lin(F.gelu(h))
         return self.norm(h + x)
 

@@ -20,7 +20,7 @@ RECIPES: Dict[str, dict] = {
 # The built-in synthetic dialogues are small: a short schedule that still
 # reaches the modality-dropout phase, so `dsgdn train` with no arguments runs
 # in about a minute on a laptop CPU.
-SYNTHETIC_SCHEDULE = dict(epochs=12, warm_up_epochs=6, lr=2e-4)
+SYNTHETIC_SCHEDULE = dict(epochs=12, warm_up_epochs=6, lr=1e-3)
 
 SELECT_ON = ("valid", "test")
 
