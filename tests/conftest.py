@@ -1,0 +1,164 @@
+"""Shared fixtures: the ``../shared`` folder (skipped when absent), factories
+of random dialogue graphs, and dense references of the graph layers written
+from SPEC 2 and 4 without the library."""
+
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Callable, Optional
+
+import pytest
+import torch
+from torch_geometric.data import HeteroData
+
+from dsgdn_pyg.data import build_dialogue_graph
+
+SHARED_DIR = Path(__file__).resolve().parents[1].parent / "shared"
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    """The read-only ``../shared`` folder beside the repository."""
+    if not SHARED_DIR.is_dir():
+        pytest.skip(f"{SHARED_DIR} is absent")
+    return SHARED_DIR
+
+
+@pytest.fixture(scope="session")
+def iemocap_dir(shared_dir: Path) -> Path:
+    """The real IEMOCAP metadata and text features in ``../shared``."""
+    path = shared_dir / "data" / "iemocap"
+    if not path.is_dir():
+        pytest.skip(f"{path} is absent")
+    return path
+
+
+def make_random_dialogue(length: int, window: int, num_speakers: int = 2,
+                         channels: int = 8, seed: int = 0,
+                         generator: Optional[torch.Generator] = None
+                         ) -> HeteroData:
+    """A dialogue of ``length`` utterances with random speakers (ids in
+    ``[0, num_speakers)``), random features ``x`` of width ``channels`` and
+    its inter/intra subgraphs of the given window."""
+    g = generator if generator is not None else \
+        torch.Generator().manual_seed(seed)
+    speakers = torch.randint(0, num_speakers, (length, ), generator=g)
+    x = torch.randn(length, channels, generator=g)
+    return build_dialogue_graph(speakers, window, x=x)
+
+
+@pytest.fixture
+def random_dialogue() -> Callable[..., HeteroData]:
+    """Factory ``random_dialogue(length, window, num_speakers=2, channels=8,
+    seed=0)`` of random dialogue graphs (see :func:`make_random_dialogue`)."""
+    return make_random_dialogue
+
+
+@pytest.fixture
+def random_dialogues() -> Callable[..., list]:
+    """Factory ``random_dialogues(count, channels=8, seed=0, max_length=12,
+    max_window=4, max_speakers=3)``: dialogues of random lengths, speakers and
+    windows."""
+
+    def factory(count: int, channels: int = 8, seed: int = 0,
+                max_length: int = 12, max_window: int = 4,
+                max_speakers: int = 3) -> list:
+        g = torch.Generator().manual_seed(seed)
+        out = []
+        for _ in range(count):
+            length = int(torch.randint(1, max_length + 1, (1, ), generator=g))
+            window = int(torch.randint(0, max_window + 1, (1, ), generator=g))
+            speakers = int(torch.randint(1, max_speakers + 1, (1, ),
+                                         generator=g))
+            out.append(make_random_dialogue(length, window, speakers,
+                                            channels, generator=g))
+        return out
+
+    return factory
+
+
+# Dense references, written from SPEC 2 and 4 independently of the library.
+
+def brute_force_dense_adjacency(edge_index: torch.Tensor,
+                                edge_type: torch.Tensor, batch: torch.Tensor,
+                                num_graphs: int) -> torch.Tensor:
+    """``[B, L, L]`` relation ids from a batch's edge list, one edge at a
+    time: entry ``[b, i, j]`` is the id of edge ``j -> i``, 0 = no edge."""
+    counts = torch.bincount(batch, minlength=num_graphs).tolist()
+    start = [sum(counts[:b]) for b in range(num_graphs)]
+    adj = torch.zeros(num_graphs, max(counts + [0]), max(counts + [0]),
+                      dtype=torch.long)
+    for (src, dst), rel in zip(edge_index.t().tolist(), edge_type.tolist()):
+        b = int(batch[dst])
+        adj[b, dst - start[b], src - start[b]] = rel
+    return adj
+
+
+def dense_diff_gat_head(conv, head: int, x: torch.Tensor, adj: torch.Tensor,
+                        use_types: bool = True):
+    """One head of SPEC 4 on dense inputs ``x [B, L, F]`` and
+    ``adj [B, L, L]`` (row target, column source, 0 = no edge), reading the
+    weights of ``conv``. Returns ``(out [B, L, C], alpha_pos, alpha_neg,
+    alpha)``, the maps ``[B, L, L]``."""
+    F_ = torch.nn.functional
+    C = conv.out_channels
+    half = C // 2
+    wh = x @ conv.weight[:, head * C:(head + 1) * C]
+    p, q = wh[..., :half], wh[..., half:]
+    mask = adj != 0
+
+    def branch(v, a_dst, a_src, a_rel):
+        # e[b, i, j] = a_l . v_i + a_r . v_j (+ a_rel . E(rel_ij))
+        e = (v @ a_dst[0, head]).unsqueeze(-1) + \
+            (v @ a_src[0, head]).unsqueeze(-2)
+        if use_types:
+            e = e + (conv.rel_emb[head] @ a_rel[head])[adj]
+        e = F_.leaky_relu(e, 0.2)
+        e = e.masked_fill(~mask, float("-inf"))
+        # A row without any edge is all -inf: its weights are 0.
+        return torch.nan_to_num(torch.softmax(e, dim=-1), nan=0.0)
+
+    alpha_pos = branch(p, conv.att_dst_pos, conv.att_src_pos, conv.att_rel_pos)
+    alpha_neg = branch(q, conv.att_dst_neg, conv.att_src_neg, conv.att_rel_neg)
+    lambda_init = 0.8 - 0.6 * torch.exp(torch.tensor(-0.3 * conv.depth,
+                                                     dtype=torch.float64))
+    lambda_init = float(lambda_init)
+    lam = (torch.exp(conv.lambda_q1[head] @ conv.lambda_k1[head]) -
+           torch.exp(conv.lambda_q2[head] @ conv.lambda_k2[head]) +
+           lambda_init)
+    alpha = alpha_pos - lam * alpha_neg
+    out = alpha @ wh
+    out = F_.layer_norm(out, (C, ), conv.norm_weight[head],
+                        conv.norm_bias[head]) * (1 - lambda_init)
+    return F_.gelu(out), alpha_pos, alpha_neg, alpha
+
+
+def dense_diff_gat_conv(conv, x: torch.Tensor, adj: torch.Tensor,
+                        use_types: bool = True) -> torch.Tensor:
+    """All heads of ``conv`` on dense inputs, concatenated or averaged."""
+    outs = [dense_diff_gat_head(conv, h, x, adj, use_types)[0]
+            for h in range(conv.heads)]
+    if conv.concat:
+        return torch.cat(outs, dim=-1)
+    return torch.stack(outs, dim=0).mean(dim=0)
+
+
+def randomize_constant_parameters_(conv) -> None:
+    """Gives the LayerNorm affine and the lambda vectors of a DiffGATConv
+    values far from their initialisation, so a reference that ignores or
+    swaps them cannot agree by chance."""
+    with torch.no_grad():
+        conv.norm_weight.copy_(1 + 0.5 * torch.randn_like(conv.norm_weight))
+        conv.norm_bias.copy_(0.5 * torch.randn_like(conv.norm_bias))
+        for vec in (conv.lambda_q1, conv.lambda_k1, conv.lambda_q2,
+                    conv.lambda_k2):
+            vec.normal_(0.0, 0.4)
+
+
+@pytest.fixture
+def dense():
+    """The dense references above: ``dense.adjacency``, ``dense.head``,
+    ``dense.conv`` and ``dense.randomize_``."""
+    return SimpleNamespace(adjacency=brute_force_dense_adjacency,
+                           head=dense_diff_gat_head,
+                           conv=dense_diff_gat_conv,
+                           randomize_=randomize_constant_parameters_)

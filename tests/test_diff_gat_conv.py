@@ -1,0 +1,402 @@
+"""DiffGATConv: the sparse layer against a dense computation of SPEC 4,
+differential weight sums, equivariance, batching, gradients, edge cases,
+parameters, torch.compile and bad input."""
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch.autograd import gradcheck
+from torch_geometric.data import Batch
+from torch_geometric.loader import DataLoader
+from torch_geometric.utils import scatter, to_dense_batch
+
+from dsgdn_pyg.data import INTER, INTRA, NODE_TYPE
+from dsgdn_pyg.nn import DiffGATConv
+
+IN, OUT = 12, 8
+# Both edge traversals of the layer must compute the same equations.
+LAYOUTS = ["coo", "csr"]
+
+
+def flat_batch(graphs, key):
+    """(x, edge_index, edge_type, batch, num_graphs) of one subgraph of a
+    batch of dialogues."""
+    batch = Batch.from_data_list(graphs)
+    store = batch[NODE_TYPE]
+    return (store.x, batch[key].edge_index, batch[key].edge_type, store.batch,
+            batch.num_graphs)
+
+
+def local_index(edge_index, batch):
+    """(graph, target, source) of every edge, node ids local to the graph."""
+    counts = torch.bincount(batch)
+    start = torch.cumsum(counts, 0) - counts
+    src, dst = edge_index
+    b = batch[dst]
+    return b, dst - start[b], src - start[b]
+
+
+@pytest.mark.parametrize("heads", [1, 3])
+@pytest.mark.parametrize("use_types", [True, False])
+@pytest.mark.parametrize("concat", [True, False])
+@pytest.mark.parametrize("key", [INTER, INTRA], ids=["inter", "intra"])
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_matches_dense_reference(heads, use_types, concat, key, layout,
+                                 random_dialogues, dense):
+    torch.manual_seed(heads * 7 + use_types * 3 + concat)
+    graphs = random_dialogues(6, channels=IN, seed=heads + 10 * concat)
+    x, edge_index, edge_type, batch, num_graphs = flat_batch(graphs, key)
+    # Edges in no particular order: the maps come back in this order.
+    shuffle = torch.randperm(edge_index.size(1))
+    edge_index, edge_type = edge_index[:, shuffle], edge_type[shuffle]
+    conv = DiffGATConv(IN, OUT, heads=heads, concat=concat,
+                       layout=layout).eval()
+    dense.randomize_(conv)
+
+    out, (ei, alpha) = conv(x, edge_index,
+                            edge_type if use_types else None,
+                            return_attention_weights=True)
+
+    adj = dense.adjacency(edge_index, edge_type, batch, num_graphs)
+    x_dense, node_mask = to_dense_batch(x, batch)
+    with torch.no_grad():
+        expected = dense.conv(conv, x_dense, adj, use_types)[node_mask]
+    assert out.shape == (x.size(0), heads * OUT if concat else OUT)
+    assert (out - expected).abs().max() < 1e-5
+    assert torch.equal(ei, edge_index)
+
+    # The attention maps themselves, edge by edge.
+    b, i, j = local_index(edge_index, batch)
+    for h in range(heads):
+        with torch.no_grad():
+            _, a_pos, a_neg, a = dense.head(conv, h, x_dense, adj, use_types)
+        assert (conv.alpha_pos[:, h] - a_pos[b, i, j]).abs().max() < 1e-6
+        assert (conv.alpha_neg[:, h] - a_neg[b, i, j]).abs().max() < 1e-6
+        assert (alpha[:, h] - a[b, i, j]).abs().max() < 1e-6
+        # No weight falls outside the edges.
+        assert a_pos.sum().item() == pytest.approx(
+            conv.alpha_pos[:, h].sum().item(), abs=1e-4)
+
+
+def test_lambda_init_follows_depth():
+    for depth in (1, 2, 5):
+        conv = DiffGATConv(4, 4, depth=depth)
+        assert conv.lambda_init == pytest.approx(
+            0.8 - 0.6 * math.exp(-0.3 * depth))
+    assert DiffGATConv(4, 4).lambda_init == pytest.approx(0.3555, abs=1e-4)
+    assert DiffGATConv(4, 4, lambda_init=0.5).lambda_init == 0.5
+    conv = DiffGATConv(4, 4, heads=2)
+    with torch.no_grad():
+        expected = torch.stack([
+            torch.exp(conv.lambda_q1[h] @ conv.lambda_k1[h]) -
+            torch.exp(conv.lambda_q2[h] @ conv.lambda_k2[h]) +
+            conv.lambda_init for h in range(2)
+        ])
+        assert torch.allclose(conv.differential_lambda(), expected)
+
+
+@pytest.mark.parametrize("heads", [1, 3])
+@pytest.mark.parametrize("key", [INTER, INTRA], ids=["inter", "intra"])
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_weights_of_every_target_sum_to_one_minus_lambda(
+        heads, key, layout, random_dialogues, dense):
+    torch.manual_seed(heads)
+    graphs = random_dialogues(5, channels=IN, seed=3 + heads)
+    x, edge_index, edge_type, _, _ = flat_batch(graphs, key)
+    conv = DiffGATConv(IN, OUT, heads=heads, dropout=0.5,
+                       layout=layout).eval()
+    dense.randomize_(conv)
+    _, (_, alpha) = conv(x, edge_index, edge_type,
+                         return_attention_weights=True)
+    dst, n = edge_index[1], x.size(0)
+    lam = conv.differential_lambda().detach()
+    assert not torch.allclose(lam, torch.full_like(lam, conv.lambda_init))
+    # Every dialogue node has a self-loop, so every node is a target.
+    for weights, total in ((alpha, 1 - lam), (conv.alpha_pos, torch.ones(1)),
+                           (conv.alpha_neg, torch.ones(1))):
+        sums = scatter(weights.detach(), dst, dim=0, dim_size=n, reduce="sum")
+        assert sums.shape == (n, heads)
+        assert torch.allclose(sums, total.expand(n, heads), atol=1e-6)
+    assert (conv.alpha_pos >= 0).all() and (conv.alpha_neg >= 0).all()
+
+
+@pytest.mark.parametrize("heads", [1, 2])
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_permuting_nodes_permutes_output(heads, layout, random_dialogues):
+    torch.manual_seed(0)
+    graphs = random_dialogues(4, channels=IN, seed=11)
+    x, edge_index, edge_type, _, _ = flat_batch(graphs, INTER)
+    conv = DiffGATConv(IN, OUT, heads=heads, layout=layout).eval()
+    out = conv(x, edge_index, edge_type)
+
+    n = x.size(0)
+    perm = torch.randperm(n)  # new node k is old node perm[k]
+    inverse = torch.empty_like(perm)
+    inverse[perm] = torch.arange(n)
+    edge_perm = torch.randperm(edge_index.size(1))  # edge order is free too
+    out_perm = conv(x[perm], inverse[edge_index][:, edge_perm],
+                    edge_type[edge_perm])
+    assert torch.allclose(out_perm, out[perm], atol=1e-6)
+    assert not torch.allclose(out_perm, out, atol=1e-3)
+
+
+class TwoSubgraphModel(torch.nn.Module):
+    """Inter subgraph, then intra subgraph, as in the AMB-DSGDN model."""
+
+    def __init__(self, layout):
+        super().__init__()
+        self.inter = DiffGATConv(IN, OUT, heads=2, layout=layout)
+        self.intra = DiffGATConv(2 * OUT, OUT, heads=2, concat=False,
+                                 layout=layout)
+
+    def forward(self, data):
+        x = data[NODE_TYPE].x
+        x = self.inter(x, data[INTER].edge_index, data[INTER].edge_type)
+        return self.intra(x, data[INTRA].edge_index, data[INTRA].edge_type)
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_dataloader_batch_equals_each_dialogue_alone(layout,
+                                                     random_dialogues):
+    torch.manual_seed(0)
+    graphs = random_dialogues(7, channels=IN, seed=5)
+    model = TwoSubgraphModel(layout).eval()
+    batch = next(iter(DataLoader(graphs, batch_size=len(graphs))))
+    out = model(batch)
+    ptr = batch[NODE_TYPE].ptr
+    for b, graph in enumerate(graphs):
+        alone = model(graph)
+        assert torch.allclose(out[ptr[b]:ptr[b + 1]], alone, atol=1e-6)
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_gradcheck_through_input_and_parameters(layout):
+    torch.manual_seed(0)
+    conv = DiffGATConv(3, 4, heads=2, relation_dim=3,
+                       layout=layout).double()
+    # Node 3 sends but receives nothing; node 0 receives three edges.
+    edge_index = torch.tensor([[0, 1, 2, 3, 1, 0, 2], [0, 0, 0, 0, 1, 2, 2]])
+    edge_type = torch.tensor([1, 2, 3, 4, 1, 5, 1])
+    x = torch.randn(4, 3, dtype=torch.float64, requires_grad=True)
+    names = [name for name, _ in conv.named_parameters()]
+    params = tuple(p.detach().clone().requires_grad_()
+                   for p in conv.parameters())
+
+    def run(x, *params):
+        return torch.func.functional_call(conv, dict(zip(names, params)),
+                                          (x, edge_index, edge_type))
+
+    assert gradcheck(run, (x, *params), eps=1e-6, atol=1e-5)
+
+
+@pytest.mark.parametrize("with_types", [True, False])
+def test_graph_without_edges_gives_gelu_of_scaled_bias(with_types, dense):
+    torch.manual_seed(0)
+    conv = DiffGATConv(IN, OUT, heads=2)
+    dense.randomize_(conv)
+    x = torch.randn(5, IN)
+    edge_index = torch.empty(2, 0, dtype=torch.long)
+    edge_type = torch.empty(0, dtype=torch.long) if with_types else None
+    out, (_, alpha) = conv(x, edge_index, edge_type,
+                           return_attention_weights=True)
+    assert alpha.shape == (0, 2)
+    expected = F.gelu(conv.norm_bias * (1 - conv.lambda_init)).reshape(-1)
+    assert torch.isfinite(out).all()
+    assert torch.allclose(out, expected.expand(5, -1), atol=1e-6)
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_node_without_incoming_edge(layout, dense):
+    torch.manual_seed(0)
+    conv = DiffGATConv(IN, OUT, heads=2, layout=layout)
+    dense.randomize_(conv)
+    x = torch.randn(4, IN)
+    # Nodes 1 and 2 receive nothing (a gap in the CSR row pointer).
+    edge_index = torch.tensor([[0, 1, 3, 1, 2], [0, 0, 0, 3, 3]])
+    out = conv(x, edge_index, torch.tensor([1, 2, 5, 4, 3]))
+    assert torch.isfinite(out).all()
+    expected = F.gelu(conv.norm_bias * (1 - conv.lambda_init)).reshape(-1)
+    assert torch.allclose(out[1], expected, atol=1e-6)
+    assert torch.allclose(out[2], expected, atol=1e-6)
+    assert not torch.allclose(out[0], expected, atol=1e-3)
+    assert not torch.allclose(out[3], expected, atol=1e-3)
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_dropout_on_alpha_only_in_training(layout, random_dialogue):
+    graph = random_dialogue(30, 4, channels=IN, seed=1)
+    x = graph[NODE_TYPE].x
+    edge_index, edge_type = graph[INTER].edge_index, graph[INTER].edge_type
+    conv = DiffGATConv(IN, OUT, heads=2, dropout=0.5, layout=layout)
+
+    conv.eval()
+    out_1, (_, alpha_1) = conv(x, edge_index, edge_type, True)
+    out_2, (_, alpha_2) = conv(x, edge_index, edge_type, True)
+    assert torch.equal(out_1, out_2) and torch.equal(alpha_1, alpha_2)
+    lam = conv.differential_lambda()
+    assert torch.allclose(alpha_1, conv.alpha_pos - lam * conv.alpha_neg)
+
+    conv.train()
+    torch.manual_seed(0)
+    out_train, (_, alpha_train) = conv(x, edge_index, edge_type, True)
+    dropped = alpha_train == 0
+    assert 0.3 < dropped.float().mean() < 0.7
+    # Kept weights are rescaled by 1 / (1 - p); the branch maps are not.
+    assert torch.allclose(alpha_train[~dropped], 2 * alpha_1[~dropped])
+    assert torch.allclose(conv.alpha_pos - lam * conv.alpha_neg, alpha_1)
+    assert not torch.allclose(out_train, out_1, atol=1e-3)
+
+
+def test_return_attention_weights_shapes(random_dialogue):
+    graph = random_dialogue(9, 2, channels=IN)
+    x = graph[NODE_TYPE].x
+    edge_index, edge_type = graph[INTRA].edge_index, graph[INTRA].edge_type
+    num_edges = edge_index.size(1)
+    conv = DiffGATConv(IN, OUT, heads=3)
+    out, (ei, alpha) = conv(x, edge_index, edge_type,
+                            return_attention_weights=True)
+    assert out.shape == (9, 3 * OUT)
+    assert ei.shape == (2, num_edges) and alpha.shape == (num_edges, 3)
+    assert conv.alpha_pos.shape == conv.alpha_neg.shape == (num_edges, 3)
+    assert isinstance(conv(x, edge_index, edge_type), torch.Tensor)
+    assert conv.relation_scores().shape == (6, 6)
+
+
+def test_repr():
+    conv = DiffGATConv(16, 8, heads=2)
+    assert repr(conv) == ("DiffGATConv(16, 8, heads=2, num_relations=5, "
+                          "lambda_init=0.3555)")
+    assert "heads=1" in repr(DiffGATConv(4, 4))
+
+
+def test_reset_parameters_changes_weights():
+    conv = DiffGATConv(IN, OUT, heads=2)
+    with torch.no_grad():
+        for p in conv.parameters():
+            p.fill_(0.123)
+    before = {name: p.detach().clone() for name, p in conv.named_parameters()}
+    conv.reset_parameters()
+    for name, p in conv.named_parameters():
+        assert not torch.equal(p, before[name]), name
+    assert torch.equal(conv.norm_weight, torch.ones(2, OUT))
+    assert torch.equal(conv.norm_bias, torch.zeros(2, OUT))
+    weight = conv.weight.detach().clone()
+    conv.reset_parameters()
+    assert not torch.equal(conv.weight, weight)
+
+
+def count(module):
+    return sum(p.numel() for p in module.parameters())
+
+
+@pytest.mark.parametrize("in_channels,out_channels,relation_dim",
+                         [(12, 8, 10), (7, 16, 4)])
+def test_parameter_count(in_channels, out_channels, relation_dim):
+    R, half = 5, out_channels // 2
+    one_head = (in_channels * out_channels  # W
+                + 4 * half  # a_l, a_r of both branches
+                + (R + 1) * relation_dim  # relation embedding
+                + 2 * relation_dim  # a_rel of both branches
+                + 4 * half  # lambda_q1, k1, q2, k2
+                + 2 * out_channels)  # LayerNorm weight and bias
+    single = DiffGATConv(in_channels, out_channels, relation_dim=relation_dim)
+    assert count(single) == one_head
+    for heads in (2, 3):
+        multi = DiffGATConv(in_channels, out_channels, heads=heads,
+                            relation_dim=relation_dim)
+        assert count(multi) == heads * count(single)
+
+
+def test_heads_are_independent_single_head_layers(random_dialogue, dense):
+    """Head h of a multi-head layer is a single-head layer with the h-th
+    slice of every parameter."""
+    torch.manual_seed(0)
+    graph = random_dialogue(10, 3, channels=IN)
+    x = graph[NODE_TYPE].x
+    edge_index, edge_type = graph[INTER].edge_index, graph[INTER].edge_type
+    multi = DiffGATConv(IN, OUT, heads=3)
+    dense.randomize_(multi)
+    out = multi(x, edge_index, edge_type)
+    for h in range(3):
+        single = DiffGATConv(IN, OUT)
+        with torch.no_grad():
+            for name, p in single.named_parameters():
+                src = getattr(multi, name)
+                if name == "weight":
+                    p.copy_(src[:, h * OUT:(h + 1) * OUT])
+                elif src.dim() == 3 and name.startswith("att_"):
+                    p.copy_(src[:, h:h + 1])
+                else:
+                    p.copy_(src[h:h + 1])
+        expected = single(x, edge_index, edge_type)
+        assert torch.allclose(out[:, h * OUT:(h + 1) * OUT], expected,
+                              atol=1e-6)
+
+
+@pytest.mark.slow  # 10-40 s on 2 CPU cores (Inductor code generation)
+def test_torch_compile_matches_eager(random_dialogues):
+    torch.manual_seed(0)
+    conv = DiffGATConv(IN, OUT, heads=2).eval()  # the default layout
+    torch._dynamo.reset()
+    compiled = torch.compile(conv)
+    # Two batches of different sizes: the second reuses or recompiles.
+    for seed in (2, 3):
+        graphs = random_dialogues(3, channels=IN, seed=seed)
+        x, edge_index, edge_type, _, _ = flat_batch(graphs, INTRA)
+        expected = conv(x, edge_index, edge_type)
+        out = compiled(x, edge_index, edge_type)
+        assert out.shape == expected.shape
+        assert torch.allclose(out, expected, atol=1e-5)
+
+
+# Bad input ------------------------------------------------------------------
+
+
+def test_odd_out_channels():
+    with pytest.raises(ValueError, match="out_channels must be even"):
+        DiffGATConv(8, 7)
+
+
+def test_bad_heads():
+    with pytest.raises(ValueError, match="heads must be >= 1"):
+        DiffGATConv(8, 8, heads=0)
+
+
+@pytest.mark.parametrize("bad_id", [6, -1])
+def test_edge_type_outside_relation_embedding(bad_id):
+    conv = DiffGATConv(4, 4, num_relations=5)
+    edge_index = torch.tensor([[0, 1], [1, 0]])
+    with pytest.raises(ValueError,
+                       match=r"edge_type ids must lie in \[0, 5\]"):
+        conv(torch.randn(2, 4), edge_index, torch.tensor([1, bad_id]))
+
+
+def test_wrong_feature_width():
+    conv = DiffGATConv(4, 4)
+    edge_index = torch.tensor([[0, 1], [1, 0]])
+    with pytest.raises(ValueError,
+                       match=r"expected node features of shape "
+                       r"\[num_nodes, 4\], got \[2, 5\]"):
+        conv(torch.randn(2, 5), edge_index)
+
+
+def test_edge_type_of_wrong_length():
+    conv = DiffGATConv(4, 4)
+    edge_index = torch.tensor([[0, 1], [1, 0]])
+    with pytest.raises(ValueError,
+                       match=r"expected edge_type of shape \[2\]"):
+        conv(torch.randn(2, 4), edge_index, torch.tensor([1, 1, 1]))
+
+
+def test_malformed_edge_index():
+    conv = DiffGATConv(4, 4)
+    with pytest.raises(ValueError, match=r"\[2, num_edges\]"):
+        conv(torch.randn(2, 4), torch.tensor([[0, 1, 1], [1, 0, 0],
+                                              [0, 0, 0]]))
+
+
+def test_bad_layout():
+    with pytest.raises(ValueError, match="layout must be one of"):
+        DiffGATConv(8, 8, layout="dense")
