@@ -1,0 +1,117 @@
+"""The end-to-end line of the benchmark: one training epoch of the full
+AMB-DSGDN model on IEMOCAP-shaped synthetic dialogues, with the sparse
+DiffRGCN blocks against the same model with the dense blocks, which build
+their padded relation adjacency per batch (``graph_layer="dense"``)."""
+
+from typing import Optional
+
+import torch
+
+from dsgdn_pyg.bench.measure import Timer
+
+#: Graph layers compared end to end, and their names in the results.
+E2E_LAYERS = {"sparse": "diff", "dense": "dense"}
+#: Dialogue lengths of the synthetic corpus: the range of IEMOCAP's
+#: training split (8-94 utterances).
+MIN_LENGTH, MAX_LENGTH = 8, 94
+WINDOW = 20
+BATCH_SIZE = 16
+
+
+def e2e_corpus(num_dialogues: int, seed: int = 0):
+    """Synthetic dialogues with IEMOCAP's feature widths, classes, speakers
+    and training-split length range, graphs of window 20."""
+    from dsgdn_pyg.data.corpus import load_corpus
+    from dsgdn_pyg.data.synthetic import SyntheticConfig
+
+    synthetic = SyntheticConfig(num_dialogues=num_dialogues,
+                                min_len=MIN_LENGTH, max_len=MAX_LENGTH,
+                                seed=seed)
+    return load_corpus(None, window=WINDOW, synthetic_config=synthetic,
+                       seed=seed)
+
+
+def run_e2e(config, device: torch.device) -> dict:
+    """Times :obj:`config.e2e_epochs` training epochs of each model, in
+    turn (after one that measures the peak memory), with the IEMOCAP preset at
+    hidden size :obj:`config.channels` and :obj:`config.heads` graph heads
+    (512 and 2 by default, the published model); returns the record, with
+    ``status="pending"`` and what is missing when the model or the data
+    layer cannot be imported."""
+    try:
+        from torch_geometric.loader import DataLoader
+
+        from dsgdn_pyg.data.dialogue_graph import NODE_TYPE
+        from dsgdn_pyg.models import AMBDSGDN, amb_dsgdn_loss, preset_config
+        from dsgdn_pyg.training.config import RECIPES
+    except ImportError as exc:
+        return dict(status="pending", note=f"needs the full model and data "
+                    f"layer: {exc}")
+
+    corpus = e2e_corpus(config.e2e_dialogues, config.seed)
+    graphs = corpus.train
+    lengths = [g[NODE_TYPE].num_nodes for g in graphs]
+    recipe = RECIPES["iemocap"]
+    record = dict(status="ok", dialogues=len(graphs),
+                  utterances=sum(lengths), window=WINDOW,
+                  batch_size=BATCH_SIZE, min_length=min(lengths),
+                  max_length=max(lengths), lr=recipe["lr"])
+    timer = Timer(device)
+    models = {}
+    for name, graph_layer in E2E_LAYERS.items():
+        torch.manual_seed(config.seed)
+        cfg = preset_config("iemocap", graph_layer=graph_layer,
+                            hidden=config.channels,
+                            graph_heads=config.heads,
+                            input_dims=dict(corpus.modality_dims),
+                            num_classes=len(corpus.classes),
+                            num_speakers=max(2, corpus.num_speakers))
+        models[name] = AMBDSGDN(cfg).to(device)
+    # The same weights in both, and the same outputs before anything runs.
+    models["dense"].load_state_dict(models["sparse"].state_dict())
+    record["max_abs_diff"] = _agreement(models, graphs[:BATCH_SIZE], device,
+                                        DataLoader)
+    class_weight = torch.tensor(recipe["class_weights"], device=device)
+    epochs = {name: _epoch(model, graphs, recipe, class_weight, config.seed,
+                           device, DataLoader, NODE_TYPE, amb_dsgdn_loss)
+              for name, model in models.items()}
+    measured = timer.measure_side_by_side(epochs, config.e2e_epochs, 0,
+                                          record["utterances"])
+    record["results"] = {name: m.to_dict() for name, m in measured.items()}
+    return record
+
+
+def _epoch(model, graphs, recipe, class_weight, seed, device, loader_cls,
+           node_type, loss_fn):
+    """One training epoch of :obj:`model` (Adam, batches of 16 shuffled by
+    :obj:`seed`, the SPEC 6 loss), as a closure."""
+    optimizer = torch.optim.Adam(model.parameters(), lr=recipe["lr"],
+                                 weight_decay=recipe["weight_decay"])
+    loader = loader_cls(graphs, batch_size=BATCH_SIZE, shuffle=True,
+                        generator=torch.Generator().manual_seed(seed))
+
+    def epoch():
+        model.train()
+        for batch in loader:
+            batch = batch.to(device)
+            optimizer.zero_grad(set_to_none=True)
+            out = model(batch)
+            loss = loss_fn(out, batch[node_type].y, class_weight)
+            loss.backward()
+            optimizer.step()
+
+    return epoch
+
+
+def _agreement(models, graphs, device, loader_cls) -> Optional[float]:
+    batch = next(iter(loader_cls(graphs, batch_size=len(graphs)))).to(device)
+    with torch.no_grad():
+        outs = []
+        for model in models.values():
+            model.eval()
+            outs.append(model(batch).log_probs)
+    diff = float((outs[0] - outs[1]).abs().max())
+    if not diff < 1e-3:
+        raise RuntimeError(f"bench: the sparse and dense models disagree "
+                           f"end to end (max abs difference {diff:.3g})")
+    return diff

@@ -1,0 +1,130 @@
+"""``dsgdn bench``: sparse DiffRGCN vs the dense-adjacency baseline."""
+
+import re
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.table import Table
+
+from dsgdn_pyg.cli.common import console, err_console, user_errors
+
+
+def _int_list(option: str, text: Optional[str]) -> Optional[List[int]]:
+    if text is None:
+        return None
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        values = []
+    if not values:
+        raise ValueError(f"{option}: expected comma-separated integers, got "
+                         f"{text!r}")
+    return values
+
+
+def _default_out(device: str, quick: bool) -> Path:
+    from dsgdn_pyg.bench.suite import cpu_model, resolve_device
+
+    resolved = resolve_device(device)
+    if resolved.type == "cuda":
+        import torch
+        name = "cuda-" + torch.cuda.get_device_name(resolved)
+    else:
+        name = "cpu-" + cpu_model()
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+    return Path("benchmarks") / "results" / (slug + ("-quick" if quick
+                                                     else ""))
+
+
+def bench(
+    quick: bool = typer.Option(
+        False, "--quick", help="A subset (3 lengths, w=5, 3 repeats, a "
+        "small end-to-end epoch) that runs in under two minutes on CPU."),
+    device: str = typer.Option("auto", help="auto, cpu or cuda."),
+    out: Optional[Path] = typer.Option(
+        None, help="Output folder for results.json, table.txt and plot.png "
+        "(default: benchmarks/results/<device>[-quick])."),
+    lengths: Optional[str] = typer.Option(
+        None, help="Dialogue lengths L of the sweep, e.g. 16,110,2048 "
+        "(default: 16,32,64,110,256,512,1024,2048,4096)."),
+    windows: Optional[str] = typer.Option(
+        None, help="Windows w of the sweep, e.g. 5,20 (default: 5,20)."),
+    repeats: Optional[int] = typer.Option(
+        None, help="Timed repeats per measurement (median reported; "
+        "default 10, quick 3)."),
+    warmup: Optional[int] = typer.Option(
+        None, help="Untimed calls before timing (default 2, quick 1)."),
+    channels: int = typer.Option(512, help="Hidden width d_h."),
+    heads: int = typer.Option(2, help="Attention heads per block."),
+    e2e: bool = typer.Option(
+        True, "--e2e/--no-e2e", help="Also time one training epoch of the "
+        "full model, sparse against dense."),
+    huge: bool = typer.Option(
+        True, "--huge/--no-huge", help="Also run one 100,000-utterance "
+        "dialogue through the sparse block (its own process; off with "
+        "--quick)."),
+    iemocap: Optional[Path] = typer.Option(
+        None, help="IEMOCAP metadata (iemocap.pkl) for the realistic "
+        "batch lengths (default: ../shared/data/iemocap/iemocap.pkl)."),
+    isolate: bool = typer.Option(
+        False, help="Run every case in its own process."),
+    seed: int = typer.Option(0, help="Seed of inputs and weights."),
+    threads: Optional[int] = typer.Option(
+        None, help="torch intra-op threads (default: torch's choice)."),
+) -> None:
+    """Benchmark the sparse DiffRGCN block against the dense padded
+    formulation (and PyG's GATConv) over dialogue lengths and windows."""
+    from dsgdn_pyg.bench import (BenchConfig, format_table, key_ratios,
+                                 quick_config, run_benchmark, table_rows,
+                                 write_json)
+    from dsgdn_pyg.bench import plot as plot_result
+    from dsgdn_pyg.bench.report import format_ratio
+
+    with user_errors():
+        overrides = dict(
+            lengths=_int_list("--lengths", lengths),
+            windows=_int_list("--windows", windows), repeats=repeats,
+            warmup=warmup, device=device, channels=channels, heads=heads,
+            e2e=e2e, iemocap=str(iemocap) if iemocap else None,
+            isolate=isolate, seed=seed, threads=threads)
+        if quick:
+            config = quick_config(**overrides)
+        else:
+            config = BenchConfig(**{k: v for k, v in overrides.items()
+                                    if v is not None})
+        if not huge:
+            config.huge_length = None
+        out_dir = out or _default_out(device, quick)
+        result = run_benchmark(
+            config, progress=lambda line: console.print(line,
+                                                        highlight=False))
+
+    header, rows = table_rows(result)
+    env = result.environment
+    table = Table(title=f"DiffRGCN block, d={config.channels}, "
+                  f"{config.heads} heads; {env['device']}: "
+                  f"{env.get('gpu') or env['cpu_model']}, "
+                  f"{env['torch_threads']} threads (f+b: forward+backward)")
+    for col in header:
+        table.add_column(col, justify="left" if col in ("case", "layer")
+                         else "right", no_wrap=col == "case")
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+    for ratio in key_ratios(result):
+        colour = {True: "green", False: "red"}.get(ratio["met"], "white")
+        console.print(f"[{colour}]{ratio['target']}: "
+                      f"{format_ratio(ratio)}[/]", highlight=False)
+
+    write_json(result, out_dir / "results.json")
+    (out_dir / "table.txt").write_text(format_table(result) + "\n")
+    try:
+        plot_result(result, out_dir / "plot.png")
+    except ImportError as exc:
+        err_console.print(f"[yellow]no plot:[/] {exc}", highlight=False)
+    console.print(f"results: [bold]{out_dir}[/]")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("bench")(bench)

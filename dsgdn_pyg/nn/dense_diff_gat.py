@@ -1,0 +1,281 @@
+"""Differential graph attention on a dense, padded relation adjacency: the
+formulation of the published AMB-DSGDN code, kept as the baseline that the
+sparse :class:`~dsgdn_pyg.nn.DiffGATConv` is measured against."""
+
+from typing import Optional, Tuple, Union
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch.nn import Parameter
+
+from torch_geometric.nn.inits import glorot, ones, zeros
+from torch_geometric.typing import OptTensor
+from torch_geometric.utils import to_dense_batch
+
+from dsgdn_pyg.data.dialogue_graph import dense_relation_adjacency
+from dsgdn_pyg.nn.diff_gat_conv import (default_lambda_init,
+                                        head_layer_norm, node_scores)
+
+
+class DenseDiffGATConv(torch.nn.Module):
+    r"""The differential graph attention operator of
+    :class:`~dsgdn_pyg.nn.DiffGATConv` on a dense batch: node features
+    :math:`\mathbf{X} \in \mathbb{R}^{B \times L \times F}` and a relation-id
+    adjacency :math:`\mathbf{A} \in \{0, \ldots, R\}^{B \times L \times L}`
+    whose entry :math:`[b, i, j]` is the relation of edge :math:`j \to i`
+    (:obj:`0`: no edge).
+
+    Scores of all :math:`L \times L` pairs are built, masked and normalised by
+    a dense softmax, and the values are aggregated by batched matrix products,
+    as in the published implementation. The parameters have the names and
+    shapes of :class:`~dsgdn_pyg.nn.DiffGATConv`, so
+    :obj:`dense.load_state_dict(sparse.state_dict())` gives the same layer. A
+    node without incoming edges (a padding row among them) gets the output
+    the sparse layer gives a node without incoming edges.
+
+    Args: as :class:`~dsgdn_pyg.nn.DiffGATConv`.
+
+    Shapes:
+        - **input:** node features :math:`(B, L, F_{in})`, adjacency
+          :math:`(B, L, L)` (relation ids, or :obj:`bool` for untyped edges,
+          which leaves the relation term out)
+        - **output:** node features :math:`(B, L, H * F_{out})` or
+          :math:`(B, L, F_{out})` if :obj:`concat=False`; with
+          :obj:`return_attention_weights=True` also the signed weights
+          :math:`(B, H, L, L)`
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        heads: int = 1,
+        concat: bool = True,
+        num_relations: int = 5,
+        relation_dim: int = 10,
+        negative_slope: float = 0.2,
+        dropout: float = 0.0,
+        depth: int = 1,
+        lambda_init: Optional[float] = None,
+        act: bool = True,
+    ):
+        super().__init__()
+        if out_channels % 2 != 0:
+            raise ValueError(
+                f"DenseDiffGATConv: out_channels must be even (its halves "
+                f"feed the positive and negative branches), got "
+                f"{out_channels}")
+        if heads < 1:
+            raise ValueError(
+                f"DenseDiffGATConv: heads must be >= 1, got {heads}")
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.heads = heads
+        self.concat = concat
+        self.num_relations = num_relations
+        self.relation_dim = relation_dim
+        self.negative_slope = negative_slope
+        self.dropout = dropout
+        self.depth = depth
+        self.lambda_init = (default_lambda_init(depth)
+                            if lambda_init is None else float(lambda_init))
+        self.act = act
+
+        half = out_channels // 2
+        self.weight = Parameter(torch.empty(in_channels, heads * out_channels))
+        self.att_dst_pos = Parameter(torch.empty(1, heads, half))
+        self.att_src_pos = Parameter(torch.empty(1, heads, half))
+        self.att_dst_neg = Parameter(torch.empty(1, heads, half))
+        self.att_src_neg = Parameter(torch.empty(1, heads, half))
+        self.rel_emb = Parameter(
+            torch.empty(heads, num_relations + 1, relation_dim))
+        self.att_rel_pos = Parameter(torch.empty(heads, relation_dim))
+        self.att_rel_neg = Parameter(torch.empty(heads, relation_dim))
+        self.lambda_q1 = Parameter(torch.empty(heads, half))
+        self.lambda_k1 = Parameter(torch.empty(heads, half))
+        self.lambda_q2 = Parameter(torch.empty(heads, half))
+        self.lambda_k2 = Parameter(torch.empty(heads, half))
+        self.norm_weight = Parameter(torch.empty(heads, out_channels))
+        self.norm_bias = Parameter(torch.empty(heads, out_channels))
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        for h in range(self.heads):
+            sl = slice(h * self.out_channels, (h + 1) * self.out_channels)
+            glorot(self.weight.data[:, sl])
+        for att in (self.att_dst_pos, self.att_src_pos, self.att_dst_neg,
+                    self.att_src_neg, self.att_rel_pos, self.att_rel_neg):
+            glorot(att)
+        torch.nn.init.normal_(self.rel_emb)
+        for vec in (self.lambda_q1, self.lambda_k1, self.lambda_q2,
+                    self.lambda_k2):
+            torch.nn.init.normal_(vec, mean=0.0, std=0.1)
+        ones(self.norm_weight)
+        zeros(self.norm_bias)
+
+    def differential_lambda(self) -> Tensor:
+        r"""The per-head coefficient :math:`\lambda`, shape :obj:`[heads]`."""
+        lambda_1 = torch.exp((self.lambda_q1 * self.lambda_k1).sum(-1))
+        lambda_2 = torch.exp((self.lambda_q2 * self.lambda_k2).sum(-1))
+        return lambda_1 - lambda_2 + self.lambda_init
+
+    def relation_scores(self) -> Tensor:
+        r"""The relation term of both branches for every relation id,
+        :obj:`[num_relations + 1, 2 * heads]`."""
+        pos = (self.rel_emb * self.att_rel_pos.unsqueeze(1)).sum(-1)
+        neg = (self.rel_emb * self.att_rel_neg.unsqueeze(1)).sum(-1)
+        return torch.cat([pos.t(), neg.t()], dim=-1)
+
+    def forward(
+        self,
+        x: Tensor,
+        adj: Tensor,
+        return_attention_weights: Optional[bool] = None,
+    ) -> Union[Tensor, Tuple[Tensor, Tensor]]:
+        r"""Runs the layer on :obj:`x [B, L, F]` and :obj:`adj [B, L, L]`
+        (a single graph may drop the batch dimension)."""
+        squeeze = x.dim() == 2
+        if squeeze:
+            x, adj = x.unsqueeze(0), adj.unsqueeze(0)
+        self._validate(x, adj)
+        B, L, _ = x.shape
+        H, C = self.heads, self.out_channels
+
+        wh = (x @ self.weight).view(B, L, H, C)
+        dst, src = node_scores(wh, self.att_dst_pos, self.att_dst_neg,
+                               self.att_src_pos, self.att_src_neg)
+        # e[b, k, i, j] = a_l . v_i + a_r . v_j (+ a_rel . E(A[b, i, j])),
+        # with k running over the H positive, then the H negative branches.
+        scores = dst.transpose(1, 2).unsqueeze(-1) + \
+            src.transpose(1, 2).unsqueeze(-2)
+        if adj.dtype != torch.bool:
+            scores = scores + F.embedding(
+                adj, self.relation_scores()).permute(0, 3, 1, 2)
+        scores = F.leaky_relu(scores, self.negative_slope)
+        no_edge = (adj == 0).unsqueeze(1)
+        # The most negative float rather than -inf: a row without edges gets
+        # a finite (uniform) softmax that the mask then zeroes.
+        scores = scores.masked_fill(no_edge, torch.finfo(scores.dtype).min)
+        attn = torch.softmax(scores, dim=-1).masked_fill(no_edge, 0.0)
+
+        lam = self.differential_lambda().view(1, H, 1, 1)
+        alpha = attn[:, :H] - lam * attn[:, H:]
+        alpha = F.dropout(alpha, p=self.dropout, training=self.training)
+
+        out = alpha @ wh.transpose(1, 2)  # [B, H, L, C]
+        out = head_layer_norm(out.transpose(1, 2), self.norm_weight,
+                              self.norm_bias, 1.0 - self.lambda_init)
+        out = F.gelu(out) if self.act else out
+        out = out.reshape(B, L, H * C) if self.concat else out.mean(dim=2)
+
+        if squeeze:
+            out, alpha = out.squeeze(0), alpha.squeeze(0)
+        if return_attention_weights:
+            return out, alpha
+        return out
+
+    def _validate(self, x: Tensor, adj: Tensor) -> None:
+        if x.dim() != 3 or x.size(-1) != self.in_channels:
+            raise ValueError(
+                f"{self.__class__.__name__}: expected node features of shape "
+                f"[batch, nodes, {self.in_channels}], got {list(x.shape)}")
+        if adj.shape != (x.size(0), x.size(1), x.size(1)) or \
+                adj.is_floating_point():
+            raise ValueError(
+                f"{self.__class__.__name__}: expected an integer (relation "
+                f"id) or bool adjacency of shape "
+                f"{[x.size(0), x.size(1), x.size(1)]}, got "
+                f"{adj.dtype} {list(adj.shape)}")
+
+    def __repr__(self) -> str:
+        return (f"{self.__class__.__name__}({self.in_channels}, "
+                f"{self.out_channels}, heads={self.heads}, "
+                f"num_relations={self.num_relations}, "
+                f"lambda_init={self.lambda_init:.4f})")
+
+
+DenseDiffGAT = DenseDiffGATConv
+
+
+class DenseDiffRGCN(torch.nn.Module):
+    r"""The :class:`~dsgdn_pyg.nn.DiffRGCN` block on a dense, padded batch,
+    built from :class:`DenseDiffGATConv` heads. Same submodules and
+    parameters as :class:`~dsgdn_pyg.nn.DiffRGCN`, so the two load each
+    other's :obj:`state_dict`.
+
+    Args: as :class:`~dsgdn_pyg.nn.DiffRGCN`.
+
+    Shapes:
+        - **input:** node features :math:`(B, L, d_h)`, relation adjacency
+          :math:`(B, L, L)`
+        - **output:** node features :math:`(B, L, d_h)`
+    """
+
+    def __init__(
+        self,
+        channels: int,
+        heads: int = 2,
+        dropout: float = 0.2,
+        num_relations: int = 5,
+        relation_dim: int = 10,
+        negative_slope: float = 0.2,
+        depth: int = 1,
+    ):
+        super().__init__()
+        self.channels = channels
+        self.heads = heads
+        self.dropout = dropout
+        kwargs = dict(num_relations=num_relations, relation_dim=relation_dim,
+                      negative_slope=negative_slope, dropout=dropout,
+                      depth=depth)
+        self.conv = DenseDiffGATConv(channels, channels, heads=heads,
+                                     concat=True, **kwargs)
+        self.out_conv = DenseDiffGATConv(heads * channels, channels, heads=1,
+                                         **kwargs)
+        self.lin = torch.nn.Linear(channels, channels)
+        self.norm = torch.nn.LayerNorm(channels)
+
+    def reset_parameters(self):
+        self.conv.reset_parameters()
+        self.out_conv.reset_parameters()
+        self.lin.reset_parameters()
+        self.norm.reset_parameters()
+
+    def forward(self, x: Tensor, adj: Tensor) -> Tensor:
+        h = F.dropout(x, p=self.dropout, training=self.training)
+        h = self.conv(h, adj)
+        h = F.dropout(h, p=self.dropout, training=self.training)
+        h = self.out_conv(h, adj)
+        h = self.lin(F.gelu(h))
+        return self.norm(h + x)
+
+    def forward_sparse(self, x: Tensor, edge_index: Tensor,
+                       edge_type: OptTensor = None,
+                       batch: OptTensor = None) -> Tensor:
+        r"""Runs the block on a sparse batch, as the published code does:
+        pads the node features to :obj:`[B, L_max, d_h]`, builds the dense
+        relation adjacency of the batch (a :obj:`bool` one of untyped edges
+        when :obj:`edge_type` is :obj:`None`), runs :meth:`forward` and
+        returns the rows of the real nodes, :obj:`[N, d_h]`.
+
+        Args:
+            x (torch.Tensor): Node features :obj:`[N, d_h]`.
+            edge_index (torch.Tensor): Edges, source row 0, target row 1.
+            edge_type (torch.Tensor, optional): Relation id of every edge.
+            batch (torch.Tensor, optional): Graph id of every node (sorted).
+        """
+        x_dense, mask = to_dense_batch(x, batch)
+        B, L = mask.shape
+        if edge_type is None:
+            adj = dense_relation_adjacency(
+                edge_index, torch.ones_like(edge_index[0]), batch,
+                batch_size=B, max_num_nodes=L).bool()
+        else:
+            adj = dense_relation_adjacency(edge_index, edge_type, batch,
+                                           batch_size=B, max_num_nodes=L)
+        return self(x_dense, adj)[mask]
+
+    def __repr__(self) -> str:
+        return (f"{self.__class__.__name__}({self.channels}, "
+                f"heads={self.heads}, dropout={self.dropout})")

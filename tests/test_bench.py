@@ -1,0 +1,255 @@
+"""``dsgdn bench`` and its library on micro configurations: the JSON it
+writes, out-of-memory handling, the memory and timing helpers, the key
+ratios and the CLI."""
+
+import json
+import sys
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from dsgdn_pyg.bench import (BenchConfig, Timer, Workload,
+                             batch_size_for_length, epoch_batches,
+                             format_table, iemocap_train_lengths,
+                             is_out_of_memory, key_ratios, make_graph_batch,
+                             quick_config, run_benchmark, run_workload)
+from dsgdn_pyg.bench import suite
+from dsgdn_pyg.bench.measure import ProcessMemory
+from dsgdn_pyg.cli import app
+from dsgdn_pyg.nn import DenseDiffRGCN
+
+MICRO = dict(lengths=(6, 20), windows=(2, ), channels=16, repeats=1,
+             warmup=0, huge_length=None, e2e=False, iemocap_batches=1)
+MEASUREMENT_KEYS = {"status", "median_ms", "times_ms", "peak_mb",
+                    "process_peak_mb", "utterances_per_s", "note"}
+
+
+def test_micro_benchmark_result_has_every_measurement(tmp_path):
+    result = run_benchmark(BenchConfig(iemocap=str(tmp_path / "absent.pkl"),
+                                       **MICRO)).to_dict()
+    assert set(result) == {"environment", "config", "workloads", "e2e",
+                           "skipped", "ratios"}
+    env = result["environment"]
+    for key in ("cpu_model", "cpu_cores", "torch", "torch_geometric",
+                "torch_scatter", "gpu", "device"):
+        assert key in env
+    assert env["device"] == "cpu" or env["gpu"]
+    assert result["skipped"] and "absent.pkl" in result["skipped"][0]
+    assert [w["length"] for w in result["workloads"]] == [6, 20]
+    for w in result["workloads"]:
+        assert w["batch_size"] == 16 and w["utterances"] == 16 * w["length"]
+        assert w["check"]["max_abs_diff"] < 1e-4
+        assert set(w["results"]) == {"sparse", "dense", "gat"}
+        for modes in w["results"].values():
+            assert set(modes) == {"forward", "forward_backward"}
+            for m in modes.values():
+                assert set(m) == MEASUREMENT_KEYS
+                assert m["status"] == "ok"
+                assert m["median_ms"] > 0 and len(m["times_ms"]) == 1
+                assert m["utterances_per_s"] == pytest.approx(
+                    w["utterances"] / m["median_ms"] * 1e3)
+                assert m["peak_mb"] >= 0
+    json.dumps(result)  # serialisable as it is
+    assert "dense / sparse" in format_table(result)
+
+
+def test_iemocap_case_uses_the_training_split(iemocap_dir):
+    path = iemocap_dir / "iemocap.pkl"
+    lengths = iemocap_train_lengths(path)
+    assert len(lengths) == 108 and sum(lengths) == 5163
+    assert min(lengths) == 8 and max(lengths) == 94
+    config = BenchConfig(lengths=(4, ), windows=(1, ), iemocap=str(path),
+                         huge_length=None, e2e=False)
+    iemocap = [w for w in suite.plan(config) if w.kind == "iemocap"]
+    assert len(iemocap) == 1 and iemocap[0].window == 20
+    assert sorted(sum(iemocap[0].batches, [])) == sorted(lengths)
+    assert [len(b) for b in iemocap[0].batches] == [16] * 6 + [12]
+    assert iemocap[0].padded_utterances > iemocap[0].utterances
+
+
+def test_dense_out_of_memory_is_recorded_not_raised(monkeypatch):
+    def out_of_memory(*args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to "
+                                     "allocate 40.00 GiB")
+
+    monkeypatch.setattr(DenseDiffRGCN, "forward", out_of_memory)
+    config = BenchConfig(**MICRO)
+    record = run_workload(Workload("sweep", 2, [[10] * 3], length=10),
+                          config, torch.device("cpu"))
+    assert record["check"]["status"] == "ok"
+    assert "max_abs_diff" not in record["check"]
+    for mode in ("forward", "forward_backward"):
+        assert record["results"]["dense"][mode]["status"] == "oom"
+        assert record["results"]["dense"][mode]["median_ms"] is None
+        assert record["results"]["sparse"][mode]["status"] == "ok"
+
+
+def test_out_of_memory_during_timing_is_recorded():
+    calls = []
+
+    def flaky():
+        calls.append(1)
+        if len(calls) > 1:
+            raise RuntimeError("[enforce fail at alloc_cpu.cpp:117] "
+                               "DefaultCPUAllocator: not enough memory")
+
+    m = Timer(torch.device("cpu")).measure(flaky, repeats=3, warmup=1,
+                                           utterances=10)
+    assert m.status == "oom" and "not enough memory" in m.note
+    assert m.median_ms is None and m.times_ms == []
+
+    def broken():
+        raise RuntimeError("shape mismatch")
+
+    with pytest.raises(RuntimeError, match="shape mismatch"):
+        Timer(torch.device("cpu")).measure(broken, 1, 0, 1)
+
+
+@pytest.mark.parametrize("exc,expected", [
+    (torch.OutOfMemoryError("CUDA out of memory"), True),
+    (RuntimeError("CUDA out of memory. Tried to allocate"), True),
+    (RuntimeError("DefaultCPUAllocator: can't allocate memory"), True),
+    (MemoryError(), True),
+    (RuntimeError("size mismatch"), False),
+    (ValueError("out of memory"), False),
+])
+def test_is_out_of_memory(exc, expected):
+    assert is_out_of_memory(exc) is expected
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"),
+                    reason="resident-set peak reset is Linux-only")
+def test_cpu_peak_memory_of_one_call():
+    timer = Timer(torch.device("cpu"))
+    assert timer.memory.resettable
+
+    def allocate():
+        x = torch.ones(64 * 2**20 // 4)  # 64 MiB, touched
+        return float(x[-1])
+
+    peak, process_peak = timer.peak_once(allocate)
+    assert 56 < peak < 128
+    assert process_peak >= peak
+    # A call allocating nothing after it: the peak was reset.
+    small, _ = timer.peak_once(lambda: None)
+    assert small < 16
+
+
+def test_batch_sizes_and_epoch_batches():
+    assert [batch_size_for_length(L) for L in
+            (16, 110, 128, 256, 512, 2048, 4096, 100_000)] == \
+        [16, 16, 16, 8, 4, 1, 1, 1]
+    with pytest.raises(ValueError, match="positive"):
+        batch_size_for_length(0)
+    batches = epoch_batches(list(range(1, 36)), 16, seed=3)
+    assert [len(b) for b in batches] == [16, 16, 3]
+    assert sorted(sum(batches, [])) == list(range(1, 36))
+    assert epoch_batches(list(range(1, 36)), 16, 3, limit=1) == batches[:1]
+
+
+def test_graph_batch_dense_form():
+    batch = make_graph_batch([3, 5], window=1, channels=4, seed=0)
+    x, adj, mask = batch.dense()
+    assert x.shape == (2, 5, 4) and adj.shape == (2, 5, 5)
+    assert mask.sum() == 8 and batch.padded_nodes == 10
+    # Relation ids 1 (self) and 4/5 (inter) only, inside each dialogue.
+    assert set(adj.unique().tolist()) <= {0, 1, 4, 5}
+    assert adj[0, 3:].abs().sum() == 0 and adj[0, :, 3:].abs().sum() == 0
+
+
+def test_key_ratios_against_targets():
+    def record(kind, length, window, dense_ms, sparse_ms, batch=16):
+        ok = lambda ms: dict(status="ok", median_ms=ms)  # noqa: E731
+        return dict(kind=kind, length=length, window=window,
+                    batch_size=batch, name=f"L={length}",
+                    results=dict(dense=dict(forward_backward=ok(dense_ms)),
+                                 sparse=dict(forward_backward=ok(sparse_ms))))
+
+    data = dict(environment=dict(gpu=None), workloads=[
+        record("iemocap", None, 20, 30.0, 10.0),
+        record("sweep", 110, 20, 9.0, 10.0),
+        record("sweep", 2048, 5, 60.0, 10.0, 1),
+        dict(kind="sweep", length=4096, window=5, batch_size=1, name="x",
+             results=dict(dense=dict(forward_backward=dict(status="oom")),
+                          sparse=dict(forward_backward=dict(
+                              status="ok", median_ms=5.0)))),
+    ], e2e=dict(status="pending", note="needs the model"))
+    rows = {r["target"].split(":")[0]: r for r in key_ratios(data)}
+    assert rows["IEMOCAP batches of 16, w=20"]["value"] == 3.0
+    assert rows["IEMOCAP batches of 16, w=20"]["met"] is True
+    assert rows["uniform B=16, L=110, w=20"]["met"] is False
+    assert rows["L=2048, w=5"]["value"] == 6.0
+    assert rows["L=4096, w=5"]["value"] is None
+    assert rows["L=4096, w=5"]["met"] is None
+    e2e = rows["end-to-end training epoch"]
+    assert e2e["value"] is None and "needs the model" in e2e["note"]
+
+
+def test_e2e_is_pending_without_the_model(monkeypatch):
+    from dsgdn_pyg.bench.e2e import run_e2e
+
+    monkeypatch.setitem(sys.modules, "dsgdn_pyg.models", None)
+    record = run_e2e(BenchConfig(**MICRO), torch.device("cpu"))
+    assert record["status"] == "pending" and "needs" in record["note"]
+
+
+@pytest.mark.slow
+def test_e2e_epoch_on_a_tiny_model():
+    from dsgdn_pyg.bench.e2e import run_e2e
+
+    config = BenchConfig(**dict(MICRO, e2e=True, e2e_dialogues=6))
+    record = run_e2e(config, torch.device("cpu"))
+    assert record["status"] == "ok" and record["max_abs_diff"] < 1e-3
+    assert record["window"] == 20 and record["batch_size"] == 16
+    for layer in ("sparse", "dense"):
+        assert record["results"][layer]["status"] == "ok"
+        assert record["results"][layer]["median_ms"] > 0
+
+
+@pytest.mark.slow
+def test_isolated_case_runs_in_its_own_process():
+    config = BenchConfig(**MICRO)
+    record = suite.run_workload_isolated(
+        Workload("huge", 2, [[40]], ("sparse", ), 40), config,
+        torch.device("cpu"))
+    assert "error" not in record, record.get("error")
+    m = record["results"]["sparse"]["forward_backward"]
+    assert m["status"] == "ok" and m["process_peak_mb"] > m["peak_mb"]
+
+
+def test_quick_config_and_validation():
+    quick = quick_config()
+    assert quick.quick and quick.windows == (5, ) and quick.huge_length is None
+    assert len(quick.lengths) == 3 and quick.repeats == 3
+    assert quick_config(repeats=7).repeats == 7
+    with pytest.raises(ValueError, match="lengths"):
+        BenchConfig(lengths=(0, 4))
+    with pytest.raises(ValueError, match="layers"):
+        BenchConfig(layers=("dense", ))
+    with pytest.raises(ValueError, match="device"):
+        suite.resolve_device("tpu")
+
+
+def test_cli_writes_json_table_and_plot(tmp_path):
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "res"
+    result = CliRunner().invoke(app, [
+        "bench", "--lengths", "6,12", "--windows", "2", "--repeats", "1",
+        "--warmup", "0", "--channels", "16", "--no-e2e", "--no-huge",
+        "--iemocap", str(tmp_path / "absent.pkl"), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "dense / sparse" in result.output
+    data = json.loads((out / "results.json").read_text())
+    assert [w["length"] for w in data["workloads"]] == [6, 12]
+    assert data["config"]["channels"] == 16
+    assert "L=6 w=2" in (out / "table.txt").read_text()
+    assert (out / "plot.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_cli_bad_lengths_is_a_one_line_error(tmp_path):
+    result = CliRunner().invoke(app, ["bench", "--lengths", "a,b",
+                                      "--out", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "--lengths: expected comma-separated integers" in result.output
+    assert "Traceback" not in result.output

@@ -1,0 +1,202 @@
+"""The dense baseline (DenseDiffGATConv, DenseDiffRGCN) against the sparse
+layers holding the same weights: outputs, attention maps, gradients, padding
+and nodes without edges, and the state_dict they share."""
+
+import pytest
+import torch
+from torch_geometric.data import Batch
+from torch_geometric.utils import to_dense_batch
+
+from dsgdn_pyg.data import INTER, INTRA, NODE_TYPE, dense_relation_adjacency
+from dsgdn_pyg.nn import (DenseDiffGAT, DenseDiffGATConv, DenseDiffRGCN,
+                          DiffGATConv, DiffRGCN)
+
+
+def max_diff(a, b) -> float:
+    assert a.shape == b.shape
+    return (a - b).abs().max().item() if a.numel() else 0.0
+
+
+def padded_batch(random_dialogues, key, seed, channels=12):
+    """A batch of dialogues of different lengths (so the dense side pads):
+    sparse inputs, dense inputs and the mask of real nodes."""
+    graphs = random_dialogues(6, channels=channels, seed=seed,
+                              max_length=14, max_window=5)
+    batch = Batch.from_data_list(graphs)
+    x, index = batch[NODE_TYPE].x, batch[NODE_TYPE].batch
+    edge_index, edge_type = batch[key].edge_index, batch[key].edge_type
+    x_dense, mask = to_dense_batch(x, index)
+    adj = dense_relation_adjacency(edge_index, edge_type, index,
+                                   batch_size=mask.size(0),
+                                   max_num_nodes=mask.size(1))
+    return x, edge_index, edge_type, index, x_dense, adj, mask
+
+
+def randomize_(module) -> None:
+    g = torch.Generator().manual_seed(5)
+    with torch.no_grad():
+        for name, p in module.named_parameters():
+            if name.endswith(("norm_weight", "norm_bias", "lambda_q1",
+                              "lambda_k1", "lambda_q2", "lambda_k2")):
+                p.add_(0.3 * torch.randn(p.shape, generator=g))
+
+
+def test_dense_head_is_an_alias():
+    assert DenseDiffGAT is DenseDiffGATConv
+
+
+@pytest.mark.parametrize("heads,concat", [(1, True), (3, True), (2, False)])
+@pytest.mark.parametrize("typed", [True, False])
+@pytest.mark.parametrize("key", [INTER, INTRA])
+def test_dense_head_matches_sparse_head(heads, concat, typed, key,
+                                        random_dialogues):
+    torch.manual_seed(heads)
+    x, edge_index, edge_type, index, x_dense, adj, mask = padded_batch(
+        random_dialogues, key, seed=heads + 3 * typed)
+    sparse = DiffGATConv(12, 8, heads=heads, concat=concat).eval()
+    randomize_(sparse)
+    dense = DenseDiffGATConv(12, 8, heads=heads, concat=concat).eval()
+    dense.load_state_dict(sparse.state_dict())
+    if not typed:
+        adj = adj != 0  # untyped edges: no relation term
+    out, (_, alpha) = sparse(x, edge_index, edge_type if typed else None,
+                             return_attention_weights=True)
+    out_dense, alpha_dense = dense(x_dense, adj,
+                                   return_attention_weights=True)
+    assert out_dense.shape == (*mask.shape, out.size(-1))
+    assert max_diff(out_dense[mask], out) < 1e-5
+
+    # The signed weights, edge by edge, and zero where there is no edge.
+    counts = torch.bincount(index)
+    start = torch.cumsum(counts, 0) - counts
+    src, dst = edge_index
+    b = index[dst]
+    picked = alpha_dense[b, :, dst - start[b], src - start[b]]
+    assert max_diff(picked, alpha) < 1e-6
+    assert alpha_dense.masked_select((adj == 0).unsqueeze(1).expand_as(
+        alpha_dense)).abs().max() == 0
+
+
+@pytest.mark.parametrize("key", [INTER, INTRA])
+def test_dense_block_matches_sparse_block_values_and_gradients(
+        key, random_dialogues):
+    torch.manual_seed(0)
+    x, edge_index, edge_type, index, x_dense, adj, mask = padded_batch(
+        random_dialogues, key, seed=11, channels=16)
+    sparse = DiffRGCN(16, heads=2).eval()
+    randomize_(sparse)
+    dense = DenseDiffRGCN(16, heads=2).eval()
+    dense.load_state_dict(sparse.state_dict())
+
+    x = x.clone().requires_grad_()
+    x_dense = x_dense.clone().requires_grad_()
+    out = sparse(x, edge_index, edge_type)
+    out_dense = dense(x_dense, adj)
+    assert max_diff(out_dense[mask], out) < 1e-5
+
+    g = torch.randn_like(out)
+    g_dense = torch.zeros_like(out_dense)
+    g_dense[mask] = g
+    grads = torch.autograd.grad(out, [x] + list(sparse.parameters()), g)
+    grads_dense = torch.autograd.grad(out_dense, [x_dense] +
+                                      list(dense.parameters()), g_dense)
+    assert max_diff(grads_dense[0][mask], grads[0]) < 1e-5
+    for name, a, b in zip(dict(sparse.named_parameters()), grads[1:],
+                          grads_dense[1:]):
+        assert max_diff(a, b) < 1e-4 * max(1.0, b.abs().max().item()), name
+
+
+def test_forward_sparse_matches_sparse_block(random_dialogues):
+    torch.manual_seed(1)
+    x, edge_index, edge_type, index, *_ = padded_batch(
+        random_dialogues, INTER, seed=2, channels=16)
+    sparse = DiffRGCN(16, heads=2).eval()
+    dense = DenseDiffRGCN(16, heads=2).eval()
+    dense.load_state_dict(sparse.state_dict())
+    expected = sparse(x, edge_index, edge_type)
+    assert max_diff(dense.forward_sparse(x, edge_index, edge_type, index),
+                    expected) < 1e-5
+    # Untyped edges on both sides.
+    assert max_diff(dense.forward_sparse(x, edge_index, None, index),
+                    sparse(x, edge_index)) < 1e-5
+
+
+def test_forward_sparse_on_one_graph_without_batch(random_dialogue):
+    data = random_dialogue(9, 2, channels=8)
+    sparse = DiffRGCN(8).eval()
+    dense = DenseDiffRGCN(8).eval()
+    dense.load_state_dict(sparse.state_dict())
+    args = (data[NODE_TYPE].x, data[INTRA].edge_index, data[INTRA].edge_type)
+    assert max_diff(dense.forward_sparse(*args), sparse(*args)) < 1e-5
+
+
+def test_padding_and_nodes_without_edges_match_sparse():
+    # Node 2 has no incoming edge; the second graph is all padding but one
+    # node, so most of its rows have no edge at all.
+    torch.manual_seed(3)
+    edge_index = torch.tensor([[0, 1, 2, 1, 3], [0, 0, 1, 1, 3]])
+    edge_type = torch.tensor([1, 4, 5, 1, 1])
+    index = torch.tensor([0, 0, 0, 1])
+    x = torch.randn(4, 6)
+    sparse = DiffGATConv(6, 4, heads=2).eval()
+    randomize_(sparse)
+    dense = DenseDiffGATConv(6, 4, heads=2).eval()
+    dense.load_state_dict(sparse.state_dict())
+    x_dense, mask = to_dense_batch(x, index)
+    adj = dense_relation_adjacency(edge_index, edge_type, index)
+    out = sparse(x, edge_index, edge_type)
+    out_dense = dense(x_dense, adj)
+    assert torch.isfinite(out_dense).all()
+    assert max_diff(out_dense[mask], out) < 1e-6
+    # Every row without edges (node 2 and the padding) gets the same value
+    # as a sparse node without incoming edges: GELU of the scaled bias.
+    expected = torch.nn.functional.gelu(
+        sparse.norm_bias * (1 - sparse.lambda_init)).reshape(-1)
+    assert max_diff(out[2], expected) < 1e-6
+    assert max_diff(out_dense[1, 1], expected) < 1e-6
+
+
+def test_single_graph_without_batch_dimension():
+    dense = DenseDiffGATConv(4, 4, heads=2).eval()
+    adj = torch.tensor([[1, 0, 0], [5, 1, 0], [0, 4, 1]])
+    x = torch.randn(3, 4)
+    out, alpha = dense(x, adj, return_attention_weights=True)
+    assert out.shape == (3, 8) and alpha.shape == (2, 3, 3)
+    assert torch.equal(out, dense(x.unsqueeze(0), adj.unsqueeze(0))[0])
+
+
+def test_state_dicts_are_interchangeable():
+    sparse, dense = DiffRGCN(32, heads=2), DenseDiffRGCN(32, heads=2)
+    a, b = sparse.state_dict(), dense.state_dict()
+    assert list(a) == list(b)
+    assert all(a[k].shape == b[k].shape for k in a)
+    sparse.load_state_dict(dense.state_dict())
+    assert sum(p.numel() for p in dense.parameters()) == sum(
+        p.numel() for p in sparse.parameters())
+    assert sum(p.numel() for p in DenseDiffRGCN(512).parameters()) == \
+        1_321_712
+
+
+def test_dropout_only_in_training():
+    torch.manual_seed(0)
+    dense = DenseDiffRGCN(8, heads=2, dropout=0.5)
+    x = torch.randn(2, 5, 8)
+    adj = torch.ones(2, 5, 5, dtype=torch.long)
+    dense.eval()
+    assert torch.equal(dense(x, adj), dense(x, adj))
+    dense.train()
+    assert not torch.equal(dense(x, adj), dense(x, adj))
+
+
+def test_bad_inputs():
+    with pytest.raises(ValueError, match="out_channels must be even"):
+        DenseDiffGATConv(4, 3)
+    with pytest.raises(ValueError, match="heads must be >= 1"):
+        DenseDiffGATConv(4, 4, heads=0)
+    dense = DenseDiffGATConv(4, 4)
+    with pytest.raises(ValueError, match=r"\[batch, nodes, 4\]"):
+        dense(torch.randn(2, 3, 5), torch.ones(2, 3, 3, dtype=torch.long))
+    with pytest.raises(ValueError, match="adjacency of shape"):
+        dense(torch.randn(2, 3, 4), torch.ones(2, 3, 4, dtype=torch.long))
+    with pytest.raises(ValueError, match="adjacency of shape"):
+        dense(torch.randn(2, 3, 4), torch.ones(2, 3, 3))

@@ -1,0 +1,255 @@
+"""The CSR fast path of DiffGATConv / DiffRGCN against the reference
+gather-message-scatter (COO) path: values, attention maps and gradients on
+general graphs and on dialogue graphs, the layout itself, and how the path
+is chosen."""
+
+import copy
+from unittest import mock
+
+import pytest
+import torch
+from torch.autograd import gradcheck
+from torch_geometric.data import Batch
+
+from dsgdn_pyg.data import INTER, INTRA, NODE_TYPE
+from dsgdn_pyg.nn import DiffGATConv, DiffRGCN
+from dsgdn_pyg.nn import diff_gat_conv as diff_gat_conv_module
+from dsgdn_pyg.nn.csr_aggregation import csr_layout, csr_weighted_sum
+
+
+def random_graph(num_nodes: int, num_edges: int, seed: int,
+                 num_relations: int = 5):
+    """A general directed graph: edges in random order, duplicates, self
+    loops, and (with few edges) nodes without incoming edges."""
+    g = torch.Generator().manual_seed(seed)
+    edge_index = torch.randint(0, num_nodes, (2, num_edges), generator=g)
+    if num_edges >= 4:
+        edge_index[:, :2] = edge_index[:, 2:4]  # two duplicate edges
+    edge_type = torch.randint(0, num_relations + 1, (num_edges, ),
+                              generator=g)
+    return edge_index, edge_type
+
+
+def coo_twin(module):
+    """A copy of :obj:`module` with every DiffGATConv on the reference
+    path."""
+    twin = copy.deepcopy(module)
+    for m in twin.modules():
+        if isinstance(m, DiffGATConv):
+            m.layout = "coo"
+    return twin
+
+
+def randomize_(module) -> None:
+    """Moves LayerNorm affines and lambda vectors off their initial values
+    so that every parameter influences the output."""
+    g = torch.Generator().manual_seed(123)
+    with torch.no_grad():
+        for name, p in module.named_parameters():
+            if name.endswith(("norm_weight", "norm_bias", "lambda_q1",
+                              "lambda_k1", "lambda_q2", "lambda_k2")):
+                p.add_(0.3 * torch.randn(p.shape, generator=g,
+                                         dtype=p.dtype))
+
+
+def max_diff(a, b) -> float:
+    """Largest absolute difference (0 for empty tensors)."""
+    assert a.shape == b.shape
+    return (a - b).abs().max().item() if a.numel() else 0.0
+
+
+def grads(out, tensors, grad_out):
+    return torch.autograd.grad(out, tensors, grad_out, allow_unused=True)
+
+
+def assert_close_lists(a, b, atol):
+    for u, v in zip(a, b):
+        if u is None or v is None:
+            assert u is None and v is None
+            continue
+        assert max_diff(u, v) < atol
+
+
+@pytest.mark.parametrize("heads,concat", [(1, True), (3, True), (2, False)])
+@pytest.mark.parametrize("typed", [True, False])
+@pytest.mark.parametrize("num_edges", [0, 7, 90])
+def test_csr_matches_coo_on_general_graphs(heads, concat, typed, num_edges):
+    torch.manual_seed(heads + 10 * num_edges)
+    edge_index, edge_type = random_graph(20, num_edges, seed=num_edges)
+    edge_type = edge_type if typed else None
+    conv = DiffGATConv(6, 4, heads=heads, concat=concat).double()
+    randomize_(conv)
+    ref = coo_twin(conv)
+    x = torch.randn(20, 6, dtype=torch.float64, requires_grad=True)
+
+    out, (ei, alpha) = conv(x, edge_index, edge_type,
+                            return_attention_weights=True)
+    out_ref, (_, alpha_ref) = ref(x, edge_index, edge_type,
+                                  return_attention_weights=True)
+    assert max_diff(out, out_ref) < 1e-12
+    assert torch.equal(ei, edge_index)
+    # The maps come back in the order of edge_index, not target order.
+    assert max_diff(alpha, alpha_ref) < 1e-12
+    assert max_diff(conv.alpha_pos, ref.alpha_pos) < 1e-12
+    assert max_diff(conv.alpha_neg, ref.alpha_neg) < 1e-12
+
+    g = torch.randn_like(out)
+    params = [x] + list(conv.parameters())
+    params_ref = [x] + list(ref.parameters())
+    assert_close_lists(grads(out, params, g), grads(out_ref, params_ref, g),
+                       1e-10)
+
+
+@pytest.mark.parametrize("key", [INTER, INTRA])
+def test_csr_matches_coo_on_dialogue_batches(key, random_dialogues):
+    torch.manual_seed(1)
+    batch = Batch.from_data_list(random_dialogues(7, channels=8, seed=4,
+                                                  max_length=15,
+                                                  max_window=6))
+    x = batch[NODE_TYPE].x.clone().requires_grad_()
+    edge_index, edge_type = batch[key].edge_index, batch[key].edge_type
+    block = DiffRGCN(8, heads=2, dropout=0.0)
+    randomize_(block)
+    ref = coo_twin(block)
+
+    out = block(x, edge_index, edge_type)
+    out_ref = ref(x, edge_index, edge_type)
+    assert max_diff(out, out_ref) < 1e-5
+    g = torch.randn_like(out)
+    assert_close_lists(grads(out, [x] + list(block.parameters()), g),
+                       grads(out_ref, [x] + list(ref.parameters()), g), 1e-4)
+
+
+def test_gradcheck_through_csr_path():
+    torch.manual_seed(0)
+    edge_index, edge_type = random_graph(7, 18, seed=3)
+    conv = DiffGATConv(3, 4, heads=2).double()
+    randomize_(conv)
+    x = torch.randn(7, 3, dtype=torch.float64, requires_grad=True)
+    params = [conv.weight, conv.att_dst_pos, conv.att_src_neg, conv.rel_emb,
+              conv.lambda_q1]
+
+    def fn(x, *ps):
+        return conv(x, edge_index, edge_type)
+
+    with mock.patch.object(diff_gat_conv_module, "csr_weighted_sum",
+                           wraps=csr_weighted_sum) as spy:
+        assert gradcheck(fn, (x, *params))
+    assert spy.called
+
+
+def test_csr_weighted_sum_against_dense_product():
+    torch.manual_seed(0)
+    n, heads, channels = 9, 2, 5
+    edge_index, _ = random_graph(n, 30, seed=1)
+    layout = csr_layout(edge_index, n)
+    weight = torch.randn(30, heads, dtype=torch.float64, requires_grad=True)
+    value = torch.randn(n, heads, channels, dtype=torch.float64,
+                        requires_grad=True)
+
+    out = csr_weighted_sum(weight, value, layout)
+    # Reference: a dense [N, N] matrix per head (duplicates add up).
+    src, dst = layout.src, layout.dst
+    expected = []
+    for h in range(heads):
+        dense = torch.zeros(n, n, dtype=torch.float64).index_put(
+            (dst, src), weight[:, h], accumulate=True)
+        expected.append(dense @ value[:, h])
+    expected = torch.stack(expected, dim=1)
+    assert max_diff(out, expected) < 1e-12
+    g = torch.randn_like(out)
+    assert_close_lists(grads(out, [weight, value], g),
+                       grads(expected, [weight, value], g), 1e-12)
+    assert gradcheck(lambda w, v: csr_weighted_sum(w, v, layout),
+                     (weight, value))
+
+
+def test_node_without_incoming_edges_gets_zero_sum():
+    edge_index = torch.tensor([[0, 1, 2], [1, 1, 3]])
+    layout = csr_layout(edge_index, 5)
+    value = torch.randn(5, 1, 3)
+    out = csr_weighted_sum(torch.ones(3, 1), value, layout)
+    assert out[[0, 2, 4]].abs().max() == 0
+    assert torch.allclose(out[1, 0], value[0, 0] + value[1, 0])
+    assert torch.allclose(out[3, 0], value[2, 0])
+
+
+def test_layout_of_sorted_and_unsorted_edges():
+    edge_index = torch.tensor([[3, 0, 1, 2, 0], [2, 0, 2, 1, 2]])
+    layout = csr_layout(edge_index, 4)
+    # Target order, stable: original edges 1 (->0), 3 (->1), 0, 2, 4 (->2).
+    assert layout.perm.tolist() == [1, 3, 0, 2, 4]
+    assert layout.dst.tolist() == [0, 1, 2, 2, 2]
+    assert layout.src.tolist() == [0, 2, 3, 1, 0]
+    assert layout.ptr.tolist() == [0, 1, 2, 5, 5]
+    # Source order of the sorted edges, and its pointer.
+    assert layout.src[layout.perm_t].tolist() == [0, 0, 1, 2, 3]
+    assert layout.ptr_t.tolist() == [0, 2, 3, 4, 5]
+    assert torch.equal(layout.dst_t, layout.dst[layout.perm_t])
+    values = torch.arange(5.)
+    assert torch.equal(layout.to_edge_order(layout.to_target_order(values)),
+                       values)
+
+    # A dialogue graph is already sorted by target: nothing is permuted.
+    sorted_index = edge_index[:, edge_index[1].argsort(stable=True)]
+    assert csr_layout(sorted_index, 4).perm is None
+
+
+def test_block_builds_the_layout_once(random_dialogue):
+    data = random_dialogue(12, 3)
+    block = DiffRGCN(8, heads=2).eval()
+    with mock.patch("dsgdn_pyg.nn.diff_rgcn.csr_layout",
+                    wraps=csr_layout) as spy_block, \
+            mock.patch.object(diff_gat_conv_module, "csr_layout",
+                              wraps=csr_layout) as spy_conv:
+        block(data[NODE_TYPE].x, data[INTER].edge_index,
+              data[INTER].edge_type)
+    assert spy_block.call_count == 1
+    assert spy_conv.call_count == 0
+
+
+def test_precomputed_layout_is_used(random_dialogue):
+    data = random_dialogue(10, 2)
+    edge_index = data[INTRA].edge_index
+    layout = csr_layout(edge_index, 10)
+    block = DiffRGCN(8, heads=2).eval()
+    with mock.patch("dsgdn_pyg.nn.diff_rgcn.csr_layout") as spy:
+        out = block(data[NODE_TYPE].x, edge_index, data[INTRA].edge_type,
+                    csr=layout)
+    spy.assert_not_called()
+    expected = coo_twin(block)(data[NODE_TYPE].x, edge_index,
+                               data[INTRA].edge_type)
+    assert max_diff(out, expected) < 1e-5
+
+
+def test_layout_of_another_graph_is_refused():
+    conv = DiffGATConv(4, 4)
+    edge_index = torch.tensor([[0, 1], [1, 0]])
+    with pytest.raises(ValueError, match="3 nodes, expected 2"):
+        conv(torch.randn(2, 4), edge_index, csr=csr_layout(edge_index, 3))
+
+
+def test_path_selection():
+    edge_index = torch.tensor([[0, 1], [1, 0]])
+    x = torch.randn(2, 4)
+    assert DiffGATConv(4, 4).uses_csr(x, edge_index)
+    assert not DiffGATConv(4, 4, layout="coo").uses_csr(x, edge_index)
+    # No edges, or a dtype torch.sparse does not multiply: the reference.
+    assert not DiffGATConv(4, 4).uses_csr(x, edge_index[:, :0])
+    assert not DiffGATConv(4, 4).uses_csr(x.half(), edge_index)
+    with pytest.raises(ValueError, match="layout='csr' supports"):
+        DiffGATConv(4, 4, layout="csr").uses_csr(x.bfloat16(), edge_index)
+    with pytest.raises(ValueError, match="layout must be one of"):
+        DiffGATConv(4, 4, layout="banded")
+    with pytest.raises(ValueError, match="layout must be one of"):
+        DiffRGCN(4, layout="dense")
+
+
+def test_csr_path_in_bfloat16_falls_back_to_reference():
+    edge_index, edge_type = random_graph(6, 12, seed=0)
+    conv = DiffGATConv(4, 4, heads=2).to(torch.bfloat16)
+    x = torch.randn(6, 4, dtype=torch.bfloat16)
+    with mock.patch.object(diff_gat_conv_module, "csr_weighted_sum") as spy:
+        out = conv(x, edge_index, edge_type)
+    spy.assert_not_called()
+    assert out.dtype == torch.bfloat16 and torch.isfinite(out).all()
