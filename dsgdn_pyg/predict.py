@@ -25,6 +25,7 @@ from dsgdn_pyg.features.manifest import (Dialogue, location, read_manifest)
 from dsgdn_pyg.features.store import npz_name
 from dsgdn_pyg.io import atomic_write_text
 from dsgdn_pyg.training.runs import load_model
+from dsgdn_pyg.training.trainer import to_device
 
 PathLike = Union[str, os.PathLike]
 DialogueInput = Union[PathLike, Sequence[dict]]
@@ -169,7 +170,8 @@ class Predictor:
              batch_size: int) -> List[UtterancePrediction]:
         probs = []
         for batch in DataLoader(graphs, batch_size=batch_size):
-            probs.append(self.model(batch.to(self.device)).log_probs.exp())
+            batch = to_device(batch, self.device)
+            probs.append(self.model(batch).log_probs.exp())
         probs = torch.cat(probs).cpu().numpy() if probs else np.zeros((0, 0))
         out, row = [], 0
         for d in dialogues:

@@ -75,6 +75,11 @@ def test_batch_equals_one_by_one_in_eval_mode():
     alone = torch.cat([model(next(iter(DataLoader([g])))).log_probs
                        for g in graphs])
     assert torch.allclose(together, alone, atol=1e-5)
+    # Knowing the longest dialogue up front (no host sync) changes nothing.
+    from dsgdn_pyg.training.trainer import to_device
+    batch = to_device(batch, torch.device("cpu"))
+    assert batch.max_dialogue_length == 12
+    assert torch.allclose(model(batch).log_probs, together, atol=1e-6)
     single = model(graphs[1]).log_probs  # an unbatched HeteroData works too
     assert torch.allclose(single, alone[3:10], atol=1e-5)
 

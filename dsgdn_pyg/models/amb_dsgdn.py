@@ -231,6 +231,7 @@ class AMBDSGDN(torch.nn.Module):
         store = data[NODE_TYPE]
         batch, ptr = _batch_vectors(store)
         inter, intra = data[INTER], data[INTRA]
+        max_length = getattr(data, "max_dialogue_length", None)
         out = {}
         for m in self.modalities:
             if m not in store:
@@ -242,7 +243,8 @@ class AMBDSGDN(torch.nn.Module):
             if m == "text":
                 h = self.encoders[m](x)
             else:
-                h = self.encoders[m](x, store.speaker, batch, ptr)
+                h = self.encoders[m](x, store.speaker, batch, ptr,
+                                     max_length)
             h = self.inter_blocks[m](h, inter.edge_index, inter.edge_type,
                                      batch)
             h = self.intra_blocks[m](h, intra.edge_index, intra.edge_type,

@@ -94,13 +94,16 @@ class ContextEncoder(torch.nn.Module):
                              first=i == 0) for i in range(num_layers)
         ])
 
-    def forward(self, x: Tensor, speaker: Tensor, batch: Tensor,
-                ptr: Tensor) -> Tensor:
+    def forward(self, x: Tensor, speaker: Tensor, batch: Tensor, ptr: Tensor,
+                max_length: Optional[int] = None) -> Tensor:
+        """:obj:`max_length`, the longest dialogue of the batch, spares a
+        host-device sync when the caller knows it."""
         position = dialogue_positions(batch, ptr)
         h = self.lin(x) + self.position(position) + self.speaker_embedding(
             speaker)
         h = F.dropout(h, self.dropout, self.training)
-        dense, mask = to_dense_batch(h, batch, batch_size=ptr.numel() - 1)
+        dense, mask = to_dense_batch(h, batch, batch_size=ptr.numel() - 1,
+                                     max_num_nodes=max_length)
         for layer in self.layers:
             dense = layer(dense, mask)
-        return dense[mask]
+        return dense[batch, position]

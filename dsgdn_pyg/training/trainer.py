@@ -73,6 +73,16 @@ class SplitMetrics:
         return dict(self.__dict__)
 
 
+def to_device(batch, device: torch.device):
+    """Moves a batch to :obj:`device`, first noting its longest dialogue
+    (read on the host, where ``ptr`` still is) so the model needs no
+    host-device sync for it."""
+    ptr = batch[NODE_TYPE].ptr
+    batch.max_dialogue_length = int((ptr[1:] - ptr[:-1]).max()) \
+        if ptr.numel() > 1 else 0
+    return batch.to(device)
+
+
 @torch.no_grad()
 def predict_split(model: AMBDSGDN, loader: DataLoader, device: torch.device):
     """Predicted classes, labels and probabilities of every utterance of a
@@ -80,7 +90,7 @@ def predict_split(model: AMBDSGDN, loader: DataLoader, device: torch.device):
     model.eval()
     preds, labels, probs = [], [], []
     for batch in loader:
-        batch = batch.to(device)
+        batch = to_device(batch, device)
         out = model(batch)
         probs.append(out.log_probs.exp())
         preds.append(out.log_probs.argmax(-1))
@@ -183,7 +193,7 @@ def train_run(corpus, model_config: ModelConfig, config: TrainConfig,
         callback.on_epoch_start(epoch, len(loader))
         total = 0.0
         for batch in loader:
-            batch = batch.to(device)
+            batch = to_device(batch, device)
             optimizer.zero_grad(set_to_none=True)
             out = model(batch, balance=balance, generator=draw)
             loss = amb_dsgdn_loss(out, batch[NODE_TYPE].y, class_weight)
