@@ -82,8 +82,10 @@ def _metrics_table(title: str, rows) -> Table:
     return table
 
 
-def _per_class_table(classes, f1s) -> Table:
-    table = Table(title="test per-class F1 (selected epoch)")
+def _per_class_table(classes, f1s,
+                     title: str = "test per-class F1 (selected epoch)"
+                     ) -> Table:
+    table = Table(title=title)
     table.add_column("class")
     table.add_column("F1", justify="right")
     for name, value in zip(classes, f1s):
@@ -226,7 +228,9 @@ def _print_outcome(outcome) -> None:
         console.print(table)
         mean_f1 = [sum(v) / len(v) for v in zip(
             *[r.test.per_class_f1 for r in results])]
-        console.print(_per_class_table(outcome.classes, mean_f1))
+        console.print(_per_class_table(
+            outcome.classes, mean_f1,
+            "test per-class F1 (selected epochs, mean over seeds)"))
     console.print(f"seconds per epoch (median): "
                   f"{results[0].seconds_per_epoch:.2f}")
     console.print(f"run directory: [bold]{outcome.out_dir}[/]")
@@ -257,7 +261,8 @@ def evaluate(
         f"{run_dir} (epoch {config.get('epoch')}), {metrics.num_utterances} "
         f"utterances", [(split, f"{100 * metrics.weighted_f1:.2f}",
                          f"{100 * metrics.accuracy:.2f}")]))
-    console.print(_per_class_table(classes, metrics.per_class_f1))
+    console.print(_per_class_table(classes, metrics.per_class_f1,
+                                   f"{split} per-class F1"))
     table = Table(title="confusion matrix (rows true, columns predicted)")
     table.add_column("")
     for c in classes:
