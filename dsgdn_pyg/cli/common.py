@@ -1,11 +1,12 @@
 """What every command shares: consoles and the one-line error exit."""
 
 import contextlib
-from typing import Iterator
+from typing import Dict, Iterator
 
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import Progress
 
 from dsgdn_pyg.errors import MissingExtraError
 
@@ -37,3 +38,20 @@ def user_errors() -> Iterator[None]:
         raise fail(str(exc)) from None
     except KeyboardInterrupt:
         raise fail("interrupted") from None
+
+
+class ProgressHookBar:
+    """A feature-extraction progress hook (``hook(advance, total,
+    description)``, see :data:`dsgdn_pyg.features.ProgressHook`) drawing one
+    rich bar per modality, counting utterances."""
+
+    def __init__(self, progress: Progress):
+        self.progress = progress
+        self.tasks: Dict[str, int] = {}
+
+    def __call__(self, advance: int, total: int, description: str) -> None:
+        if description not in self.tasks:
+            self.tasks[description] = self.progress.add_task(
+                f"{description} utterances", total=total)
+        self.progress.update(self.tasks[description], advance=advance,
+                             total=total)

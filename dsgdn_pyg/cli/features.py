@@ -6,13 +6,13 @@ one after another into the same directory.
 """
 
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import List, Optional
 
 import typer
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress,
                            TextColumn, TimeElapsedColumn, TimeRemainingColumn)
 
-from dsgdn_pyg.cli.common import console, user_errors
+from dsgdn_pyg.cli.common import ProgressHookBar, console, user_errors
 
 features_app = typer.Typer(
     help=(
@@ -39,22 +39,6 @@ def _classes(value: Optional[str]) -> Optional[List[str]]:
     return [c.strip() for c in value.split(",")]
 
 
-class _Bar:
-    """The :data:`~dsgdn_pyg.features.ProgressHook` drawing one rich bar per
-    modality, counting utterances."""
-
-    def __init__(self, progress: Progress):
-        self.progress = progress
-        self.tasks: Dict[str, int] = {}
-
-    def __call__(self, advance: int, total: int, description: str) -> None:
-        if description not in self.tasks:
-            self.tasks[description] = self.progress.add_task(
-                f"{description} utterances", total=total)
-        self.progress.update(self.tasks[description], advance=advance,
-                             total=total)
-
-
 def _run(manifest: Path, out: Path, modality: str,
          classes: Optional[str], **options) -> None:
     from dsgdn_pyg.features import extract_features
@@ -66,7 +50,7 @@ def _run(manifest: Path, out: Path, modality: str,
                       console=console, transient=False) as progress:
             summary = extract_features(
                 manifest, out, modalities=(modality, ),
-                classes=_classes(classes), progress=_Bar(progress),
+                classes=_classes(classes), progress=ProgressHookBar(progress),
                 **options)
     cached = summary.cached[modality]
     console.print(

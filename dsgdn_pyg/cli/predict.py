@@ -8,22 +8,7 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress,
                            TextColumn, TimeElapsedColumn)
 from rich.table import Table
 
-from dsgdn_pyg.cli.common import console, user_errors
-
-
-class _Bar:
-    """Feature-extraction progress hook drawing one bar per modality."""
-
-    def __init__(self, progress: Progress):
-        self.progress = progress
-        self.tasks = {}
-
-    def __call__(self, advance: int, total: int, description: str) -> None:
-        if description not in self.tasks:
-            self.tasks[description] = self.progress.add_task(
-                f"{description} features", total=total)
-        self.progress.update(self.tasks[description], advance=advance,
-                             total=total)
+from dsgdn_pyg.cli.common import ProgressHookBar, console, user_errors
 
 
 def predict(
@@ -56,7 +41,7 @@ def predict(
                       console=console) as progress:
             predictions = predictor.predict(manifest,
                                             features_dir=features_dir,
-                                            progress=_Bar(progress))
+                                            progress=ProgressHookBar(progress))
         write_predictions(out, predictions)
 
     if show:
