@@ -200,3 +200,16 @@ def test_bad_inputs():
         dense(torch.randn(2, 3, 4), torch.ones(2, 3, 4, dtype=torch.long))
     with pytest.raises(ValueError, match="adjacency of shape"):
         dense(torch.randn(2, 3, 4), torch.ones(2, 3, 3))
+
+
+def test_relation_term_same_with_and_without_autograd():
+    # Training takes a one-hot product, inference an embedding lookup.
+    torch.manual_seed(4)
+    dense = DenseDiffGATConv(6, 4, heads=2).eval()
+    x = torch.randn(2, 5, 6)
+    adj = torch.randint(0, 6, (2, 5, 5))
+    out = dense(x, adj)
+    with torch.no_grad():
+        assert max_diff(dense(x, adj), out) < 1e-6
+    out.sum().backward()
+    assert dense.rel_emb.grad is not None and dense.rel_emb.grad.abs().sum() > 0

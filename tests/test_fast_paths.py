@@ -253,3 +253,21 @@ def test_csr_path_in_bfloat16_falls_back_to_reference():
         out = conv(x, edge_index, edge_type)
     spy.assert_not_called()
     assert out.dtype == torch.bfloat16 and torch.isfinite(out).all()
+
+
+@pytest.mark.slow
+def test_compiled_block_matches_eager_values_and_gradients(random_dialogues):
+    torch.manual_seed(0)
+    batch = Batch.from_data_list(random_dialogues(4, channels=8, seed=9))
+    edge_index, edge_type = batch[INTER].edge_index, batch[INTER].edge_type
+    block = DiffRGCN(8, heads=2, dropout=0.0)
+    torch._dynamo.reset()
+    compiled = torch.compile(block)
+    x = batch[NODE_TYPE].x.clone().requires_grad_()
+    out = compiled(x, edge_index, edge_type)
+    expected = block(x, edge_index, edge_type)
+    assert max_diff(out, expected) < 1e-5
+    g = torch.randn_like(out)
+    assert_close_lists(grads(out, [x] + list(block.parameters()), g),
+                       grads(expected, [x] + list(block.parameters()), g),
+                       1e-4)

@@ -113,6 +113,7 @@ class Measurement:
     """One layer, one mode, one workload."""
     status: str = "ok"  # ok | oom | skipped | error
     median_ms: Optional[float] = None
+    min_ms: Optional[float] = None  # the least disturbed call
     times_ms: List[float] = field(default_factory=list)
     peak_mb: Optional[float] = None  # above the baseline
     process_peak_mb: Optional[float] = None  # CPU: absolute resident peak
@@ -217,6 +218,7 @@ class Timer:
         for m in out.values():
             if m.status == "ok" and m.times_ms:
                 m.median_ms = statistics.median(m.times_ms)
+                m.min_ms = min(m.times_ms)
                 m.utterances_per_s = utterances / (m.median_ms / 1e3)
         return out
 
@@ -227,7 +229,7 @@ class Timer:
         m.note = str(exc).strip().splitlines()[0][:200] if str(exc) else \
             type(exc).__name__
         m.times_ms = []
-        m.median_ms = m.utterances_per_s = None
+        m.median_ms = m.min_ms = m.utterances_per_s = None
         if self.cuda:
             torch.cuda.empty_cache()
         gc.collect()

@@ -263,6 +263,11 @@ def run_workload(workload: Workload, config: BenchConfig,
                                 seed=config.seed + i).to(device)
                for i, lengths in enumerate(workload.batches)]
     record["edges"] = sum(b.num_edges for b in batches)
+    if "dense" not in workload.layers:
+        longest = max(max(b) for b in workload.batches)
+        gib = 4 * 2 * config.heads * longest**2 / 2**30
+        record["dense_note"] = (f"dense not run: one [2H, L, L] float32 "
+                                f"score map alone is {gib:,.1f} GiB")
     layers = make_layers(config.channels, config.heads, config.dropout,
                          config.seed)
     layers = {k: v.to(device) for k, v in layers.items()

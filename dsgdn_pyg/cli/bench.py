@@ -108,7 +108,8 @@ def bench(
                   f"{env['torch_threads']} threads (f+b: forward+backward)")
     for col in header:
         table.add_column(col, justify="left" if col in ("case", "layer")
-                         else "right", no_wrap=col == "case")
+                         else "right", no_wrap=col == "case",
+                         overflow="fold")
     for row in rows:
         table.add_row(*row)
     console.print(table)

@@ -32,33 +32,23 @@ def node_scores(wh: Tensor, att_dst_pos: Tensor, att_dst_neg: Tensor,
                 ) -> Tuple[Tensor, Tensor]:
     r"""The per-node terms of the branch scores, :math:`\mathbf{a}_l^{\top}
     \mathbf{P}_i` and :math:`\mathbf{a}_r^{\top} \mathbf{P}_j` (and their
-    negative-branch twins on :math:`\mathbf{Q}`), of every node and head.
+    negative-branch twins on :math:`\mathbf{Q}`), of every node and head,
+    computed before anything is gathered per edge.
 
     Args:
         wh (torch.Tensor): Projected features :obj:`[..., H, C]`.
         att_* (torch.Tensor): Attention vectors :obj:`[1, H, C / 2]`.
 
     Returns:
-        :obj:`(dst [..., 2H], src [..., 2H])`, positive heads first. Both
-        come from one product of :obj:`wh` with a block-diagonal
-        :obj:`[H * C, 4H]` matrix of the vectors, a single pass over
-        :obj:`wh` forward and backward.
+        :obj:`(dst [..., 2H], src [..., 2H])`, positive heads first.
     """
-    heads, channels = wh.size(-2), wh.size(-1)
-    zeros = att_dst_pos.new_zeros(att_dst_pos.shape[1:])
-    vectors = torch.stack([  # [4, H, C]: each vector on its own half
-        torch.cat([att_dst_pos[0], zeros], dim=-1),
-        torch.cat([zeros, att_dst_neg[0]], dim=-1),
-        torch.cat([att_src_pos[0], zeros], dim=-1),
-        torch.cat([zeros, att_src_neg[0]], dim=-1),
-    ])
-    eye = torch.eye(heads, dtype=wh.dtype, device=wh.device)
-    # matrix[h * C + c, k * H + g] = vectors[k, h, c] if h == g else 0.
-    matrix = vectors.permute(1, 2, 0).unsqueeze(-1) * eye.view(
-        heads, 1, 1, heads)
-    scores = wh.reshape(*wh.shape[:-2], heads * channels) @ matrix.reshape(
-        heads * channels, 4 * heads)
-    return scores[..., :2 * heads], scores[..., 2 * heads:]
+    half = wh.size(-1) // 2
+    p, q = wh[..., :half], wh[..., half:]
+    dst = torch.cat([(p * att_dst_pos).sum(-1), (q * att_dst_neg).sum(-1)],
+                    dim=-1)
+    src = torch.cat([(p * att_src_pos).sum(-1), (q * att_src_neg).sum(-1)],
+                    dim=-1)
+    return dst, src
 
 
 def head_layer_norm(out: Tensor, weight: Tensor, bias: Tensor,
