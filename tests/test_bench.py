@@ -253,3 +253,18 @@ def test_cli_bad_lengths_is_a_one_line_error(tmp_path):
     assert result.exit_code == 2
     assert "--lengths: expected comma-separated integers" in result.output
     assert "Traceback" not in result.output
+
+
+def test_cases_run_on_a_busy_machine_are_marked():
+    from dsgdn_pyg.bench.report import busy, table_rows
+
+    ok = dict(status="ok", median_ms=1.0)
+    record = dict(name="L=8 w=2", batch_size=16, utterances=128,
+                  load_before=1.2, load_after=3.4,
+                  results=dict(sparse=dict(forward=ok, forward_backward=ok)))
+    assert busy(record, cores=2) and not busy(record, cores=4)
+    assert not busy(dict(load_before=None), cores=2)
+    data = dict(environment=dict(cpu_cores=2), workloads=[record])
+    _, rows = table_rows(data)
+    assert rows[0][0] == "L=8 w=2 *"
+    assert "machine was busy" in format_table(data)

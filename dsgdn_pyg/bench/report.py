@@ -99,9 +99,19 @@ def key_ratios(result) -> List[dict]:
     return rows
 
 
+def busy(record: dict, cores: Optional[int]) -> bool:
+    """Whether the machine had more runnable work than cores while the case
+    ran (its times are then inflated; a case marked ``*`` in the table)."""
+    loads = [v for v in (record.get("load_before"), record.get("load_after"))
+             if v is not None]
+    return bool(cores and loads and max(loads) > cores + 0.5)
+
+
 def table_rows(result) -> Tuple[List[str], List[List[str]]]:
-    """Header and rows of the per-case table (one row per case and layer)."""
+    """Header and rows of the per-case table (one row per case and layer);
+    a case run while the machine was busy is marked ``*``."""
     data = result if isinstance(result, dict) else result.to_dict()
+    cores = data.get("environment", {}).get("cpu_cores")
     header = ["case", "B", "utts", "layer", "fwd ms", "f+b ms",
               "f+b MiB", "f+b utt/s", "dense/sparse"]
     rows = []
@@ -115,7 +125,8 @@ def table_rows(result) -> Tuple[List[str], List[List[str]]]:
             fwd, fb = modes.get("forward", {}), modes.get("forward_backward",
                                                           {})
             rows.append([
-                w["name"], str(w["batch_size"]), str(w["utterances"]),
+                w["name"] + (" *" if busy(w, cores) else ""),
+                str(w["batch_size"]), str(w["utterances"]),
                 layer, _fmt_ms(fwd), _fmt_ms(fb), _fmt(fb.get("peak_mb")),
                 _fmt(fb.get("utterances_per_s"), 0),
                 f"{ratio:.2f}" if layer == "dense" and ratio else ""])
@@ -149,6 +160,9 @@ def format_table(result) -> str:
     lines += ["  ".join(c.ljust(wd) for c, wd in zip(r, widths))
               for r in rows]
     lines.append("")
+    if any(r[0].endswith(" *") for r in rows):
+        lines.append("* the machine was busy with other work during this "
+                     "case (load average above the core count)")
     for w in data_workloads(result):
         if w.get("dense_note"):
             lines.append(f"{w.get('name')}: {w['dense_note']}")
