@@ -15,7 +15,6 @@ from dsgdn_pyg.bench import (BenchConfig, Timer, Workload,
                              is_out_of_memory, key_ratios, make_graph_batch,
                              quick_config, run_benchmark, run_workload)
 from dsgdn_pyg.bench import suite
-from dsgdn_pyg.bench.measure import ProcessMemory
 from dsgdn_pyg.cli import app
 from dsgdn_pyg.nn import DenseDiffRGCN
 

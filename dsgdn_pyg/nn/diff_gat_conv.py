@@ -382,7 +382,7 @@ class DiffGATConv(MessagePassing):
         return F.gelu(out) if self.act else out
 
     def _validate(self, x: Tensor, edge_index: Tensor,
-                     edge_type: OptTensor) -> None:
+                  edge_type: OptTensor) -> None:
         if torch_geometric.is_compiling():
             return
         if x.dim() != 2 or x.size(-1) != self.in_channels:
