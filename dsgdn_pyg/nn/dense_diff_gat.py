@@ -7,18 +7,16 @@ from typing import Optional, Tuple, Union
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from torch.nn import Parameter
 
-from torch_geometric.nn.inits import glorot, ones, zeros
 from torch_geometric.typing import OptTensor
 from torch_geometric.utils import to_dense_batch
 
 from dsgdn_pyg.data.dialogue_graph import dense_relation_adjacency
-from dsgdn_pyg.nn.diff_gat_conv import (default_lambda_init,
-                                        head_layer_norm, node_scores)
+from dsgdn_pyg.nn.diff_attention import DiffAttentionParameters
+from dsgdn_pyg.nn.diff_gat_conv import head_layer_norm, node_scores
 
 
-class DenseDiffGATConv(torch.nn.Module):
+class DenseDiffGATConv(DiffAttentionParameters, torch.nn.Module):
     r"""The differential graph attention operator of
     :class:`~dsgdn_pyg.nn.DiffGATConv` on a dense batch: node features
     :math:`\mathbf{X} \in \mathbb{R}^{B \times L \times F}` and a relation-id
@@ -61,71 +59,13 @@ class DenseDiffGATConv(torch.nn.Module):
         act: bool = True,
     ):
         super().__init__()
-        if out_channels % 2 != 0:
-            raise ValueError(
-                f"DenseDiffGATConv: out_channels must be even (its halves "
-                f"feed the positive and negative branches), got "
-                f"{out_channels}")
-        if heads < 1:
-            raise ValueError(
-                f"DenseDiffGATConv: heads must be >= 1, got {heads}")
-        self.in_channels = in_channels
-        self.out_channels = out_channels
-        self.heads = heads
-        self.concat = concat
-        self.num_relations = num_relations
-        self.relation_dim = relation_dim
-        self.negative_slope = negative_slope
-        self.dropout = dropout
-        self.depth = depth
-        self.lambda_init = (default_lambda_init(depth)
-                            if lambda_init is None else float(lambda_init))
-        self.act = act
-
-        half = out_channels // 2
-        self.weight = Parameter(torch.empty(in_channels, heads * out_channels))
-        self.att_dst_pos = Parameter(torch.empty(1, heads, half))
-        self.att_src_pos = Parameter(torch.empty(1, heads, half))
-        self.att_dst_neg = Parameter(torch.empty(1, heads, half))
-        self.att_src_neg = Parameter(torch.empty(1, heads, half))
-        self.rel_emb = Parameter(
-            torch.empty(heads, num_relations + 1, relation_dim))
-        self.att_rel_pos = Parameter(torch.empty(heads, relation_dim))
-        self.att_rel_neg = Parameter(torch.empty(heads, relation_dim))
-        self.lambda_q1 = Parameter(torch.empty(heads, half))
-        self.lambda_k1 = Parameter(torch.empty(heads, half))
-        self.lambda_q2 = Parameter(torch.empty(heads, half))
-        self.lambda_k2 = Parameter(torch.empty(heads, half))
-        self.norm_weight = Parameter(torch.empty(heads, out_channels))
-        self.norm_bias = Parameter(torch.empty(heads, out_channels))
+        self.init_diff_attention(in_channels, out_channels, heads, concat,
+                                 num_relations, relation_dim, negative_slope,
+                                 dropout, depth, lambda_init, act)
         self.reset_parameters()
 
     def reset_parameters(self):
-        for h in range(self.heads):
-            sl = slice(h * self.out_channels, (h + 1) * self.out_channels)
-            glorot(self.weight.data[:, sl])
-        for att in (self.att_dst_pos, self.att_src_pos, self.att_dst_neg,
-                    self.att_src_neg, self.att_rel_pos, self.att_rel_neg):
-            glorot(att)
-        torch.nn.init.normal_(self.rel_emb)
-        for vec in (self.lambda_q1, self.lambda_k1, self.lambda_q2,
-                    self.lambda_k2):
-            torch.nn.init.normal_(vec, mean=0.0, std=0.1)
-        ones(self.norm_weight)
-        zeros(self.norm_bias)
-
-    def differential_lambda(self) -> Tensor:
-        r"""The per-head coefficient :math:`\lambda`, shape :obj:`[heads]`."""
-        lambda_1 = torch.exp((self.lambda_q1 * self.lambda_k1).sum(-1))
-        lambda_2 = torch.exp((self.lambda_q2 * self.lambda_k2).sum(-1))
-        return lambda_1 - lambda_2 + self.lambda_init
-
-    def relation_scores(self) -> Tensor:
-        r"""The relation term of both branches for every relation id,
-        :obj:`[num_relations + 1, 2 * heads]`."""
-        pos = (self.rel_emb * self.att_rel_pos.unsqueeze(1)).sum(-1)
-        neg = (self.rel_emb * self.att_rel_neg.unsqueeze(1)).sum(-1)
-        return torch.cat([pos.t(), neg.t()], dim=-1)
+        self.reset_diff_attention()
 
     def forward(
         self,

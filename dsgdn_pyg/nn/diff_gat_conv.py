@@ -1,30 +1,22 @@
 """Differential graph attention over typed edges (AMB-DSGDN, Sec. 4.5)."""
 
-import math
 from typing import Optional, Tuple, Union
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from torch.nn import Parameter
 
 import torch_geometric
 from torch_geometric.nn.conv import MessagePassing
-from torch_geometric.nn.inits import glorot, ones, zeros
 from torch_geometric.typing import Adj, OptTensor
 from torch_geometric.utils import softmax
 
+from dsgdn_pyg.nn.diff_attention import (DiffAttentionParameters)
 from dsgdn_pyg.nn.csr_aggregation import (SUPPORTED_DTYPES, CSRLayout,
                                           csr_layout, csr_weighted_sum)
 
 AttentionWeights = Tuple[Tensor, Tensor]
 LAYOUTS = ("auto", "csr", "coo")
-
-
-def default_lambda_init(depth: int) -> float:
-    r"""The initial differential coefficient
-    :math:`\lambda_{init} = 0.8 - 0.6 \exp(-0.3 \cdot depth)` (Eq. 14)."""
-    return 0.8 - 0.6 * math.exp(-0.3 * depth)
 
 
 def node_scores(wh: Tensor, att_dst_pos: Tensor, att_dst_neg: Tensor,
@@ -64,7 +56,7 @@ def head_layer_norm(out: Tensor, weight: Tensor, bias: Tensor,
     return torch.addcmul(bias, F.layer_norm(out, (channels, )), weight)
 
 
-class DiffGATConv(MessagePassing):
+class DiffGATConv(DiffAttentionParameters, MessagePassing):
     r"""The differential graph attention operator from the `"AMB-DSGDN:
     Adaptive Modality-Balanced Dynamic Semantic Graph Differential Network for
     Multimodal Emotion Recognition" <https://arxiv.org/abs/2603.10043>`_ paper
@@ -171,53 +163,13 @@ class DiffGATConv(MessagePassing):
         kwargs.setdefault("node_dim", 0)
         super().__init__(**kwargs)
 
-        if out_channels % 2 != 0:
-            raise ValueError(
-                f"DiffGATConv: out_channels must be even (its halves feed the "
-                f"positive and negative branches), got {out_channels}"
-            )
-        if heads < 1:
-            raise ValueError(f"DiffGATConv: heads must be >= 1, got {heads}")
         if layout not in LAYOUTS:
             raise ValueError(f"DiffGATConv: layout must be one of {LAYOUTS}, "
                              f"got {layout!r}")
-
-        self.in_channels = in_channels
-        self.out_channels = out_channels
-        self.heads = heads
-        self.concat = concat
-        self.num_relations = num_relations
-        self.relation_dim = relation_dim
-        self.negative_slope = negative_slope
-        self.dropout = dropout
-        self.depth = depth
-        self.lambda_init = (default_lambda_init(depth)
-                            if lambda_init is None else float(lambda_init))
-        self.act = act
+        self.init_diff_attention(in_channels, out_channels, heads, concat,
+                                 num_relations, relation_dim, negative_slope,
+                                 dropout, depth, lambda_init, act)
         self.layout = layout
-
-        half = out_channels // 2
-        # All heads' projections side by side: the same parameters as H
-        # separate bias-free linear maps.
-        self.weight = Parameter(torch.empty(in_channels, heads * out_channels))
-        # Per-head attention vectors: [a_l (target) | a_r (source)] per branch.
-        self.att_dst_pos = Parameter(torch.empty(1, heads, half))
-        self.att_src_pos = Parameter(torch.empty(1, heads, half))
-        self.att_dst_neg = Parameter(torch.empty(1, heads, half))
-        self.att_src_neg = Parameter(torch.empty(1, heads, half))
-        # Per-head relation embedding shared by both branches of the head.
-        self.rel_emb = Parameter(
-            torch.empty(heads, num_relations + 1, relation_dim))
-        self.att_rel_pos = Parameter(torch.empty(heads, relation_dim))
-        self.att_rel_neg = Parameter(torch.empty(heads, relation_dim))
-        # Per-head differential lambda vectors.
-        self.lambda_q1 = Parameter(torch.empty(heads, half))
-        self.lambda_k1 = Parameter(torch.empty(heads, half))
-        self.lambda_q2 = Parameter(torch.empty(heads, half))
-        self.lambda_k2 = Parameter(torch.empty(heads, half))
-        # Per-head LayerNorm affine parameters.
-        self.norm_weight = Parameter(torch.empty(heads, out_channels))
-        self.norm_bias = Parameter(torch.empty(heads, out_channels))
 
         self.alpha_pos: OptTensor = None
         self.alpha_neg: OptTensor = None
@@ -226,26 +178,7 @@ class DiffGATConv(MessagePassing):
 
     def reset_parameters(self):
         super().reset_parameters()
-        for h in range(self.heads):
-            # Glorot per head, as if each head were its own linear map.
-            sl = slice(h * self.out_channels, (h + 1) * self.out_channels)
-            glorot(self.weight.data[:, sl])
-        for att in (self.att_dst_pos, self.att_src_pos, self.att_dst_neg,
-                    self.att_src_neg, self.att_rel_pos, self.att_rel_neg):
-            glorot(att)
-        torch.nn.init.normal_(self.rel_emb)
-        for vec in (self.lambda_q1, self.lambda_k1, self.lambda_q2,
-                    self.lambda_k2):
-            torch.nn.init.normal_(vec, mean=0.0, std=0.1)
-        ones(self.norm_weight)
-        zeros(self.norm_bias)
-
-    def differential_lambda(self) -> Tensor:
-        r"""The per-head coefficient :math:`\lambda` of Eq. 13-14, shape
-        :obj:`[heads]`."""
-        lambda_1 = torch.exp((self.lambda_q1 * self.lambda_k1).sum(-1))
-        lambda_2 = torch.exp((self.lambda_q2 * self.lambda_k2).sum(-1))
-        return lambda_1 - lambda_2 + self.lambda_init
+        self.reset_diff_attention()
 
     def forward(
         self,
@@ -365,13 +298,6 @@ class DiffGATConv(MessagePassing):
             scores = scores + self.relation_scores().index_select(
                 0, edge_type)
         return F.leaky_relu(scores, self.negative_slope)
-
-    def relation_scores(self) -> Tensor:
-        r"""The relation term of both branches for every relation id,
-        :obj:`[num_relations + 1, 2 * heads]`."""
-        pos = (self.rel_emb * self.att_rel_pos.unsqueeze(1)).sum(-1)
-        neg = (self.rel_emb * self.att_rel_neg.unsqueeze(1)).sum(-1)
-        return torch.cat([pos.t(), neg.t()], dim=-1)
 
     def message(self, x_j: Tensor, alpha: Tensor) -> Tensor:
         return alpha.unsqueeze(-1) * x_j
