@@ -14,6 +14,7 @@ from torch_geometric.utils import to_dense_batch
 from dsgdn_pyg.data.dialogue_graph import dense_relation_adjacency
 from dsgdn_pyg.nn.diff_attention import DiffAttentionParameters
 from dsgdn_pyg.nn.diff_gat_conv import head_layer_norm, node_scores
+from dsgdn_pyg.nn.diff_rgcn import DiffRGCNBase
 
 
 class DenseDiffGATConv(DiffAttentionParameters, torch.nn.Module):
@@ -146,7 +147,7 @@ class DenseDiffGATConv(DiffAttentionParameters, torch.nn.Module):
 DenseDiffGAT = DenseDiffGATConv
 
 
-class DenseDiffRGCN(torch.nn.Module):
+class DenseDiffRGCN(DiffRGCNBase):
     r"""The :class:`~dsgdn_pyg.nn.DiffRGCN` block on a dense, padded batch,
     built from :class:`DenseDiffGATConv` heads. Same submodules and
     parameters as :class:`~dsgdn_pyg.nn.DiffRGCN`, so the two load each
@@ -170,33 +171,15 @@ class DenseDiffRGCN(torch.nn.Module):
         negative_slope: float = 0.2,
         depth: int = 1,
     ):
-        super().__init__()
-        self.channels = channels
-        self.heads = heads
-        self.dropout = dropout
-        kwargs = dict(num_relations=num_relations, relation_dim=relation_dim,
-                      negative_slope=negative_slope, dropout=dropout,
-                      depth=depth)
-        self.conv = DenseDiffGATConv(channels, channels, heads=heads,
-                                     concat=True, **kwargs)
-        self.out_conv = DenseDiffGATConv(heads * channels, channels, heads=1,
-                                         **kwargs)
-        self.lin = torch.nn.Linear(channels, channels)
-        self.norm = torch.nn.LayerNorm(channels)
-
-    def reset_parameters(self):
-        self.conv.reset_parameters()
-        self.out_conv.reset_parameters()
-        self.lin.reset_parameters()
-        self.norm.reset_parameters()
+        super().__init__(DenseDiffGATConv, channels, heads, dropout,
+                         num_relations=num_relations,
+                         relation_dim=relation_dim,
+                         negative_slope=negative_slope, depth=depth)
 
     def forward(self, x: Tensor, adj: Tensor) -> Tensor:
-        h = F.dropout(x, p=self.dropout, training=self.training)
-        h = self.conv(h, adj)
-        h = F.dropout(h, p=self.dropout, training=self.training)
-        h = self.out_conv(h, adj)
-        h = self.lin(F.gelu(h))
-        return self.norm(h + x)
+        r"""Runs the block on :obj:`x [B, L, d_h]` and :obj:`adj [B, L,
+        L]`."""
+        return self.run_block(x, adj)
 
     def forward_sparse(self, x: Tensor, edge_index: Tensor,
                        edge_type: OptTensor = None,
@@ -223,7 +206,3 @@ class DenseDiffRGCN(torch.nn.Module):
             adj = dense_relation_adjacency(edge_index, edge_type, batch,
                                            batch_size=B, max_num_nodes=L)
         return self(x_dense, adj)[mask]
-
-    def __repr__(self) -> str:
-        return (f"{self.__class__.__name__}({self.channels}, "
-                f"heads={self.heads}, dropout={self.dropout})")

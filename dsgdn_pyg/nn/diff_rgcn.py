@@ -13,7 +13,50 @@ from dsgdn_pyg.nn.csr_aggregation import CSRLayout, csr_layout
 from dsgdn_pyg.nn.diff_gat_conv import DiffGATConv
 
 
-class DiffRGCN(torch.nn.Module):
+class DiffRGCNBase(torch.nn.Module):
+    r"""What :class:`DiffRGCN` and the dense
+    :class:`~dsgdn_pyg.nn.DenseDiffRGCN` share: the submodules (an
+    :math:`H`-head attention layer, a one-head output layer, a linear map and
+    a LayerNorm, under the same names, so the two load each other's
+    :obj:`state_dict`) and the order they run in; the attention layer class
+    and the graph arguments are the subclass's."""
+
+    def __init__(self, conv_cls: type, channels: int, heads: int,
+                 dropout: float, **conv_kwargs):
+        super().__init__()
+        self.channels = channels
+        self.heads = heads
+        self.dropout = dropout
+        self.conv = conv_cls(channels, channels, heads=heads, concat=True,
+                             dropout=dropout, **conv_kwargs)
+        self.out_conv = conv_cls(heads * channels, channels, heads=1,
+                                 dropout=dropout, **conv_kwargs)
+        self.lin = torch.nn.Linear(channels, channels)
+        self.norm = torch.nn.LayerNorm(channels)
+
+    def reset_parameters(self):
+        self.conv.reset_parameters()
+        self.out_conv.reset_parameters()
+        self.lin.reset_parameters()
+        self.norm.reset_parameters()
+
+    def run_block(self, x: Tensor, *graph, **conv_kwargs) -> Tensor:
+        """Dropout, the heads, dropout, the output head, GELU, the linear
+        map, the residual and LayerNorm; :obj:`graph` and
+        :obj:`conv_kwargs` go to both attention layers."""
+        h = F.dropout(x, p=self.dropout, training=self.training)
+        h = self.conv(h, *graph, **conv_kwargs)
+        h = F.dropout(h, p=self.dropout, training=self.training)
+        h = self.out_conv(h, *graph, **conv_kwargs)
+        h = self.lin(F.gelu(h))
+        return self.norm(h + x)
+
+    def __repr__(self) -> str:
+        return (f"{self.__class__.__name__}({self.channels}, "
+                f"heads={self.heads}, dropout={self.dropout})")
+
+
+class DiffRGCN(DiffRGCNBase):
     r"""The differential relational graph block of the `"AMB-DSGDN"
     <https://arxiv.org/abs/2603.10043>`_ paper.
 
@@ -62,25 +105,11 @@ class DiffRGCN(torch.nn.Module):
         depth: int = 1,
         layout: str = "auto",
     ):
-        super().__init__()
-        self.channels = channels
-        self.heads = heads
-        self.dropout = dropout
-        kwargs = dict(num_relations=num_relations, relation_dim=relation_dim,
-                      negative_slope=negative_slope, dropout=dropout,
-                      depth=depth, layout=layout)
-        self.conv = DiffGATConv(channels, channels, heads=heads, concat=True,
-                                **kwargs)
-        self.out_conv = DiffGATConv(heads * channels, channels, heads=1,
-                                    **kwargs)
-        self.lin = torch.nn.Linear(channels, channels)
-        self.norm = torch.nn.LayerNorm(channels)
-
-    def reset_parameters(self):
-        self.conv.reset_parameters()
-        self.out_conv.reset_parameters()
-        self.lin.reset_parameters()
-        self.norm.reset_parameters()
+        super().__init__(DiffGATConv, channels, heads, dropout,
+                         num_relations=num_relations,
+                         relation_dim=relation_dim,
+                         negative_slope=negative_slope, depth=depth,
+                         layout=layout)
 
     def forward(self, x: Tensor, edge_index: Adj, edge_type: OptTensor = None,
                 csr: Optional[CSRLayout] = None) -> Tensor:
@@ -89,13 +118,4 @@ class DiffRGCN(torch.nn.Module):
         if csr is None and (self.conv.uses_csr(x, edge_index)
                             or self.out_conv.uses_csr(x, edge_index)):
             csr = csr_layout(edge_index, x.size(0))
-        h = F.dropout(x, p=self.dropout, training=self.training)
-        h = self.conv(h, edge_index, edge_type, csr=csr)
-        h = F.dropout(h, p=self.dropout, training=self.training)
-        h = self.out_conv(h, edge_index, edge_type, csr=csr)
-        h = self.lin(F.gelu(h))
-        return self.norm(h + x)
-
-    def __repr__(self) -> str:
-        return (f"{self.__class__.__name__}({self.channels}, "
-                f"heads={self.heads}, dropout={self.dropout})")
+        return self.run_block(x, edge_index, edge_type, csr=csr)
