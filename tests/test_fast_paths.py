@@ -271,3 +271,46 @@ def test_compiled_block_matches_eager_values_and_gradients(random_dialogues):
     assert_close_lists(grads(out, [x] + list(block.parameters()), g),
                        grads(expected, [x] + list(block.parameters()), g),
                        1e-4)
+
+
+def test_torch_scatter_path_matches_pure_torch():
+    """With the optional torch-scatter installed, the CSR path's segment
+    softmax goes through its ``segment_csr`` (on CPU, PyG keeps the COO
+    path's reductions native); values, attention maps and gradients must be
+    those of the pure-PyTorch path, the one CI runs."""
+    torch_scatter = pytest.importorskip("torch_scatter")
+    import torch_geometric.typing as pyg_typing
+
+    assert pyg_typing.WITH_TORCH_SCATTER
+    torch.manual_seed(5)
+    edge_index, edge_type = random_graph(30, 160, seed=8)
+    conv = DiffGATConv(6, 4, heads=2, layout="csr").double()
+    randomize_(conv)
+    x = torch.randn(30, 6, dtype=torch.float64, requires_grad=True)
+    g = torch.randn(30, 8, dtype=torch.float64)
+    params = [x] + list(conv.parameters())
+
+    calls = []
+
+    def spy(name):
+        original = getattr(torch_scatter, name)
+
+        def wrapper(*args, **kwargs):
+            calls.append(name)
+            return original(*args, **kwargs)
+        return wrapper
+
+    with mock.patch.object(torch_scatter, "segment_csr",
+                           spy("segment_csr")):
+        out, (_, alpha) = conv(x, edge_index, edge_type,
+                               return_attention_weights=True)
+        grad = grads(out, params, g)
+    assert calls, "torch-scatter is installed but was not used"
+
+    with mock.patch.object(pyg_typing, "WITH_TORCH_SCATTER", False):
+        out_ref, (_, alpha_ref) = conv(x, edge_index, edge_type,
+                                       return_attention_weights=True)
+        grad_ref = grads(out_ref, params, g)
+    assert max_diff(out, out_ref) < 1e-12
+    assert max_diff(alpha, alpha_ref) < 1e-12
+    assert_close_lists(grad, grad_ref, 1e-10)
