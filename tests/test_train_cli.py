@@ -131,3 +131,33 @@ def test_evaluate_errors_are_one_line(tmp_path):
     (tmp_path / files.CHECKPOINT).write_bytes(pickle.dumps({"x": 1}) + b"!")
     _assert_one_line_error(runner.invoke(app, ["evaluate", str(tmp_path)]),
                            "best.pt")
+
+
+def test_fused_adam_takes_the_same_steps_as_the_default():
+    """The trainer's fused Adam is an implementation choice, not a different
+    optimiser: a few steps with weight decay land where the default
+    (multi-tensor) Adam lands."""
+    import torch
+
+    from dsgdn_pyg.training.trainer import make_adam
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(12, 16), torch.nn.GELU(),
+                                torch.nn.Linear(16, 3))
+    twin = torch.nn.Sequential(*[torch.nn.Linear(12, 16), torch.nn.GELU(),
+                                 torch.nn.Linear(16, 3)])
+    twin.load_state_dict(model.state_dict())
+    start = [p.detach().clone() for p in model.parameters()]
+    fused = make_adam(model.parameters(), 1e-2, 1e-3, torch.device("cpu"))
+    assert fused.defaults["fused"]
+    default = torch.optim.Adam(twin.parameters(), lr=1e-2,
+                               weight_decay=1e-3)
+    x, y = torch.randn(40, 12), torch.randint(0, 3, (40, ))
+    for _ in range(5):
+        for net, opt in ((model, fused), (twin, default)):
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(net(x), y).backward()
+            opt.step()
+    for p, q, p0 in zip(model.parameters(), twin.parameters(), start):
+        assert (p - p0).abs().max() > 1e-3  # the steps moved it
+        assert torch.allclose(p, q, atol=1e-6)

@@ -86,10 +86,12 @@ def run_e2e(config, device: torch.device) -> dict:
 
 def _epoch(model, graphs, recipe, class_weight, seed, device, loader_cls,
            node_type, loss_fn):
-    """One training epoch of :obj:`model` (Adam, batches of 16 shuffled by
+    """One training epoch of :obj:`model` (the trainer's Adam, batches of 16 shuffled by
     :obj:`seed`, the SPEC 6 loss), as a closure."""
-    optimizer = torch.optim.Adam(model.parameters(), lr=recipe["lr"],
-                                 weight_decay=recipe["weight_decay"])
+    from dsgdn_pyg.training.trainer import make_adam
+
+    optimizer = make_adam(model.parameters(), recipe["lr"],
+                          recipe["weight_decay"], device)
     loader = loader_cls(graphs, batch_size=BATCH_SIZE, shuffle=True,
                         generator=torch.Generator().manual_seed(seed))
 
