@@ -162,5 +162,5 @@ def test_text_round_trip_records_the_extractor(tmp_path):
         {"speaker": "A", "text": "I am so happy today!"},
         {"speaker": "B", "text": "That makes me furious."}]}]
     predictions = predictor.predict(new)
-    assert [(p.dialogue_id, p.index) for p in predictions] == [("n", 0),
-                                                                ("n", 1)]
+    assert [(p.dialogue_id, p.index) for p in predictions] == [
+        ("n", 0), ("n", 1)]

@@ -45,8 +45,8 @@ def drop_probabilities(performance: Tensor, q_base: float,
     ratio = p.unsqueeze(1) / (p.unsqueeze(0) + eps) - 1.0  # [m, j]
     valid = ~torch.eye(num, dtype=torch.bool, device=p.device)
     valid = valid & (p.unsqueeze(0) >= eps)
-    relu = torch.where(valid, ratio.clamp(min=0), torch.full_like(ratio,
-                                                                 -torch.inf))
+    relu = torch.where(valid, ratio.clamp(min=0),
+                       torch.full_like(ratio, -torch.inf))
     weight = torch.softmax(relu, dim=1).nan_to_num(0.0)
     count = valid.sum(1).clamp(min=1)
     r_bar = (weight * torch.where(valid, ratio, torch.zeros_like(ratio))
