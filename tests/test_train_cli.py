@@ -161,3 +161,22 @@ def test_fused_adam_takes_the_same_steps_as_the_default():
     for p, q, p0 in zip(model.parameters(), twin.parameters(), start):
         assert (p - p0).abs().max() > 1e-3  # the steps moved it
         assert torch.allclose(p, q, atol=1e-6)
+
+
+def test_adam_falls_back_where_torch_has_no_fused_kernel(monkeypatch):
+    import torch
+
+    from dsgdn_pyg.training import trainer
+
+    real = torch.optim.Adam
+
+    def no_fused(params, **kwargs):
+        if kwargs.get("fused"):
+            raise RuntimeError("fused=True requires ... supported devices")
+        return real(params, **kwargs)
+
+    monkeypatch.setattr(torch.optim, "Adam", no_fused)
+    weights = [torch.nn.Parameter(torch.ones(3))]
+    opt = trainer.make_adam(iter(weights), 0.1, 0.0, torch.device("cpu"))
+    assert not opt.defaults["fused"]
+    assert opt.param_groups[0]["params"][0] is weights[0]
