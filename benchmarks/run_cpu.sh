@@ -1,5 +1,5 @@
 #!/usr/bin/env sh
-# The committed CPU results: the full `dsgdn bench` (about 15 minutes on two
+# The committed CPU results: the full `dsgdn bench` (about 20 minutes on two
 # cores), then what each change to the sparse block bought.
 set -e
 cd "$(dirname "$0")/.."
