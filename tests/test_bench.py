@@ -24,9 +24,17 @@ MEASUREMENT_KEYS = {"status", "median_ms", "min_ms", "times_ms", "peak_mb",
                     "process_peak_mb", "utterances_per_s", "note"}
 
 
-def test_micro_benchmark_result_has_every_measurement(tmp_path):
-    result = run_benchmark(BenchConfig(iemocap=str(tmp_path / "absent.pkl"),
-                                       **MICRO)).to_dict()
+@pytest.fixture
+def no_default_iemocap(tmp_path, monkeypatch):
+    """The default IEMOCAP metadata path made absent, as on a fresh clone
+    without ../shared."""
+    absent = tmp_path / "absent.pkl"
+    monkeypatch.setattr(suite, "default_iemocap_path", lambda: absent)
+    return absent
+
+
+def test_micro_benchmark_result_has_every_measurement(no_default_iemocap):
+    result = run_benchmark(BenchConfig(**MICRO)).to_dict()
     assert set(result) == {"environment", "config", "workloads", "e2e",
                            "skipped", "ratios"}
     env = result["environment"]
@@ -230,20 +238,38 @@ def test_quick_config_and_validation():
         suite.resolve_device("tpu")
 
 
-def test_cli_writes_json_table_and_plot(tmp_path):
+def test_cli_writes_json_table_and_plot(tmp_path, no_default_iemocap):
     pytest.importorskip("matplotlib")
     out = tmp_path / "res"
     result = CliRunner().invoke(app, [
         "bench", "--lengths", "6,12", "--windows", "2", "--repeats", "1",
         "--warmup", "0", "--channels", "16", "--no-e2e", "--no-huge",
-        "--iemocap", str(tmp_path / "absent.pkl"), "--out", str(out)])
+        "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert "dense / sparse" in result.output
+    # The IEMOCAP case is left out with a note, not silently.
+    assert "not run:" in result.output and "absent.pkl" in result.output
     data = json.loads((out / "results.json").read_text())
     assert [w["length"] for w in data["workloads"]] == [6, 12]
     assert data["config"]["channels"] == 16
     assert "L=6 w=2" in (out / "table.txt").read_text()
     assert (out / "plot.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_named_iemocap_file_must_exist(tmp_path):
+    """Only the default path may be absent (a fresh clone without
+    ../shared); a path the user names must be there."""
+    with pytest.raises(ValueError, match="iemocap: .*missing.pkl does not "
+                       "exist"):
+        BenchConfig(iemocap=str(tmp_path / "missing.pkl"))
+    out = tmp_path / "res"
+    result = CliRunner().invoke(app, [
+        "bench", "--quick", "--iemocap", str(tmp_path / "missing.pkl"),
+        "--out", str(out)])
+    assert result.exit_code == 2
+    assert result.output.strip().startswith("error: iemocap:")
+    assert len(result.output.strip().splitlines()) == 1
+    assert not out.exists()
 
 
 def test_cli_bad_lengths_is_a_one_line_error(tmp_path):

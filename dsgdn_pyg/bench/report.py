@@ -1,9 +1,12 @@
 """What a benchmark run reports: the key ratios against the targets, table
 rows, the JSON file and the log-log plot of time and memory against L."""
 
+import io
 import json
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
+
+from dsgdn_pyg.io import atomic_write, atomic_write_text
 
 #: Memory the 100,000-utterance dialogue may use (forward+backward, CPU).
 HUGE_MEMORY_LIMIT_MB = 8 * 1024
@@ -193,9 +196,9 @@ def format_ratio(row: dict) -> str:
 
 
 def write_json(result, path: Path) -> None:
+    """Writes the result as JSON, atomically."""
     data = result if isinstance(result, dict) else result.to_dict()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=1) + "\n")
+    atomic_write_text(path, json.dumps(data, indent=1) + "\n")
 
 
 def plot(result, path: Path) -> None:
@@ -247,5 +250,7 @@ def plot(result, path: Path) -> None:
                  f"({where})")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110)
     plt.close(fig)
+    atomic_write(path, lambda f: f.write(buffer.getvalue()))

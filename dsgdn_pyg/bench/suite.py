@@ -105,6 +105,10 @@ class BenchConfig:
         if self.channels % 2:
             raise ValueError(f"channels: expected an even width, got "
                              f"{self.channels}")
+        if self.iemocap is not None and not Path(self.iemocap).is_file():
+            raise ValueError(f"iemocap: {self.iemocap} does not exist "
+                             f"(expected the IEMOCAP metadata file "
+                             f"iemocap.pkl)")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -408,7 +412,8 @@ def run_benchmark(config: BenchConfig,
     result = BenchResult(environment(device), config.to_dict())
     path = Path(config.iemocap) if config.iemocap else default_iemocap_path()
     if not path.is_file():
-        result.skipped.append(f"iemocap: {path} is absent")
+        result.skipped.append(f"the IEMOCAP batches: {path} is absent "
+                              f"(iemocap= names the iemocap.pkl metadata)")
     cases = plan(config)
     for i, workload in enumerate(cases, 1):
         progress(f"[{i}/{len(cases)}] {workload.name} "

@@ -66,7 +66,8 @@ def bench(
         "--quick)."),
     iemocap: Optional[Path] = typer.Option(
         None, help="IEMOCAP metadata (iemocap.pkl) for the realistic "
-        "batch lengths (default: ../shared/data/iemocap/iemocap.pkl)."),
+        "batch lengths (default: ../shared/data/iemocap/iemocap.pkl, "
+        "skipped with a note when absent)."),
     isolate: bool = typer.Option(
         False, help="Run every case in its own process."),
     seed: int = typer.Option(0, help="Seed of inputs and weights."),
@@ -80,6 +81,7 @@ def bench(
                                  write_json)
     from dsgdn_pyg.bench import plot as plot_result
     from dsgdn_pyg.bench.report import format_ratio
+    from dsgdn_pyg.io import atomic_write_text
 
     with user_errors():
         overrides = dict(
@@ -118,8 +120,10 @@ def bench(
         console.print(f"[{colour}]{ratio['target']}: "
                       f"{format_ratio(ratio)}[/]", highlight=False)
 
+    for note in result.skipped:
+        err_console.print(f"[yellow]not run:[/] {note}", highlight=False)
     write_json(result, out_dir / "results.json")
-    (out_dir / "table.txt").write_text(format_table(result) + "\n")
+    atomic_write_text(out_dir / "table.txt", format_table(result) + "\n")
     try:
         plot_result(result, out_dir / "plot.png")
     except ImportError as exc:
