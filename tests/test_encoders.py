@@ -92,3 +92,23 @@ def test_sinusoidal_encoding_values():
         angle = torch.tensor(3.0) / 10000 ** (2 * j / 6)
         assert torch.isclose(out[1, 2 * j], angle.sin(), atol=1e-6)
         assert torch.isclose(out[1, 2 * j + 1], angle.cos(), atol=1e-6)
+
+
+def test_attention_dropout_is_that_of_multihead_attention():
+    """In training, the attention-weight dropout draws the same masks as
+    nn.MultiheadAttention on the padded batch (same seed, same output); only
+    the residual and feed-forward masks, drawn over packed rows instead of
+    padded ones, differ from the published code's draws."""
+    torch.manual_seed(0)
+    layer = TransformerLayer(16, num_heads=4, dropout=0.5).train()
+    layer.dropout = 0.0  # residual and feed-forward dropout off
+    x, batch, ptr = ragged_batch([5, 1, 9, 3], 16)
+    x = x.float()
+    position = dialogue_positions(batch, ptr)
+    torch.manual_seed(7)
+    out = layer(x, batch, position, 4)
+    torch.manual_seed(7)
+    ref = padded_reference(layer, x, batch, ptr)
+    assert torch.allclose(out, ref, atol=1e-6)
+    torch.manual_seed(8)
+    assert not torch.allclose(layer(x, batch, position, 4), out)
