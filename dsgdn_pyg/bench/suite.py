@@ -127,15 +127,14 @@ def quick_config(**overrides) -> BenchConfig:
 
 
 def resolve_device(name: str) -> torch.device:
-    """``auto`` -> CUDA when available, else CPU."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name not in ("cpu", "cuda") and not name.startswith("cuda:"):
+    """The trainer's :func:`~dsgdn_pyg.training.resolve_device` (``auto``
+    -> CUDA when available, else CPU), limited to the devices the
+    benchmark can time and measure: CPU and CUDA."""
+    from dsgdn_pyg.training.trainer import resolve_device as resolve
+
+    device = resolve(name)
+    if device.type not in ("cpu", "cuda"):
         raise ValueError(f"device: expected auto, cpu or cuda, got {name!r}")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device: cuda requested but no CUDA device is "
-                         "available")
     return device
 
 
