@@ -44,7 +44,7 @@ def run_e2e(config, device: torch.device) -> dict:
         from torch_geometric.loader import DataLoader
 
         from dsgdn_pyg.data.dialogue_graph import NODE_TYPE
-        from dsgdn_pyg.models import AMBDSGDN, amb_dsgdn_loss, preset_config
+        from dsgdn_pyg.models import AMBDSGDN, preset_config
         from dsgdn_pyg.training.config import RECIPES
     except ImportError as exc:
         return dict(status="pending", note=f"needs the full model and data "
@@ -76,7 +76,7 @@ def run_e2e(config, device: torch.device) -> dict:
         device, DataLoader)
     class_weight = torch.tensor(recipe["class_weights"], device=device)
     epochs = {name: _epoch(model, graphs, recipe, class_weight, config.seed,
-                           device, DataLoader, NODE_TYPE, amb_dsgdn_loss)
+                           device, DataLoader)
               for name, model in models.items()}
     measured = timer.measure_side_by_side(epochs, config.e2e_epochs, 0,
                                           record["utterances"])
@@ -84,11 +84,11 @@ def run_e2e(config, device: torch.device) -> dict:
     return record
 
 
-def _epoch(model, graphs, recipe, class_weight, seed, device, loader_cls,
-           node_type, loss_fn):
-    """One training epoch of :obj:`model` (the trainer's Adam, batches of 16 shuffled by
-    :obj:`seed`, the SPEC 6 loss), as a closure."""
-    from dsgdn_pyg.training.trainer import make_adam
+def _epoch(model, graphs, recipe, class_weight, seed, device, loader_cls):
+    """One training epoch of :obj:`model` as the trainer runs it (its Adam
+    and batch loop, batches of 16 shuffled by :obj:`seed`, no modality
+    dropout: the warm-up epochs), as a closure."""
+    from dsgdn_pyg.training.trainer import make_adam, train_epoch
 
     optimizer = make_adam(model.parameters(), recipe["lr"],
                           recipe["weight_decay"], device)
@@ -97,13 +97,7 @@ def _epoch(model, graphs, recipe, class_weight, seed, device, loader_cls,
 
     def epoch():
         model.train()
-        for batch in loader:
-            batch = batch.to(device)
-            optimizer.zero_grad(set_to_none=True)
-            out = model(batch)
-            loss = loss_fn(out, batch[node_type].y, class_weight)
-            loss.backward()
-            optimizer.step()
+        train_epoch(model, loader, optimizer, device, class_weight)
 
     return epoch
 

@@ -100,6 +100,31 @@ def to_device(batch, device: torch.device):
     return batch.to(device)
 
 
+def train_epoch(model: AMBDSGDN, loader: DataLoader,
+                optimizer: torch.optim.Optimizer, device: torch.device,
+                class_weight: Optional[torch.Tensor] = None,
+                balance: bool = False,
+                generator: Optional[random.Random] = None,
+                on_batch_end=None) -> float:
+    """One pass over :obj:`loader` with the SPEC 6 loss (adaptive modality
+    dropout when :obj:`balance`); returns the summed batch losses, read
+    once per batch (the one host sync), each also passed to
+    :obj:`on_batch_end`. The caller sets the model's mode."""
+    total = 0.0
+    for batch in loader:
+        batch = to_device(batch, device)
+        optimizer.zero_grad(set_to_none=True)
+        out = model(batch, balance=balance, generator=generator)
+        loss = amb_dsgdn_loss(out, batch[NODE_TYPE].y, class_weight)
+        loss.backward()
+        optimizer.step()
+        value = loss.detach().item()
+        total += value
+        if on_batch_end is not None:
+            on_batch_end(value)
+    return total
+
+
 @torch.no_grad()
 def predict_split(model: AMBDSGDN, loader: DataLoader, device: torch.device):
     """Predicted classes, labels and probabilities of every utterance of a
@@ -208,17 +233,8 @@ def train_run(corpus, model_config: ModelConfig, config: TrainConfig,
         model.train()
         balance = epoch > config.warm_up_epochs
         callback.on_epoch_start(epoch, len(loader))
-        total = 0.0
-        for batch in loader:
-            batch = to_device(batch, device)
-            optimizer.zero_grad(set_to_none=True)
-            out = model(batch, balance=balance, generator=draw)
-            loss = amb_dsgdn_loss(out, batch[NODE_TYPE].y, class_weight)
-            loss.backward()
-            optimizer.step()
-            value = loss.detach().item()  # the one host sync per batch
-            total += value
-            callback.on_batch_end(value)
+        total = train_epoch(model, loader, optimizer, device, class_weight,
+                            balance, draw, callback.on_batch_end)
         seconds = time.perf_counter() - start
 
         evals = {}
