@@ -8,10 +8,9 @@ from typing import List, Optional, Sequence, Union
 
 import torch
 from torch import Tensor
-from torch_geometric.utils import to_dense_batch
 
-from dsgdn_pyg.data.dialogue_graph import (INTER, dense_relation_adjacency,
-                                           dialogue_edges)
+from dsgdn_pyg.data.dialogue_graph import INTER, dialogue_edges
+from dsgdn_pyg.nn.dense_diff_gat import to_dense_inputs
 
 #: Utterances per batch the sweep aims at: B = clamp(UTTERANCE_BUDGET // L,
 #: 1, MAX_BATCH), so every length does comparable work per call.
@@ -56,14 +55,9 @@ class GraphBatch:
     def dense(self):
         """``(x [B, L_max, d], adj [B, L_max, L_max], mask [B, L_max])``,
         padded to the longest dialogue as the published code does."""
-        x, mask = to_dense_batch(self.x, self.batch,
-                                 batch_size=len(self.lengths),
-                                 max_num_nodes=max(self.lengths))
-        adj = dense_relation_adjacency(self.edge_index, self.edge_type,
-                                       self.batch,
-                                       batch_size=len(self.lengths),
-                                       max_num_nodes=max(self.lengths))
-        return x, adj, mask
+        return to_dense_inputs(self.x, self.edge_index, self.edge_type,
+                               self.batch, batch_size=len(self.lengths),
+                               max_num_nodes=max(self.lengths))
 
     def to(self, device: Union[str, torch.device]) -> "GraphBatch":
         return GraphBatch(self.x.to(device), self.edge_index.to(device),

@@ -196,13 +196,29 @@ class DenseDiffRGCN(DiffRGCNBase):
             edge_type (torch.Tensor, optional): Relation id of every edge.
             batch (torch.Tensor, optional): Graph id of every node (sorted).
         """
-        x_dense, mask = to_dense_batch(x, batch)
-        B, L = mask.shape
-        if edge_type is None:
-            adj = dense_relation_adjacency(
-                edge_index, torch.ones_like(edge_index[0]), batch,
-                batch_size=B, max_num_nodes=L).bool()
-        else:
-            adj = dense_relation_adjacency(edge_index, edge_type, batch,
-                                           batch_size=B, max_num_nodes=L)
+        x_dense, adj, mask = to_dense_inputs(x, edge_index, edge_type, batch)
         return self(x_dense, adj)[mask]
+
+
+def to_dense_inputs(x: Tensor, edge_index: Tensor,
+                    edge_type: OptTensor = None, batch: OptTensor = None,
+                    batch_size: Optional[int] = None,
+                    max_num_nodes: Optional[int] = None
+                    ) -> Tuple[Tensor, Tensor, Tensor]:
+    r"""A sparse batch in the dense form of the published code: node
+    features padded to :obj:`[B, L_max, F]`, the relation adjacency
+    :obj:`[B, L_max, L_max]` (a :obj:`bool` one of untyped edges when
+    :obj:`edge_type` is :obj:`None`) and the mask of real rows
+    :obj:`[B, L_max]`. :obj:`batch_size` and :obj:`max_num_nodes`, when
+    known, spare a host-device sync."""
+    x_dense, mask = to_dense_batch(x, batch, batch_size=batch_size,
+                                   max_num_nodes=max_num_nodes)
+    B, L = mask.shape
+    if edge_type is None:
+        adj = dense_relation_adjacency(
+            edge_index, torch.ones_like(edge_index[0]), batch,
+            batch_size=B, max_num_nodes=L).bool()
+    else:
+        adj = dense_relation_adjacency(edge_index, edge_type, batch,
+                                       batch_size=B, max_num_nodes=L)
+    return x_dense, adj, mask
