@@ -10,6 +10,7 @@ from torch_geometric.nn import GATConv
 
 from dsgdn_pyg.bench.workloads import GraphBatch
 from dsgdn_pyg.nn import DiffRGCN
+from dsgdn_pyg.nn.diff_rgcn import DiffRGCNBase
 from dsgdn_pyg.nn.dense_diff_gat import DenseDiffRGCN
 
 #: Names of the compared layers, in table order.
@@ -21,34 +22,36 @@ LAYER_TITLES = {
 }
 
 
-class GATBlock(torch.nn.Module):
-    r"""The :class:`~dsgdn_pyg.nn.DiffRGCN` block with PyG's
-    :class:`~torch_geometric.nn.conv.GATConv` in place of each differential
-    attention layer: :obj:`heads` GAT heads of width :obj:`channels`
-    (concatenated), dropout, one output GAT head, GELU, linear, residual and
-    LayerNorm. Same projections as DiffRGCN, so the difference between the
-    two is the cost of differential attention over plain graph attention
-    (the paper's Table 8). The graphs already hold self-loops."""
+class _GELUGATConv(GATConv):
+    """PyG's GATConv without self-loops or bias, followed by GELU: the
+    place of one differential attention layer (which applies GELU
+    itself)."""
 
-    def __init__(self, channels: int, heads: int = 2, dropout: float = 0.2):
-        super().__init__()
-        self.dropout = dropout
-        self.conv = GATConv(channels, channels, heads=heads, concat=True,
-                            dropout=dropout, add_self_loops=False,
-                            bias=False)
-        self.out_conv = GATConv(heads * channels, channels, heads=1,
-                                dropout=dropout, add_self_loops=False,
-                                bias=False)
-        self.lin = torch.nn.Linear(channels, channels)
-        self.norm = torch.nn.LayerNorm(channels)
+    def __init__(self, in_channels: int, out_channels: int, heads: int = 1,
+                 concat: bool = True, dropout: float = 0.0):
+        super().__init__(in_channels, out_channels, heads=heads,
+                         concat=concat, dropout=dropout,
+                         add_self_loops=False, bias=False)
 
     def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
-        h = F.dropout(x, p=self.dropout, training=self.training)
-        h = F.gelu(self.conv(h, edge_index))
-        h = F.dropout(h, p=self.dropout, training=self.training)
-        h = F.gelu(self.out_conv(h, edge_index))
-        h = self.lin(F.gelu(h))
-        return self.norm(h + x)
+        return F.gelu(super().forward(x, edge_index))
+
+
+class GATBlock(DiffRGCNBase):
+    r"""The :class:`~dsgdn_pyg.nn.DiffRGCN` block with PyG's
+    :class:`~torch_geometric.nn.conv.GATConv` (then GELU) in place of each
+    differential attention layer: :obj:`heads` GAT heads of width
+    :obj:`channels` (concatenated), dropout, one output GAT head, GELU,
+    linear, residual and LayerNorm. Same projections as DiffRGCN, so the
+    difference between the two is the cost of differential attention over
+    plain graph attention (the paper's Table 8). The graphs already hold
+    self-loops."""
+
+    def __init__(self, channels: int, heads: int = 2, dropout: float = 0.2):
+        super().__init__(_GELUGATConv, channels, heads, dropout)
+
+    def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
+        return self.run_block(x, edge_index)
 
 
 def make_layers(channels: int, heads: int = 2, dropout: float = 0.2,
