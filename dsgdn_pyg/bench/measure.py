@@ -41,11 +41,16 @@ def available_memory_mb() -> Optional[float]:
         import psutil
         return psutil.virtual_memory().available / 2**20
     except ImportError:
-        pass
+        return _proc_field_mb("/proc/meminfo", "MemAvailable")
+
+
+def _proc_field_mb(path: str, key: str) -> Optional[float]:
+    """The ``key: N kB`` line of a ``/proc`` file in MiB, or :obj:`None`
+    where the file or the line is missing."""
     try:
-        with open("/proc/meminfo") as f:
+        with open(path) as f:
             for line in f:
-                if line.startswith("MemAvailable:"):
+                if line.startswith(key + ":"):
                     return int(line.split()[1]) / 1024.0
     except OSError:
         pass
@@ -65,14 +70,7 @@ class ProcessMemory:
 
     @staticmethod
     def _status_mb(key: str) -> Optional[float]:
-        try:
-            with open("/proc/self/status") as f:
-                for line in f:
-                    if line.startswith(key + ":"):
-                        return int(line.split()[1]) / 1024.0
-        except OSError:
-            return None
-        return None
+        return _proc_field_mb("/proc/self/status", key)
 
     def _can_reset(self) -> bool:
         try:
