@@ -11,9 +11,9 @@ from torch_geometric.nn.conv import MessagePassing
 from torch_geometric.typing import Adj, OptTensor
 from torch_geometric.utils import softmax
 
-from dsgdn_pyg.nn.diff_attention import (DiffAttentionParameters)
 from dsgdn_pyg.nn.csr_aggregation import (SUPPORTED_DTYPES, CSRLayout,
                                           csr_layout, csr_weighted_sum)
+from dsgdn_pyg.nn.diff_attention import DiffAttentionParameters
 
 AttentionWeights = Tuple[Tensor, Tensor]
 LAYOUTS = ("auto", "csr", "coo")
