@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch_geometric.data import HeteroData
 
-from dsgdn_pyg.data import build_dialogue_graph
+from dsgdn_pyg.data import INTER, INTRA, NODE_TYPE, build_dialogue_graph
 
 SHARED_DIR = Path(__file__).resolve().parents[1].parent / "shared"
 
@@ -162,3 +162,25 @@ def dense():
                            head=dense_diff_gat_head,
                            conv=dense_diff_gat_conv,
                            randomize_=randomize_constant_parameters_)
+
+
+class InterThenIntra(torch.nn.Module):
+    """A layer on the inter-speaker subgraph, then one on the intra-speaker
+    subgraph, as AMB-DSGDN stacks its graph blocks; runs on a dialogue graph
+    or a batch of them."""
+
+    def __init__(self, inter: torch.nn.Module, intra: torch.nn.Module):
+        super().__init__()
+        self.inter = inter
+        self.intra = intra
+
+    def forward(self, data):
+        x = data[NODE_TYPE].x
+        x = self.inter(x, data[INTER].edge_index, data[INTER].edge_type)
+        return self.intra(x, data[INTRA].edge_index, data[INTRA].edge_type)
+
+
+@pytest.fixture
+def inter_then_intra():
+    """:class:`InterThenIntra`, to build from two layers."""
+    return InterThenIntra

@@ -142,27 +142,16 @@ def test_permuting_nodes_permutes_output(heads, layout, random_dialogues):
     assert not torch.allclose(out_perm, out, atol=1e-3)
 
 
-class TwoSubgraphModel(torch.nn.Module):
-    """Inter subgraph, then intra subgraph, as in the AMB-DSGDN model."""
-
-    def __init__(self, layout):
-        super().__init__()
-        self.inter = DiffGATConv(IN, OUT, heads=2, layout=layout)
-        self.intra = DiffGATConv(2 * OUT, OUT, heads=2, concat=False,
-                                 layout=layout)
-
-    def forward(self, data):
-        x = data[NODE_TYPE].x
-        x = self.inter(x, data[INTER].edge_index, data[INTER].edge_type)
-        return self.intra(x, data[INTRA].edge_index, data[INTRA].edge_type)
-
-
 @pytest.mark.parametrize("layout", LAYOUTS)
 def test_dataloader_batch_equals_each_dialogue_alone(layout,
-                                                     random_dialogues):
+                                                     random_dialogues,
+                                                     inter_then_intra):
     torch.manual_seed(0)
     graphs = random_dialogues(7, channels=IN, seed=5)
-    model = TwoSubgraphModel(layout).eval()
+    model = inter_then_intra(
+        DiffGATConv(IN, OUT, heads=2, layout=layout),
+        DiffGATConv(2 * OUT, OUT, heads=2, concat=False, layout=layout),
+    ).eval()
     batch = next(iter(DataLoader(graphs, batch_size=len(graphs))))
     out = model(batch)
     ptr = batch[NODE_TYPE].ptr

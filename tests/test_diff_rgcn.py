@@ -71,26 +71,14 @@ def test_structure_follows_spec():
     assert repr(block) == f"DiffRGCN({CH}, heads=3, dropout=0.1)"
 
 
-class TwoBlockModel(torch.nn.Module):
-    """Inter-speaker block, then intra-speaker block (SPEC 4)."""
-
-    def __init__(self, layout):
-        super().__init__()
-        self.inter = DiffRGCN(CH, heads=2, layout=layout)
-        self.intra = DiffRGCN(CH, heads=2, layout=layout)
-
-    def forward(self, data):
-        x = data[NODE_TYPE].x
-        x = self.inter(x, data[INTER].edge_index, data[INTER].edge_type)
-        return self.intra(x, data[INTRA].edge_index, data[INTRA].edge_type)
-
-
 @pytest.mark.parametrize("layout", LAYOUTS)
 def test_dataloader_batch_equals_each_dialogue_alone(layout,
-                                                     random_dialogues):
+                                                     random_dialogues,
+                                                     inter_then_intra):
     torch.manual_seed(0)
     graphs = random_dialogues(6, channels=CH, seed=9, max_length=20)
-    model = TwoBlockModel(layout).eval()
+    model = inter_then_intra(DiffRGCN(CH, heads=2, layout=layout),
+                             DiffRGCN(CH, heads=2, layout=layout)).eval()
     loader = DataLoader(graphs, batch_size=3)
     alone = iter(graphs)
     seen = 0
