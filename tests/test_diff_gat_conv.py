@@ -260,6 +260,41 @@ def test_repr():
     assert "heads=1" in repr(DiffGATConv(4, 4))
 
 
+@pytest.mark.parametrize("in_channels,out_channels,heads", [
+    (512, 512, 2), (64, 32, 3)])
+def test_initial_statistics_follow_the_published_init(in_channels,
+                                                      out_channels, heads):
+    # Per head, xavier_uniform_ with gain sqrt(2) (1.414) on W [d_in, d_out],
+    # on each branch's attention vectors [1, d_out / 2] and relation vectors
+    # [1, 10]; the relation embedding N(0, 1), the lambda vectors N(0, 0.1).
+    torch.manual_seed(0)
+    conv = DiffGATConv(in_channels, out_channels, heads=heads)
+    half = out_channels // 2
+
+    def check_uniform(values, fan_in, fan_out):
+        bound = 1.414 * math.sqrt(6.0 / (fan_in + fan_out))
+        assert values.abs().max().item() <= bound + 1e-6
+        # A uniform(-b, b) sample: std b / sqrt(3), and a large one reaches
+        # near b (plain glorot, gain 1, would stop at b / 1.414).
+        if values.numel() >= 100:
+            assert values.abs().max().item() > 0.9 * bound
+        assert values.std().item() == pytest.approx(
+            bound / math.sqrt(3), rel=0.3)
+
+    for h in range(heads):
+        check_uniform(conv.weight[:, h * out_channels:(h + 1) * out_channels],
+                      in_channels, out_channels)
+        for att in (conv.att_dst_pos, conv.att_src_pos, conv.att_dst_neg,
+                    conv.att_src_neg):
+            check_uniform(att[0, h], 1, half)
+        for att in (conv.att_rel_pos, conv.att_rel_neg):
+            check_uniform(att[h], 1, conv.relation_dim)
+    assert conv.rel_emb.std().item() == pytest.approx(1.0, rel=0.35)
+    for vec in (conv.lambda_q1, conv.lambda_k1, conv.lambda_q2,
+                conv.lambda_k2):
+        assert vec.std().item() == pytest.approx(0.1, rel=0.35)
+
+
 def test_reset_parameters_changes_weights():
     conv = DiffGATConv(IN, OUT, heads=2)
     with torch.no_grad():

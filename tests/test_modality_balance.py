@@ -179,3 +179,21 @@ def test_loss_formula_by_hand():
     np.testing.assert_allclose(
         amb_dsgdn_loss(ModelOutput(fused, {}), y, w).item(),
         torch.nn.functional.nll_loss(fused, y, weight=w).item(), rtol=1e-6)
+
+
+def test_single_modality_loss_is_the_fused_nll_alone():
+    # With one modality the fused logits are that modality's own and the
+    # published single-modality path has no auxiliary term.
+    torch.manual_seed(0)
+    y = torch.tensor([0, 2, 1, 2])
+    text = torch.log_softmax(torch.randn(4, 3), -1)
+    w = torch.tensor([2.0, 1.0, 0.5])
+    loss = amb_dsgdn_loss(ModelOutput(text, {"t": text}), y, w)
+    np.testing.assert_allclose(
+        loss.item(),
+        torch.nn.functional.nll_loss(text, y, weight=w).item(), rtol=1e-6)
+    # Two modalities still add L_m * (L_m / 10) for each.
+    two = amb_dsgdn_loss(ModelOutput(text, {"t": text, "a": text}), y, w)
+    nll = torch.nn.functional.nll_loss(text, y, weight=w)
+    assert two.item() == pytest.approx((nll + 2 * nll ** 2 / 10).item(),
+                                       rel=1e-6)

@@ -319,7 +319,8 @@ def _batch_vectors(store):
 
 def amb_dsgdn_loss(output: ModelOutput, target: Tensor,
                    class_weight: Optional[Tensor] = None) -> Tensor:
-    r"""SPEC 6: :math:`L = NLL(P) + \sum_m L_m \cdot (L_m / 10)`, each NLL
+    r"""The loss of Eq. 28-33: :math:`L = NLL(P) + \sum_m L_m \cdot (L_m /
+    10)` over two or more modalities (with one, the fused NLL alone), each NLL
     class-weighted as :math:`\sum w_{y} nll / \sum w_{y}` over the utterances
     still in the batch (the gradient flows through the factor
     :math:`L_m / 10` too, as published)."""
@@ -335,6 +336,10 @@ def amb_dsgdn_loss(output: ModelOutput, target: Tensor,
         return -(weight * picked).sum() / norm
 
     loss = nll(output.log_probs)
+    if len(output.modality_log_probs) < 2:
+        # One modality: its logits are the fused ones, and the published
+        # single-modality path trains on the fused NLL alone.
+        return loss
     for log_probs in output.modality_log_probs.values():
         aux = nll(log_probs)
         loss = loss + aux * (aux / 10.0)
