@@ -65,7 +65,8 @@ def trained(tmp_path_factory):
     run = folder / "run"
     result = runner.invoke(app, [
         "train", "--data", str(features), "--modalities", "v",
-        "--input-dims", "data", "--epochs", "2", "--hidden", "16",
+        "--input-dims", "data", "--classes", "data", "--epochs", "2",
+        "--hidden", "16",
         "--num-heads", "2", "--window", "2", "--batch-size", "4",
         "--out", str(run)])
     assert result.exit_code == 0, result.output
@@ -153,7 +154,8 @@ def test_text_round_trip_records_the_extractor(tmp_path):
     run = tmp_path / "run"
     result = runner.invoke(app, [
         "train", "--data", str(features), "--modalities", "t",
-        "--input-dims", "data", "--epochs", "2", "--hidden", "16",
+        "--input-dims", "data", "--classes", "data", "--epochs", "2",
+        "--hidden", "16",
         "--out", str(run)])
     assert result.exit_code == 0, result.output
     predictor = dsgdn_pyg.Predictor.from_run(run)

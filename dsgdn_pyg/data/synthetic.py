@@ -251,7 +251,8 @@ def synthetic_records(config: Optional[SyntheticConfig] = None
         name="synthetic", source=None, classes=made["classes"],
         modality_dims=dict(config.dims), num_speakers=config.num_speakers,
         speaker_vocab=None, dialogues=dialogues,
-        train_ids=made["train_ids"], test_ids=made["test_ids"])
+        train_ids=made["train_ids"], test_ids=made["test_ids"],
+        classes_source="synthetic data")
 
 
 # The same data on disk ------------------------------------------------------
