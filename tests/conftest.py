@@ -2,6 +2,9 @@
 of random dialogue graphs, and dense references of the graph layers written
 from SPEC 2 and 4 without the library."""
 
+import builtins
+import errno
+import os
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Callable, Optional
@@ -184,3 +187,43 @@ class InterThenIntra(torch.nn.Module):
 def inter_then_intra():
     """:class:`InterThenIntra`, to build from two layers."""
     return InterThenIntra
+
+
+@pytest.fixture
+def read_only_dir(tmp_path, monkeypatch):
+    """A directory where creating or writing anything fails with EROFS, as
+    on a read-only mount. Root ignores permission bits, so ``chmod`` cannot
+    stand in for one; ``os.open``, ``os.mkdir`` and ``open`` are patched for
+    paths under it instead (everything else is untouched)."""
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    real_open, real_mkdir, real_builtin_open = os.open, os.mkdir, builtins.open
+
+    def inside(path) -> bool:
+        if not isinstance(path, (str, os.PathLike)):
+            return False  # a file descriptor
+        return Path(os.path.abspath(path)).is_relative_to(folder)
+
+    def refuse(path):
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
+
+    def fake_open(path, flags, *args, **kwargs):
+        writes = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC
+        if inside(path) and flags & writes:
+            refuse(path)
+        return real_open(path, flags, *args, **kwargs)
+
+    def fake_mkdir(path, *args, **kwargs):
+        if inside(path):
+            refuse(path)
+        return real_mkdir(path, *args, **kwargs)
+
+    def fake_builtin_open(file, mode="r", *args, **kwargs):
+        if inside(file) and set(mode) & set("wax+"):
+            refuse(file)
+        return real_builtin_open(file, mode, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", fake_open)
+    monkeypatch.setattr(os, "mkdir", fake_mkdir)
+    monkeypatch.setattr(builtins, "open", fake_builtin_open)
+    return folder
