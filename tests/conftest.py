@@ -227,3 +227,22 @@ def read_only_dir(tmp_path, monkeypatch):
     monkeypatch.setattr(os, "mkdir", fake_mkdir)
     monkeypatch.setattr(builtins, "open", fake_builtin_open)
     return folder
+
+
+def check_one_line_error(result, *parts: str) -> str:
+    """Asserts that a ``CliRunner`` result is the CLI's answer to bad input:
+    exit code 2, one ``error: ...`` line on stderr holding every one of
+    :obj:`parts`, no traceback. Returns the line."""
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert "Traceback" not in result.output
+    for part in parts:
+        assert part in lines[0], (part, lines[0])
+    return lines[0]
+
+
+@pytest.fixture
+def one_line_error():
+    """:func:`check_one_line_error`, for test modules."""
+    return check_one_line_error

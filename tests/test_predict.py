@@ -168,15 +168,6 @@ def test_text_round_trip_records_the_extractor(tmp_path):
         ("n", 0), ("n", 1)]
 
 
-def _one_line_error(result, *parts):
-    assert result.exit_code == 2, result.output
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    assert "Traceback" not in result.output
-    for part in parts:
-        assert part in lines[0], (part, lines[0])
-
-
 @pytest.fixture
 def new_manifest(trained, tmp_path):
     folder, _ = trained
@@ -185,7 +176,8 @@ def new_manifest(trained, tmp_path):
 
 
 def test_predict_out_is_checked_before_any_work(trained, new_manifest,
-                                                tmp_path, read_only_dir):
+                                                tmp_path, read_only_dir,
+                                                one_line_error):
     """A directory or an unwritable --out is a one-line error before any
     feature is computed (--features-dir stays absent), not after."""
     _, run = trained
@@ -196,37 +188,39 @@ def test_predict_out_is_checked_before_any_work(trained, new_manifest,
         result = runner.invoke(app, ["predict", str(run), str(new_manifest),
                                      "--out", str(out), "--features-dir",
                                      str(features)])
-        _one_line_error(result, "--out", *parts)
+        one_line_error(result, "--out", *parts)
         assert not features.exists()
     assert list(read_only_dir.iterdir()) == []
     result = runner.invoke(app, ["predict", str(run), str(new_manifest),
                                  "--out", str(tmp_path / "p.jsonl"),
                                  "--features-dir", str(read_only_dir / "f")])
-    _one_line_error(result, "--features-dir", "Read-only file system")
+    one_line_error(result, "--features-dir", "Read-only file system")
     assert not (tmp_path / "p.jsonl").exists()
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes despite chmod")
 def test_predict_out_in_an_unwritable_folder(trained, new_manifest,
-                                             tmp_path):
+                                             tmp_path, one_line_error):
     _, run = trained
     locked = tmp_path / "locked"
     locked.mkdir(mode=0o555)
     result = runner.invoke(app, ["predict", str(run), str(new_manifest),
                                  "--out", str(locked / "p.jsonl")])
-    _one_line_error(result, "--out", str(locked))
+    one_line_error(result, "--out", str(locked))
 
 
-def test_predict_show_must_not_be_negative(trained, new_manifest, tmp_path):
+def test_predict_show_must_not_be_negative(trained, new_manifest, tmp_path,
+                                           one_line_error):
     _, run = trained
     out = tmp_path / "p.jsonl"
     result = runner.invoke(app, ["predict", str(run), str(new_manifest),
                                  "--out", str(out), "--show", "-1"])
-    _one_line_error(result, "--show", ">= 0", "-1")
+    one_line_error(result, "--show", ">= 0", "-1")
     assert not out.exists()
 
 
-def test_predict_integer_label_past_the_last_class(trained, tmp_path):
+def test_predict_integer_label_past_the_last_class(trained, tmp_path,
+                                                   one_line_error):
     folder, run = trained
     dialogues = _absolute(_dialogues(folder, 2, 9), folder)
     for d in dialogues:
@@ -237,8 +231,8 @@ def test_predict_integer_label_past_the_last_class(trained, tmp_path):
     out = tmp_path / "p.jsonl"
     result = runner.invoke(app, ["predict", str(run), str(manifest), "--out",
                                  str(out)])
-    _one_line_error(result, str(manifest), "dialogue '9-1', utterance 1",
-                    "field 'label' is 3", "0..2")
+    one_line_error(result, str(manifest), "dialogue '9-1', utterance 1",
+                   "field 'label' is 3", "0..2")
     assert not out.exists()
     dialogues[1]["utterances"][1]["label"] = 2
     result = runner.invoke(app, ["predict", str(run), str(_write(
