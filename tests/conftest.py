@@ -1,6 +1,7 @@
 """Shared fixtures: the ``../shared`` folder (skipped when absent), factories
-of random dialogue graphs, and dense references of the graph layers written
-from SPEC 2 and 4 without the library."""
+of random dialogue graphs, dense references of the graph layers written from
+the paper (Eq. 7-8 and Sec. 4.5, Eq. 9-18) without the library, and the
+checks of bad input shared by the CLI tests."""
 
 import builtins
 import errno
@@ -79,7 +80,8 @@ def random_dialogues() -> Callable[..., list]:
     return factory
 
 
-# Dense references, written from SPEC 2 and 4 independently of the library.
+# Dense references, written from Eq. 7-8 and Eq. 9-18 independently of the
+# library.
 
 def brute_force_dense_adjacency(edge_index: torch.Tensor,
                                 edge_type: torch.Tensor, batch: torch.Tensor,
@@ -98,7 +100,8 @@ def brute_force_dense_adjacency(edge_index: torch.Tensor,
 
 def dense_diff_gat_head(conv, head: int, x: torch.Tensor, adj: torch.Tensor,
                         use_types: bool = True):
-    """One head of SPEC 4 on dense inputs ``x [B, L, F]`` and
+    """One differential attention head (Eq. 9-17) on dense inputs
+    ``x [B, L, F]`` and
     ``adj [B, L, L]`` (row target, column source, 0 = no edge), reading the
     weights of ``conv``. Returns ``(out [B, L, C], alpha_pos, alpha_neg,
     alpha)``, the maps ``[B, L, L]``."""

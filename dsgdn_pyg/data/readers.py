@@ -1,6 +1,7 @@
 """Readers of the two on-disk dialogue formats, with one-line errors.
 
-* A *feature bundle* (SPEC 1): the pickled tuple ``videoIDs, videoSpeakers,
+* A *feature bundle* (the published features of the paper's Sec. 5.1 and
+  5.4, distributed by earlier work): the pickled tuple ``videoIDs, videoSpeakers,
   videoLabels, videoText, roberta2, roberta3, roberta4, videoAudio,
   videoVisual, videoSentence, trainVid, testVid`` (MELD: one more item) of
   ``iemocap_multimodal_features.pkl`` / ``meld_multimodal_features.pkl``.
@@ -297,16 +298,17 @@ def _lookup(table: Mapping, vid: Any, where: str, what: str) -> Any:
                         f"'{vid}'") from None
 
 
-# Feature bundles (SPEC 1) ---------------------------------------------------
+# Feature bundles --------------------------------------------------------------
 
 
 def read_feature_bundle(path: PathLike) -> DialogueRecords:
     """Reads ``iemocap_multimodal_features.pkl`` or
-    ``meld_multimodal_features.pkl`` (SPEC 1).
+    ``meld_multimodal_features.pkl``.
 
     IEMOCAP is recognised by its ``'M'``/``'F'`` speakers (``M = 0``,
     ``F = 1``), MELD by its one-hot speaker vectors (index = argmax); the
-    class names come from SPEC 1's table. Feature widths are whatever the
+    class names are :data:`IEMOCAP_CLASSES` or :data:`MELD_CLASSES` (the
+    published index order). Feature widths are whatever the
     file holds. The bundle has no validation split.
     """
     path = Path(path)

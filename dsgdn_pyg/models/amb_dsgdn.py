@@ -1,4 +1,4 @@
-"""The AMB-DSGDN model (SPEC 3-6): encoders, DiffRGCN blocks over the inter
+"""The AMB-DSGDN model (the paper's Sec. 4.2-4.7): encoders, DiffRGCN blocks over the inter
 and intra subgraphs, gates, adaptive modality balancing and classifiers."""
 
 import random
