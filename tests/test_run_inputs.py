@@ -41,12 +41,12 @@ def _train(folder, out, *options):
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    """A one-epoch run on 5-d text features, and its data."""
+    """A one-epoch run on 5-d text features, its data and its output."""
     root = tmp_path_factory.mktemp("run")
     folder = _folder(root / "data")
     result = _train(folder, root / "run")
     assert result.exit_code == 0, result.output
-    return root / "run", folder
+    return root / "run", folder, " ".join(result.stdout.split())
 
 
 def test_a_dialogue_listed_twice_in_a_split(tmp_path, one_line_error):
@@ -95,7 +95,7 @@ def test_classes_data_recomputes_the_class_weights(tmp_path):
     result = _train(folder, tmp_path / "run", "--classes", "data")
     assert result.exit_code == 0, result.output
     text = " ".join(result.stdout.split())
-    assert "10 classes (the data's: class_0," in text
+    assert "10 classes of the data (class_0, class_1," in text
     assert "class weights: inverse frequency of the training labels" in text
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert config["train"]["extra"]["classes"] == "data"
@@ -112,6 +112,8 @@ def test_classes_data_recomputes_the_class_weights(tmp_path):
 
 
 def test_the_preset_classes_are_said(run):
+    assert "6 classes of preset 'iemocap' (happy, sad," in run[2]
+    assert "class weights: the preset's" in run[2]
     config = json.loads((run[0] / "config.json").read_text())
     assert config["train"]["extra"]["classes"] == "preset"
     assert len(config["train"]["class_weights"]) == 6
@@ -126,7 +128,7 @@ def test_classes_option_is_checked(tmp_path, one_line_error):
 
 def test_evaluate_width_error_advises_no_train_option(run, tmp_path,
                                                       one_line_error):
-    run_dir, _ = run
+    run_dir = run[0]
     other = _folder(tmp_path / "wide", width=7)
     line = one_line_error(runner.invoke(app, ["evaluate", str(run_dir),
                                               "--data", str(other)]),

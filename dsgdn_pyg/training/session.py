@@ -132,9 +132,10 @@ def _choose_class_weights(request: TrainRequest, train_config,
     (``--classes data``), none with ``--no-class-weights``. Returns the log
     line saying which."""
     own = request.classes == "data" and request.data is not None
-    what = (f"{len(corpus.classes)} classes "
-            f"({'the data' if own else 'preset ' + repr(request.preset)}'s:"
-            f" {', '.join(corpus.classes)})")
+    whose = ("the synthetic data" if request.data is None else
+             "the data" if own else f"preset '{request.preset}'")
+    what = (f"{len(corpus.classes)} classes of {whose} "
+            f"({', '.join(corpus.classes)})")
     weights = (corpus.inverse_frequency_weights() if own else
                train_config.class_weights)
     if not request.class_weights or not weights:
