@@ -1,10 +1,13 @@
 """Atomic file writes shared by run directories, feature folders and
-predictions: a reader (or a crash) never meets half a file."""
+predictions (a reader, or a crash, never meets half a file), and the checks
+of input and output paths made before any work."""
 
 import os
 import secrets
+import stat
+import tempfile
 from pathlib import Path
-from typing import IO, Callable
+from typing import IO, Callable, Optional
 
 
 def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
@@ -31,3 +34,58 @@ def atomic_write_text(path: Path, text: str) -> None:
     """:func:`atomic_write` of a UTF-8 text."""
     data = text.encode("utf-8")
     atomic_write(path, lambda f: f.write(data))
+
+
+def path_problem(path: Path) -> Optional[str]:
+    """Why ``path`` cannot be read as a regular file (``"no such file"``,
+    ``"is a directory"``, ``"is a character device"``, ...), or ``None``
+    when it is one. Reading ``/dev/zero`` or a FIFO would never end, so
+    callers check this before opening a path they were given."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return "no such file"
+    except NotADirectoryError:
+        return "no such file (a parent is not a directory)"
+    except PermissionError:
+        return "permission denied"
+    if stat.S_ISREG(mode):
+        return None
+    for test, kind in _KINDS:
+        if test(mode):
+            return f"is {kind}, not a regular file"
+    return "is not a regular file"
+
+
+_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISCHR, "a character device"),
+          (stat.S_ISBLK, "a block device"), (stat.S_ISFIFO, "a FIFO"),
+          (stat.S_ISSOCK, "a socket"))
+
+
+def check_writable(path: Path, what: str, directory: bool = False) -> None:
+    """Raises ``ValueError`` (one line naming :obj:`what` and the path)
+    unless :obj:`path` can be written: a file path that is not a directory
+    (or, with :obj:`directory`, a directory path that is not a file) under a
+    directory where a file can be created. The probe creates and removes one
+    temporary file in the nearest existing folder, so read-only mounts and
+    unwritable folders are found before any work (``os.access`` cannot tell
+    them apart for root). Nothing is left behind."""
+    path = Path(path)
+    if directory and path.exists() and not path.is_dir():
+        raise ValueError(f"{what}: {path} is a file; expected a directory")
+    if not directory and path.is_dir():
+        raise ValueError(f"{what}: {path} is a directory; expected a file "
+                         f"path")
+    folder = path if directory else path.parent
+    while not folder.exists():
+        folder = folder.parent
+    if not folder.is_dir():
+        raise ValueError(f"{what}: {folder} is a file; expected {path} "
+                         f"under a directory")
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise ValueError(f"{what}: cannot write in {folder} "
+                         f"({exc.strerror or exc}); expected a writable "
+                         f"location") from None

@@ -142,10 +142,12 @@ class Predictor:
         return arrays
 
     def _label_classes(self, dialogues: List[Dialogue]):
-        labels = [u.label for d in dialogues for u in d.utterances
-                  if u.label is not None]
-        return self.classes if labels and isinstance(labels[0], str) \
-            else None
+        """The checkpoint's classes when the manifest has labels: names
+        must be among them and indices below their number (checked before
+        any feature is computed)."""
+        labelled = any(u.label is not None for d in dialogues
+                       for u in d.utterances)
+        return self.classes if labelled else None
 
     def _speakers(self, d: Dialogue, source: str) -> torch.Tensor:
         names = [u.speaker for u in d.utterances]

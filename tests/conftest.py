@@ -1,7 +1,11 @@
 """Shared fixtures: the ``../shared`` folder (skipped when absent), factories
-of random dialogue graphs, and dense references of the graph layers written
-from SPEC 2 and 4 without the library."""
+of random dialogue graphs, dense references of the graph layers written from
+the paper (Eq. 7-8 and Sec. 4.5, Eq. 9-18) without the library, and the
+checks of bad input shared by the CLI tests."""
 
+import builtins
+import errno
+import os
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Callable, Optional
@@ -76,7 +80,8 @@ def random_dialogues() -> Callable[..., list]:
     return factory
 
 
-# Dense references, written from SPEC 2 and 4 independently of the library.
+# Dense references, written from Eq. 7-8 and Eq. 9-18 independently of the
+# library.
 
 def brute_force_dense_adjacency(edge_index: torch.Tensor,
                                 edge_type: torch.Tensor, batch: torch.Tensor,
@@ -95,7 +100,8 @@ def brute_force_dense_adjacency(edge_index: torch.Tensor,
 
 def dense_diff_gat_head(conv, head: int, x: torch.Tensor, adj: torch.Tensor,
                         use_types: bool = True):
-    """One head of SPEC 4 on dense inputs ``x [B, L, F]`` and
+    """One differential attention head (Eq. 9-17) on dense inputs
+    ``x [B, L, F]`` and
     ``adj [B, L, L]`` (row target, column source, 0 = no edge), reading the
     weights of ``conv``. Returns ``(out [B, L, C], alpha_pos, alpha_neg,
     alpha)``, the maps ``[B, L, L]``."""
@@ -184,3 +190,62 @@ class InterThenIntra(torch.nn.Module):
 def inter_then_intra():
     """:class:`InterThenIntra`, to build from two layers."""
     return InterThenIntra
+
+
+@pytest.fixture
+def read_only_dir(tmp_path, monkeypatch):
+    """A directory where creating or writing anything fails with EROFS, as
+    on a read-only mount. Root ignores permission bits, so ``chmod`` cannot
+    stand in for one; ``os.open``, ``os.mkdir`` and ``open`` are patched for
+    paths under it instead (everything else is untouched)."""
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    real_open, real_mkdir, real_builtin_open = os.open, os.mkdir, builtins.open
+
+    def inside(path) -> bool:
+        if not isinstance(path, (str, os.PathLike)):
+            return False  # a file descriptor
+        return Path(os.path.abspath(path)).is_relative_to(folder)
+
+    def refuse(path):
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
+
+    def fake_open(path, flags, *args, **kwargs):
+        writes = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC
+        if inside(path) and flags & writes:
+            refuse(path)
+        return real_open(path, flags, *args, **kwargs)
+
+    def fake_mkdir(path, *args, **kwargs):
+        if inside(path):
+            refuse(path)
+        return real_mkdir(path, *args, **kwargs)
+
+    def fake_builtin_open(file, mode="r", *args, **kwargs):
+        if inside(file) and set(mode) & set("wax+"):
+            refuse(file)
+        return real_builtin_open(file, mode, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", fake_open)
+    monkeypatch.setattr(os, "mkdir", fake_mkdir)
+    monkeypatch.setattr(builtins, "open", fake_builtin_open)
+    return folder
+
+
+def check_one_line_error(result, *parts: str) -> str:
+    """Asserts that a ``CliRunner`` result is the CLI's answer to bad input:
+    exit code 2, one ``error: ...`` line on stderr holding every one of
+    :obj:`parts`, no traceback. Returns the line."""
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert "Traceback" not in result.output
+    for part in parts:
+        assert part in lines[0], (part, lines[0])
+    return lines[0]
+
+
+@pytest.fixture
+def one_line_error():
+    """:func:`check_one_line_error`, for test modules."""
+    return check_one_line_error

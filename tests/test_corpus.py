@@ -1,6 +1,7 @@
 """DialogueCorpus: loading, graphs built once, splits, modality selection,
 width checks, window changes, and the real IEMOCAP folder."""
 
+import pickle
 import time
 from pathlib import Path
 
@@ -182,6 +183,72 @@ def test_unknown_paths(tmp_path):
     with pytest.raises(DataError, match=r"expected a feature bundle \(.pkl\)"
                        r" or a dialogue folder"):
         load_corpus(tmp_path / "notes.txt")
+
+
+def test_devices_are_not_missing_files():
+    """/dev/zero exists: it is named for what it is, and never read."""
+    with pytest.raises(DataError) as info:
+        load_corpus("/dev/zero")
+    assert str(info.value) == ("/dev/zero: is a character device, not a "
+                               "regular file; expected a feature bundle "
+                               "(.pkl) or a dialogue folder")
+
+
+def _stray_label_folder(tmp_path, label=9):
+    folder = write_dialogue_folder(tmp_path / "stray", num_dialogues=8,
+                                   dims={"text": 5})
+    meta = pickle.loads((folder / "dialogues.pkl").read_bytes())
+    vid = meta[3][0]
+    meta[1][vid][2] = label
+    (folder / "dialogues.pkl").write_bytes(pickle.dumps(meta))
+    return folder, vid
+
+
+def test_a_label_outside_the_expected_classes_is_an_error(tmp_path):
+    folder, vid = _stray_label_folder(tmp_path)
+    # Without expected classes the data's own are taken: 10 of them.
+    assert len(load_corpus(folder).classes) == 10
+    with pytest.raises(DataError) as info:
+        load_corpus(folder, classes=IEMOCAP_CLASSES,
+                    classes_by="preset 'iemocap'", classes_advice="advice")
+    assert str(info.value) == (
+        f"{folder / 'dialogues.pkl'}: dialogue '{vid}', utterance 2: label 9 "
+        f"is outside the 6 classes of preset 'iemocap' (expected 0..5); "
+        f"advice")
+    folder, _ = _stray_label_folder(tmp_path / "ok", label=4)
+    corpus = load_corpus(folder, classes=IEMOCAP_CLASSES)
+    assert corpus.classes == IEMOCAP_CLASSES
+
+
+def test_declared_class_names_are_renumbered_or_refused(tmp_path):
+    order = sorted(IEMOCAP_CLASSES)  # as `dsgdn features` names them
+    folder = write_dialogue_folder(tmp_path / "named", num_dialogues=8,
+                                   dims={"text": 5}, classes=order)
+    own = load_corpus(folder)
+    preset = load_corpus(folder, classes=IEMOCAP_CLASSES)
+    assert own.classes == order and preset.classes == IEMOCAP_CLASSES
+    for a, b in zip(own.train + own.valid + own.test,
+                    preset.train + preset.valid + preset.test):
+        assert [order[i] for i in a[NODE_TYPE].y.tolist()] == \
+            [IEMOCAP_CLASSES[i] for i in b[NODE_TYPE].y.tolist()]
+    meld = write_feature_bundle(tmp_path / "meld.pkl", "meld")
+    with pytest.raises(DataError, match=r"meld.pkl \(a MELD feature bundle\)"
+                       r": class 'surprise' is not one of the 6 classes of "
+                       r"preset 'iemocap' \(happy, sad"):
+        load_corpus(meld, classes=IEMOCAP_CLASSES,
+                    classes_by="preset 'iemocap'")
+
+
+def test_inverse_frequency_weights(tmp_path):
+    folder, _ = _stray_label_folder(tmp_path)
+    corpus = load_corpus(folder)
+    labels = torch.cat([g[NODE_TYPE].y for g in corpus.train]).numpy()
+    counts = np.bincount(labels, minlength=10)
+    weights = np.array(corpus.inverse_frequency_weights())
+    seen = counts > 0
+    np.testing.assert_allclose(weights[seen],
+                               len(labels) / (seen.sum() * counts[seen]))
+    assert (weights[~seen] == 0).all() and weights[9] > 0
 
 
 def test_select_modalities(corpus):

@@ -1,5 +1,5 @@
 """The dialogue graph builder against a brute-force O(N^2) construction of
-SPEC 2, batching, the AddDialogueEdges transform, the dense relation
+Eq. 7-8, batching, the AddDialogueEdges transform, the dense relation
 adjacency, and bad input."""
 
 import random
@@ -18,8 +18,8 @@ LENGTHS = [1, 2, 3, 6, 17, 21, 50, 120]
 
 
 def brute_force_edges(speakers, window):
-    """{subgraph: [(source, target, relation), ...]} following the table of
-    SPEC 2, pair by pair."""
+    """{subgraph: [(source, target, relation), ...]} following Eq. 7-8, pair
+    by pair."""
     n = len(speakers)
     edges = {INTER: [], INTRA: []}
     for i in range(n):  # target

@@ -11,6 +11,7 @@ from typing import List
 
 import numpy as np
 import pytest
+import torch
 from typer.testing import CliRunner
 
 from dsgdn_pyg.cli.app import app
@@ -230,10 +231,18 @@ BAD_MANIFESTS = {
          "dialogue 'd1', utterance 0"]),
     "audio-missing-file": ([{"dialogue_id": "d1", "utterances": [
         utt(), utt(audio="nowhere.wav")]}],
-        ["dialogue 'd1', utterance 1", "field 'audio'", "does not exist"]),
+        ["dialogue 'd1', utterance 1", "field 'audio'", "no such file"]),
+    "audio-a-device": ([{"dialogue_id": "d1", "utterances": [
+        utt(audio="/dev/zero")]}],
+        ["utterance 0", "field 'audio': /dev/zero: is a character device",
+         "expected the path of a WAV file"]),
+    "visual-a-directory": ([{"dialogue_id": "d1", "utterances": [
+        utt(visual="/")]}],
+        ["utterance 0", "field 'visual': /: is a directory",
+         "expected the path of a .npy file"]),
     "visual-missing-file": ([{"dialogue_id": "d1", "utterances": [
         utt(visual="missing.npy")]}],
-        ["dialogue 'd1', utterance 0", "field 'visual'", "does not exist"]),
+        ["dialogue 'd1', utterance 0", "field 'visual'", "no such file"]),
     "empty-manifest": ([], ["no dialogues"]),
 }
 
@@ -253,6 +262,14 @@ def test_missing_manifest(tmp_path):
     with pytest.raises(DataError) as info:
         read_manifest(tmp_path / "none.jsonl")
     assert_one_line(info.value, "none.jsonl", "no such manifest")
+
+
+def test_device_as_manifest_is_named_and_never_read():
+    # Reading /dev/zero would never end; it is refused for what it is.
+    with pytest.raises(DataError) as info:
+        read_manifest("/dev/zero")
+    assert_one_line(info.value, "/dev/zero: is a character device",
+                    "expected a JSON Lines file")
 
 
 # Visual ---------------------------------------------------------------------
@@ -710,3 +727,31 @@ def test_cli_missing_extra(corpus, tmp_path, monkeypatch):
     hide_extras(monkeypatch)
     result = run_cli("text", str(corpus), "--out", str(tmp_path / "o"))
     assert_cli_error(result, 'pip install "dsgdn-pyg[text]"')
+
+
+def test_cli_read_only_out_is_refused_before_work(corpus, read_only_dir,
+                                                  fake_text):
+    out = read_only_dir / "features"
+    result = run_cli("text", str(corpus), "--out", str(out), "--model",
+                     "fake")
+    assert_cli_error(result, "features folder", str(read_only_dir),
+                     "Read-only file system")
+    assert not out.exists() and fake_text.calls == 0
+    result = run_cli("text", str(corpus), "--out", str(corpus), "--model",
+                     "fake")
+    assert_cli_error(result, str(corpus), "is a file; expected a directory")
+
+
+@needs_text
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this torch has CUDA")
+def test_cli_text_device_without_cuda(corpus, tmp_path, monkeypatch):
+    def no_model(self):
+        raise AssertionError("the text model was loaded")
+
+    monkeypatch.setattr(TextEncoder, "_load", no_model)
+    out = tmp_path / "out"
+    for device, part in (("cuda", "CUDA"), ("tpu", "'tpu'")):
+        result = run_cli("text", str(corpus), "--out", str(out), "--device",
+                         device)
+        assert_cli_error(result, "device", part)
+        assert not out.exists()

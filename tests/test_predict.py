@@ -2,6 +2,7 @@
 `dsgdn predict` / `Predictor`, with the order and ids of the output checked."""
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -65,8 +66,8 @@ def trained(tmp_path_factory):
     run = folder / "run"
     result = runner.invoke(app, [
         "train", "--data", str(features), "--modalities", "v",
-        "--input-dims", "data", "--epochs", "2", "--hidden", "16",
-        "--num-heads", "2", "--window", "2", "--batch-size", "4",
+        "--input-dims", "data", "--classes", "data", "--epochs", "2",
+        "--hidden", "16", "--num-heads", "2", "--window", "2", "--batch-size", "4",
         "--out", str(run)])
     assert result.exit_code == 0, result.output
     return folder, run
@@ -153,7 +154,8 @@ def test_text_round_trip_records_the_extractor(tmp_path):
     run = tmp_path / "run"
     result = runner.invoke(app, [
         "train", "--data", str(features), "--modalities", "t",
-        "--input-dims", "data", "--epochs", "2", "--hidden", "16",
+        "--input-dims", "data", "--classes", "data", "--epochs", "2",
+        "--hidden", "16",
         "--out", str(run)])
     assert result.exit_code == 0, result.output
     predictor = dsgdn_pyg.Predictor.from_run(run)
@@ -164,3 +166,78 @@ def test_text_round_trip_records_the_extractor(tmp_path):
     predictions = predictor.predict(new)
     assert [(p.dialogue_id, p.index) for p in predictions] == [
         ("n", 0), ("n", 1)]
+
+
+@pytest.fixture
+def new_manifest(trained, tmp_path):
+    folder, _ = trained
+    return _write(tmp_path / "new.jsonl",
+                  _absolute(_dialogues(folder, 2, 8), folder))
+
+
+def test_predict_out_is_checked_before_any_work(trained, new_manifest,
+                                                tmp_path, read_only_dir,
+                                                one_line_error):
+    """A directory or an unwritable --out is a one-line error before any
+    feature is computed (--features-dir stays absent), not after."""
+    _, run = trained
+    features = tmp_path / "features"
+    for out, parts in ((tmp_path, (str(tmp_path), "is a directory")),
+                       (read_only_dir / "p.jsonl",
+                        (str(read_only_dir), "Read-only file system"))):
+        result = runner.invoke(app, ["predict", str(run), str(new_manifest),
+                                     "--out", str(out), "--features-dir",
+                                     str(features)])
+        one_line_error(result, "--out", *parts)
+        assert not features.exists()
+    assert list(read_only_dir.iterdir()) == []
+    result = runner.invoke(app, ["predict", str(run), str(new_manifest),
+                                 "--out", str(tmp_path / "p.jsonl"),
+                                 "--features-dir", str(read_only_dir / "f")])
+    one_line_error(result, "--features-dir", "Read-only file system")
+    assert not (tmp_path / "p.jsonl").exists()
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes despite chmod")
+def test_predict_out_in_an_unwritable_folder(trained, new_manifest,
+                                             tmp_path, one_line_error):
+    _, run = trained
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o555)
+    result = runner.invoke(app, ["predict", str(run), str(new_manifest),
+                                 "--out", str(locked / "p.jsonl")])
+    one_line_error(result, "--out", str(locked))
+
+
+def test_predict_show_must_not_be_negative(trained, new_manifest, tmp_path,
+                                           one_line_error):
+    _, run = trained
+    out = tmp_path / "p.jsonl"
+    result = runner.invoke(app, ["predict", str(run), str(new_manifest),
+                                 "--out", str(out), "--show", "-1"])
+    one_line_error(result, "--show", ">= 0", "-1")
+    assert not out.exists()
+
+
+def test_predict_integer_label_past_the_last_class(trained, tmp_path,
+                                                   one_line_error):
+    folder, run = trained
+    dialogues = _absolute(_dialogues(folder, 2, 9), folder)
+    for d in dialogues:
+        for u in d["utterances"]:
+            u["label"] = CLASSES.index(u["label"])
+    dialogues[1]["utterances"][1]["label"] = len(CLASSES)
+    manifest = _write(tmp_path / "labelled.jsonl", dialogues)
+    out = tmp_path / "p.jsonl"
+    result = runner.invoke(app, ["predict", str(run), str(manifest), "--out",
+                                 str(out)])
+    one_line_error(result, str(manifest), "dialogue '9-1', utterance 1",
+                   "field 'label' is 3", "0..2")
+    assert not out.exists()
+    dialogues[1]["utterances"][1]["label"] = 2
+    result = runner.invoke(app, ["predict", str(run), str(_write(
+        manifest, dialogues)), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    labels = [json.loads(line)["label"]
+              for line in out.read_text().splitlines()]
+    assert set(labels) <= set(CLASSES)

@@ -139,6 +139,16 @@ def _bundle_case(name):
     if name == "overlapping splits":
         b[11] = list(b[11]) + [vid]
         return b, rf"dialogue '{vid}' is in both trainVid and testVid"
+    if name == "id twice in a split":
+        b[10] = list(b[10]) + [vid]
+        return b, (rf"trainVid: dialogue '{vid}' is listed twice; expected "
+                   rf"each dialogue once")
+    if name == "id neither string nor integer":
+        b[11] = list(b[11]) + [1.5]
+        return b, r"testVid: dialogue id 1.5 is float; expected a string or"
+    if name == "key as integer and string":
+        b[2] = {**{7: [0]}, **b[2], "7": [0]}
+        return b, r"videoLabels: dialogue '7' is a key twice"
     if name == "2-D features":
         b[3][vid] = b[3][vid][:, 0]
         return b, rf"dialogue '{vid}': expected a 2-D \[utterances, width\] " \
@@ -150,7 +160,8 @@ BUNDLE_CASES = ["not a tuple", "wrong length", "field not a dict",
                 "missing dialogue", "feature rows", "labels length",
                 "label range", "non-integer label", "nan", "inf",
                 "no utterances", "widths", "speaker", "one-hot", "split ids",
-                "overlapping splits", "2-D features"]
+                "overlapping splits", "2-D features", "id twice in a split",
+                "id neither string nor integer", "key as integer and string"]
 
 
 @pytest.mark.parametrize("case", BUNDLE_CASES)
@@ -318,11 +329,25 @@ def _folder_case(folder: Path, name: str):
         return folder, r"several text feature files \(text.npz, text_other.npz\)"
     if name == "corrupt npz":
         text.write_bytes(b"PK\x03\x04 not really a zip")
-        return folder, r"text.npz: not a readable .npz archive"
+        return folder, r"text.npz: not a valid .npz archive"
+    if name == "random bytes npz":
+        text.write_bytes(np.random.default_rng(0).bytes(4000))
+        return folder, (r"text.npz: not a valid .npz archive \(it does not "
+                        r"start like a zip archive\); expected an .npz")
+    if name == "npz is a directory":
+        text.unlink()
+        text.mkdir()
+        return folder, r"text.npz: is a directory, not a regular file"
+    if name == "id twice in a split":
+        meta[3] = meta[3] + [vid]
+        save_meta(folder, meta)
+        return folder, (rf"dialogues.pkl: train_ids: dialogue '{vid}' is "
+                        rf"listed twice")
     if name == "npy not npz":
         np.save(folder / "audio.npy", feats[vid])
         (folder / "audio.npy").rename(folder / "audio.npz")
-        return folder, r"audio.npz: expected an .npz archive"
+        return folder, (r"audio.npz: not a valid .npz archive \(it is a "
+                        r"single .npy array\)")
     if name == "object array":
         feats[vid] = np.array([object()] * n, dtype=object)
         np.savez(text, **feats)
@@ -406,7 +431,8 @@ FOLDER_CASES = [
     "label outside classes", "label outside features.json classes", "nan",
     "inf", "no utterances", "widths", "dialogue without speakers",
     "overlapping splits", "empty test split", "bad features.json",
-    "bad classes in features.json"]
+    "bad classes in features.json", "random bytes npz", "npz is a directory",
+    "id twice in a split"]
 
 
 @pytest.mark.parametrize("case", FOLDER_CASES)
@@ -415,7 +441,8 @@ def test_folder_errors(tmp_path, case):
                                    dims=DIMS)
     read_dialogue_folder(folder)  # intact, it reads
     target, match = _folder_case(folder, case)
-    raises_data_error(match, read_dialogue_folder, target)
+    message = raises_data_error(match, read_dialogue_folder, target)
+    assert "pickled" not in message and "does not exist" not in message
 
 
 def test_features_json_chooses_between_files(tmp_path):
@@ -426,3 +453,47 @@ def test_features_json_chooses_between_files(tmp_path):
     (folder / "features.json").write_text(json.dumps(
         {"classes": None, "modalities": {"text": {"file": "text_wide.npz"}}}))
     assert read_dialogue_folder(folder).modality_dims["text"] == 16
+
+
+def _integer_ids(folder: Path) -> dict:
+    """Rewrites a folder's metadata with integer dialogue ids, as MELD
+    publishes them (the .npz keys stay strings); returns id -> integer."""
+    meta = load_meta(folder)
+    number = {vid: i for i, vid in enumerate(sorted(meta[0]))}
+    save_meta(folder, [{number[k]: v for k, v in table.items()}
+                       for table in meta[:3]]
+              + [[number[v] for v in ids] for ids in meta[3:]])
+    for file in folder.glob("*.npz"):
+        np.savez(file, **{str(number[k]): v
+                          for k, v in load_npz(file).items()})
+    return number
+
+
+def test_integer_dialogue_ids_match_npz_keys(tmp_path):
+    folder = write_dialogue_folder(tmp_path / "f", num_dialogues=6,
+                                   dims=DIMS)
+    before = read_dialogue_folder(folder)
+    number = _integer_ids(folder)
+    after = read_dialogue_folder(folder)
+    assert after.train_ids == [str(number[v]) for v in before.train_ids]
+    assert after.test_ids == [str(number[v]) for v in before.test_ids]
+    for vid, dialogue in before.dialogues.items():
+        mine = after.dialogues[str(number[vid])]
+        assert mine.id == str(number[vid])
+        np.testing.assert_array_equal(mine.label, dialogue.label)
+        np.testing.assert_array_equal(mine.features["text"],
+                                      dialogue.features["text"])
+
+
+def test_integer_dialogue_ids_in_a_bundle(tmp_path):
+    b = list(make_feature_bundle("meld", num_dialogues=6, dims=DIMS))
+    number = {vid: i for i, vid in enumerate(sorted(b[0]))}
+    b[:10] = [{np.int64(number[k]): v for k, v in table.items()}
+              for table in b[:10]]
+    b[10] = [number[v] for v in b[10]]
+    b[11] = {number[v] for v in b[11]}
+    records = read_feature_bundle(dump(tmp_path / "meld.pkl", b))
+    assert records.train_ids == [str(i) for i in sorted(
+        number[v] for v in make_feature_bundle("meld", 6, DIMS)[10])]
+    assert all(isinstance(v, str) for v in records.dialogues)
+    assert records.test_ids == sorted(records.test_ids)

@@ -31,9 +31,16 @@ def predict(
 ) -> None:
     """Predict the emotion of every utterance of a manifest, computing the
     missing features with the extractors the checkpoint was trained on."""
+    from dsgdn_pyg.io import check_writable
     from dsgdn_pyg.predict import Predictor, write_predictions
 
     with user_errors():
+        if show < 0:
+            raise ValueError(f"--show: expected a number of predictions >= 0,"
+                             f" got {show}")
+        check_writable(out, "--out")
+        if features_dir is not None:
+            check_writable(features_dir, "--features-dir", directory=True)
         predictor = Predictor.from_run(run_dir, device=device,
                                        text_model=text_model)
         with Progress(TextColumn("[bold]{task.description}"), BarColumn(),

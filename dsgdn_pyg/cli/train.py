@@ -95,7 +95,9 @@ def _per_class_table(classes, f1s,
 
 def train(
     data: Optional[Path] = typer.Option(
-        None, "--data", help="Feature bundle (.pkl, SPEC 1) or dialogue "
+        None, "--data", help="Feature bundle (.pkl: "
+        "iemocap_multimodal_features.pkl or meld_multimodal_features.pkl) "
+        "or dialogue "
         "folder (metadata .pkl + text/audio/visual .npz, e.g. "
         "../shared/data/iemocap or the output of `dsgdn features`). "
         "Default: the built-in synthetic dialogues."),
@@ -150,8 +152,15 @@ def train(
         None, help="Probability a batch gets modality dropout "
         "(preset: 0.5 / 0.2)."),
     class_weights: bool = typer.Option(
-        True, help="Use the preset's class weights (IEMOCAP inverse "
-        "frequency; ignored when the data has another number of classes)."),
+        True, help="Use class weights: the preset's (IEMOCAP inverse "
+        "frequency) or, with --classes data, the training labels' inverse "
+        "frequency. The choice is printed at the start."),
+    classes: str = typer.Option(
+        "preset", help="Classes: 'preset' (the preset's; a label or class "
+        "name of the data outside them is an error) or 'data' (the data's "
+        "own, with class weights from the inverse frequency of the training "
+        "labels unless --no-class-weights). The synthetic data always uses "
+        "its own."),
     input_dims: str = typer.Option(
         "preset", help="Feature widths: 'preset' (widths must match the "
         "preset, else an error) or 'data' (take them from the data)."),
@@ -181,7 +190,7 @@ def train(
             modalities=modalities, seeds=_parse_seeds(seed, seeds),
             device=device, out=out, input_dims=input_dims,
             split_seed=split_seed, valid_fraction=valid_fraction,
-            class_weights=class_weights,
+            class_weights=class_weights, classes=classes,
             synthetic=(dict(num_dialogues=synthetic_dialogues)
                        if synthetic_dialogues else None),
             model_overrides=dict(

@@ -16,14 +16,17 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 import numpy as np
 import torch
 
+from sklearn.utils.class_weight import compute_class_weight
 from torch_geometric.data import HeteroData
 
 from dsgdn_pyg.data.dialogue_graph import (NODE_TYPE, build_dialogue_graph,
                                            check_window)
 from dsgdn_pyg.data.readers import (MODALITIES, Dialogue, DialogueRecords,
-                                    read_dialogue_folder, read_feature_bundle)
+                                    conform_classes, read_dialogue_folder,
+                                    read_feature_bundle)
 from dsgdn_pyg.data.synthetic import SyntheticConfig, synthetic_records
 from dsgdn_pyg.errors import DataError
+from dsgdn_pyg.io import path_problem
 
 VALID_SOURCES = ("dataset", "carved")
 _MODALITY_CODES = {"t": "text", "a": "audio", "v": "visual"}
@@ -65,6 +68,18 @@ class DialogueCorpus:
     def splits(self) -> Dict[str, List[HeteroData]]:
         return {"train": self.train, "valid": self.valid, "test": self.test}
 
+    def inverse_frequency_weights(self) -> List[float]:
+        """Class weights ``n / (C * n_c)`` from the training labels (the
+        IEMOCAP preset's weights are the same inverse frequencies, up to a
+        scale the loss divides out); a class with no training utterance gets
+        0, as it is never a training target."""
+        labels = torch.cat([g[NODE_TYPE].y for g in self.train]).numpy()
+        present = np.unique(labels)
+        weights = np.zeros(len(self.classes))
+        weights[present] = compute_class_weight("balanced", classes=present,
+                                                y=labels)
+        return weights.tolist()
+
     def select_modalities(self, modalities: Union[str, Iterable[str]]
                           ) -> "DialogueCorpus":
         """A corpus with only :obj:`modalities` (names or the letters
@@ -92,11 +107,14 @@ class DialogueCorpus:
             **{name: [strip(g) for g in graphs]
                for name, graphs in self.splits().items()})
 
-    def check_dims(self, expected: Dict[str, int], expected_by: str) -> None:
+    def check_dims(self, expected: Dict[str, int], expected_by: str,
+                   advice: str = "use a matching preset or --input-dims data"
+                   ) -> None:
         """Raises :class:`DataError` unless every modality of
         :obj:`expected` is present with the expected width.
         :obj:`expected_by` names who expects them in the message, e.g.
-        ``"preset 'iemocap'"``."""
+        ``"preset 'iemocap'"``, and :obj:`advice` what the user can do about
+        a width that differs."""
         for m, dim in expected.items():
             if m not in self.modality_dims:
                 raise DataError(
@@ -106,7 +124,7 @@ class DialogueCorpus:
                 raise DataError(
                     f"{self.where}: modality '{m}' has width "
                     f"{self.modality_dims[m]} but {expected_by} expects "
-                    f"{dim} (use a matching preset or --input-dims data)")
+                    f"{dim} ({advice})")
 
 
 def _modality_names(modalities: Union[str, Iterable[str]]) -> List[str]:
@@ -181,13 +199,15 @@ def read_records(data: Union[str, Path], max_speakers: int = 9
     path = Path(data)
     if path.is_dir():
         return read_dialogue_folder(path, max_speakers=max_speakers)
-    if path.is_file() and path.suffix == ".pkl":
-        return read_feature_bundle(path)
-    if not path.exists():
-        raise DataError(f"{path}: no such file or directory; expected a "
-                        f"feature bundle (.pkl) or a dialogue folder")
-    raise DataError(f"{path}: expected a feature bundle (.pkl) or a dialogue "
-                    f"folder")
+    expected = "expected a feature bundle (.pkl) or a dialogue folder"
+    problem = path_problem(path)
+    if problem == "no such file":
+        problem = "no such file or directory"
+    if problem:
+        raise DataError(f"{path}: {problem}; {expected}")
+    if path.suffix != ".pkl":
+        raise DataError(f"{path}: a file without the .pkl suffix; {expected}")
+    return read_feature_bundle(path)
 
 
 def load_corpus(data: Optional[Union[str, Path]] = None, window: int = 20,
@@ -195,12 +215,15 @@ def load_corpus(data: Optional[Union[str, Path]] = None, window: int = 20,
                 seed: int = 0, valid_fraction: float = 0.1,
                 synthetic_config: Optional[Union[SyntheticConfig,
                                                  dict]] = None,
-                max_speakers: int = 9) -> DialogueCorpus:
+                max_speakers: int = 9,
+                classes: Optional[Sequence[str]] = None,
+                classes_by: str = "the expected classes",
+                classes_advice: str = "") -> DialogueCorpus:
     r"""Reads a corpus and builds its dialogue graphs.
 
     Args:
         data: ``None`` for the synthetic dialogues, a ``.pkl`` feature
-            bundle (SPEC 1) or a dialogue folder.
+            bundle or a dialogue folder.
         window: Dialogue graph window :math:`w`.
         modalities: Keep only these (default: all the data has).
         seed: Chooses the carved validation dialogues and, unless
@@ -210,6 +233,10 @@ def load_corpus(data: Optional[Union[str, Path]] = None, window: int = 20,
         synthetic_config: A :class:`SyntheticConfig` or a dict of its fields.
         max_speakers: Largest speaker vocabulary of a dialogue folder kept
             global (more names are numbered per dialogue).
+        classes: The classes the labels must index (e.g. a preset's, see
+            :func:`~dsgdn_pyg.data.readers.conform_classes`, whose errors
+            name :obj:`classes_by` and end in :obj:`classes_advice`);
+            ``None``: the data's own.
     """
     if data is None:
         config = synthetic_config
@@ -218,6 +245,9 @@ def load_corpus(data: Optional[Union[str, Path]] = None, window: int = 20,
         records = synthetic_records(config)
     else:
         records = read_records(data, max_speakers=max_speakers)
+    if classes is not None:
+        records = conform_classes(records, classes, classes_by,
+                                  classes_advice)
     corpus = build_corpus(records, window, seed, valid_fraction)
     if modalities is not None:
         corpus = corpus.select_modalities(modalities)

@@ -1,4 +1,5 @@
-"""Typed dialogue graphs: the intra- and inter-speaker subgraphs of SPEC 2.
+"""Typed dialogue graphs: the intra- and inter-speaker subgraphs of the
+paper's Sec. 4.3-4.4 (Eq. 7-8).
 
 Every utterance is a node; an edge ``j -> i`` (source ``j``, target ``i``)
 exists when ``|i - j| <= window``. Its relation id says whether the two
@@ -140,8 +141,8 @@ def build_dialogue_graph(speakers: SpeakerLike, window: int,
     Args:
         speakers: The speaker of every utterance, in order (names or ids).
         window: Largest utterance distance that still gets an edge
-            (SPEC 2; the paper's default is 5, the published IEMOCAP runs
-            use 20).
+            (:math:`w` of Eq. 7-8; the paper's default is 5, the published
+            IEMOCAP runs use 20 and MELD 6).
         **node_features: Per-utterance attributes, each with the dialogue's
             length as first dimension (e.g. :obj:`text=[N, 1024]`,
             :obj:`y=[N]`).

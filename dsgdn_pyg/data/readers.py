@@ -1,6 +1,7 @@
 """Readers of the two on-disk dialogue formats, with one-line errors.
 
-* A *feature bundle* (SPEC 1): the pickled tuple ``videoIDs, videoSpeakers,
+* A *feature bundle* (the published features of the paper's Sec. 5.1 and
+  5.4, distributed by earlier work): the pickled tuple ``videoIDs, videoSpeakers,
   videoLabels, videoText, roberta2, roberta3, roberta4, videoAudio,
   videoVisual, videoSentence, trainVid, testVid`` (MELD: one more item) of
   ``iemocap_multimodal_features.pkl`` / ``meld_multimodal_features.pkl``.
@@ -18,6 +19,7 @@ dialogue and what was expected. Pickles go through
 ``allow_pickle=False``.
 """
 
+import dataclasses
 import json
 import zipfile
 from collections.abc import Mapping
@@ -29,6 +31,7 @@ import numpy as np
 
 from dsgdn_pyg.data.safe_pickle import safe_load
 from dsgdn_pyg.errors import DataError
+from dsgdn_pyg.io import path_problem
 
 MODALITIES = ("text", "audio", "visual")
 IEMOCAP_CLASSES = ["happy", "sad", "neutral", "angry", "excited",
@@ -36,6 +39,11 @@ IEMOCAP_CLASSES = ["happy", "sad", "neutral", "angry", "excited",
 MELD_CLASSES = ["neutral", "surprise", "fear", "sadness", "joy", "disgust",
                 "anger"]
 IEMOCAP_SPEAKERS = ["M", "F"]
+#: The classes of each preset, in index order (the published bundles').
+PRESET_CLASSES = {"iemocap": IEMOCAP_CLASSES, "meld": MELD_CLASSES}
+CLASSES_ADVICE = "to train on the data's own classes, pass --classes data"
+#: How every zip archive, hence every ``.npz``, begins (the second: empty).
+NPZ_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 MELD_NUM_SPEAKERS = 9
 
 BUNDLE_FIELDS = ("videoIDs", "videoSpeakers", "videoLabels", "videoText",
@@ -70,6 +78,9 @@ class DialogueRecords:
 
     :obj:`valid_ids` is ``None`` when the data has no validation split of
     its own (one is then carved from :obj:`train_ids`).
+    :obj:`label_source` names the file holding the labels, and
+    :obj:`classes_source` the one naming the classes (``None`` when the
+    class names were inferred from integer labels).
     """
     name: str
     source: Optional[str]
@@ -82,6 +93,8 @@ class DialogueRecords:
     test_ids: List[str]
     valid_ids: Optional[List[str]] = None
     extractors: Optional[dict] = None
+    label_source: Optional[str] = None
+    classes_source: Optional[str] = None
 
 
 def _type_name(value: Any) -> str:
@@ -90,28 +103,56 @@ def _type_name(value: Any) -> str:
     return type(value).__name__
 
 
+def dialogue_id(value: Any, where: str, what: str) -> str:
+    """A dialogue id as the string it is everywhere else: MELD's published
+    ids are integers, while ``.npz`` keys and manifest ids are strings, so
+    ``0`` and ``'0'`` name the same dialogue."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise DataError(f"{where}: {what}: dialogue id {value!r} is "
+                        f"{_type_name(value)}; expected a string or an "
+                        f"integer")
+    return str(value)
+
+
+def _by_id(table: Mapping, where: str, what: str) -> Dict[str, Any]:
+    """:obj:`table` keyed by string dialogue ids."""
+    out: Dict[str, Any] = {}
+    for key, value in table.items():
+        vid = dialogue_id(key, where, what)
+        if vid in out:
+            raise DataError(f"{where}: {what}: dialogue '{vid}' is a key "
+                            f"twice (as {key!r} and as another spelling); "
+                            f"expected one entry per dialogue")
+        out[vid] = value
+    return out
+
+
 def _id_list(value: Any, where: str, what: str) -> List[str]:
-    """A split's dialogue ids as a list (sets are sorted, so the order does
-    not depend on hashing)."""
-    if isinstance(value, (set, frozenset)):
-        return sorted(value)
+    """A split's dialogue ids as a list of strings, each listed once (sets
+    are sorted, so the order does not depend on hashing)."""
     if isinstance(value, np.ndarray):
         value = value.tolist()
-    if not isinstance(value, (list, tuple)):
+    if not isinstance(value, (list, tuple, set, frozenset)):
         raise DataError(f"{where}: {what}: expected a list of dialogue ids, "
                         f"got {_type_name(value)}")
-    return list(value)
+    ids = [dialogue_id(v, where, what) for v in value]
+    seen = set()
+    for vid in ids:
+        if vid in seen:
+            raise DataError(f"{where}: {what}: dialogue '{vid}' is listed "
+                            f"twice; expected each dialogue once (it would "
+                            f"be trained or scored twice per epoch)")
+        seen.add(vid)
+    return sorted(ids) if isinstance(value, (set, frozenset)) else ids
 
 
 def _check_splits(where: str, splits: Dict[str, List[str]]) -> None:
-    seen: Dict[Hashable, str] = {}
+    seen: Dict[str, str] = {}
     for split, ids in splits.items():
         for vid in ids:
-            try:
-                other = seen.setdefault(vid, split)
-            except TypeError:
-                raise DataError(f"{where}: {split}: dialogue id {vid!r} is "
-                                f"not a string") from None
+            other = seen.setdefault(vid, split)
             if other != split:
                 raise DataError(f"{where}: dialogue '{vid}' is in both "
                                 f"{other} and {split}; expected disjoint "
@@ -138,9 +179,15 @@ def check_labels(labels: Any, where: str, vid: Any,
     return array.astype(np.int64)
 
 
-def check_label_range(records: DialogueRecords, where: str) -> None:
-    """Every label must index one of :obj:`records.classes`."""
-    num_classes = len(records.classes)
+def check_label_range(records: DialogueRecords, where: str,
+                      classes: Optional[Sequence[str]] = None,
+                      expected_by: Optional[str] = None,
+                      advice: str = "") -> None:
+    """Every label must index one of :obj:`classes` (default
+    :obj:`records.classes`); :obj:`expected_by` names whose classes they
+    are and :obj:`advice` what to do about it in the message."""
+    num_classes = len(records.classes if classes is None else classes)
+    whose = f" of {expected_by}" if expected_by else ""
     for vid, dialogue in records.dialogues.items():
         bad = (dialogue.label < 0) | (dialogue.label >= num_classes)
         if bad.any():
@@ -148,7 +195,42 @@ def check_label_range(records: DialogueRecords, where: str) -> None:
             raise DataError(
                 f"{where}: dialogue '{vid}', utterance {i}: label "
                 f"{int(dialogue.label[i])} is outside the {num_classes} "
-                f"classes (expected 0..{num_classes - 1})")
+                f"classes{whose} (expected 0..{num_classes - 1})"
+                + (f"; {advice}" if advice else ""))
+
+
+def conform_classes(records: DialogueRecords, classes: Sequence[str],
+                    expected_by: str, advice: str = "") -> DialogueRecords:
+    """The records with :obj:`classes` (e.g. a preset's) as their classes.
+
+    Class names the data declares (``features.json``, a bundle's kind) must
+    all be among :obj:`classes`, and their labels are renumbered by name;
+    integer labels the data does not name must index :obj:`classes`. Any
+    other label raises :class:`DataError` naming the file (and the
+    dialogue and utterance): training on other classes than expected is a
+    choice, never a silent change of the task. :obj:`expected_by` and
+    :obj:`advice` complete the message, e.g. ``"preset 'iemocap'"`` and
+    :data:`CLASSES_ADVICE`.
+    """
+    classes = list(classes)
+    if records.classes == classes:
+        return records
+    if records.classes_source is None:
+        check_label_range(records, records.label_source or records.name,
+                          classes, expected_by, advice)
+        return dataclasses.replace(records, classes=classes)
+    unknown = [c for c in records.classes if c not in classes]
+    if unknown:
+        raise DataError(
+            f"{records.classes_source}: class {unknown[0]!r} is not one of "
+            f"the {len(classes)} classes of {expected_by} "
+            f"({', '.join(classes)})" + (f"; {advice}" if advice else ""))
+    table = np.array([classes.index(c) for c in records.classes],
+                     dtype=np.int64)
+    return dataclasses.replace(
+        records, classes=classes,
+        dialogues={vid: dataclasses.replace(d, label=table[d.label])
+                   for vid, d in records.dialogues.items()})
 
 
 def check_features(value: Any, where: str, vid: Any,
@@ -216,16 +298,17 @@ def _lookup(table: Mapping, vid: Any, where: str, what: str) -> Any:
                         f"'{vid}'") from None
 
 
-# Feature bundles (SPEC 1) ---------------------------------------------------
+# Feature bundles --------------------------------------------------------------
 
 
 def read_feature_bundle(path: PathLike) -> DialogueRecords:
     """Reads ``iemocap_multimodal_features.pkl`` or
-    ``meld_multimodal_features.pkl`` (SPEC 1).
+    ``meld_multimodal_features.pkl``.
 
     IEMOCAP is recognised by its ``'M'``/``'F'`` speakers (``M = 0``,
     ``F = 1``), MELD by its one-hot speaker vectors (index = argmax); the
-    class names come from SPEC 1's table. Feature widths are whatever the
+    class names are :data:`IEMOCAP_CLASSES` or :data:`MELD_CLASSES` (the
+    published index order). Feature widths are whatever the
     file holds. The bundle has no validation split.
     """
     path = Path(path)
@@ -240,6 +323,7 @@ def read_feature_bundle(path: PathLike) -> DialogueRecords:
         if not isinstance(fields[name], Mapping):
             raise DataError(f"{where}: {name}: expected a dict keyed by "
                             f"dialogue id, got {_type_name(fields[name])}")
+        fields[name] = _by_id(fields[name], where, name)
     train_ids = _id_list(fields["trainVid"], where, "trainVid")
     test_ids = _id_list(fields["testVid"], where, "testVid")
     _check_splits(where, {"trainVid": train_ids, "testVid": test_ids})
@@ -267,7 +351,7 @@ def read_feature_bundle(path: PathLike) -> DialogueRecords:
                               f"{where} ({key})", vid, n)
             for m, key in BUNDLE_MODALITIES.items()
         }
-        dialogues[vid] = Dialogue(str(vid), speaker, label, features)
+        dialogues[vid] = Dialogue(vid, speaker, label, features)
 
     records = DialogueRecords(
         name=name, source=where, classes=list(classes),
@@ -275,7 +359,9 @@ def read_feature_bundle(path: PathLike) -> DialogueRecords:
             m: f"{where} ({key})" for m, key in BUNDLE_MODALITIES.items()}),
         num_speakers=MELD_NUM_SPEAKERS if one_hot else 2,
         speaker_vocab=None if one_hot else list(IEMOCAP_SPEAKERS),
-        dialogues=dialogues, train_ids=train_ids, test_ids=test_ids)
+        dialogues=dialogues, train_ids=train_ids, test_ids=test_ids,
+        label_source=where,
+        classes_source=f"{where} (a {name.upper()} feature bundle)")
     check_label_range(records, where)
     return records
 
@@ -338,6 +424,7 @@ def read_dialogue_folder(path: PathLike,
         if not isinstance(fields[name], Mapping):
             raise DataError(f"{meta_where}: {name}: expected a dict keyed by "
                             f"dialogue id, got {_type_name(fields[name])}")
+        fields[name] = _by_id(fields[name], meta_where, name)
     splits = {name: _id_list(fields[name], meta_where, name)
               for name in FOLDER_FIELDS[3:]}
     _check_splits(meta_where, splits)
@@ -367,9 +454,10 @@ def read_dialogue_folder(path: PathLike,
 
     speaker, vocab, num_speakers = _number_speakers(raw_speakers, ids,
                                                     max_speakers)
-    dialogues = {vid: Dialogue(str(vid), speaker[vid], labels[vid],
+    dialogues = {vid: Dialogue(vid, speaker[vid], labels[vid],
                                features[vid]) for vid in ids}
     classes = info.get("classes") or _default_classes(labels.values())
+    declared = path / FEATURES_JSON if info.get("classes") else None
     records = DialogueRecords(
         name=path.resolve().name, source=str(path), classes=list(classes),
         modality_dims=check_widths(dialogues, {m: str(f) for m, f in
@@ -377,7 +465,8 @@ def read_dialogue_folder(path: PathLike,
         num_speakers=num_speakers, speaker_vocab=vocab, dialogues=dialogues,
         train_ids=splits["train_ids"], test_ids=splits["test_ids"],
         valid_ids=splits["valid_ids"] or None,
-        extractors=info.get("modalities"))
+        extractors=info.get("modalities"), label_source=meta_where,
+        classes_source=str(declared) if declared else None)
     check_label_range(records, meta_where)
     return records
 
@@ -438,15 +527,7 @@ def _read_npz(file: Path, ids: List[str], speakers: Dict[str, list],
               meta_name: str) -> Dict[str, np.ndarray]:
     """One modality's features of the listed dialogues."""
     where = str(file)
-    try:
-        archive = np.load(file, allow_pickle=False)
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-        raise DataError(f"{where}: not a readable .npz archive "
-                        f"({str(exc).splitlines()[0] if str(exc) else exc!r})"
-                        ) from None
-    if not isinstance(archive, np.lib.npyio.NpzFile):
-        raise DataError(f"{where}: expected an .npz archive of one array per "
-                        f"dialogue id, got a single array")
+    archive = open_npz(file)
     out = {}
     with archive:
         keys = set(archive.files)
@@ -462,6 +543,29 @@ def _read_npz(file: Path, ids: List[str], speakers: Dict[str, list],
                                 f"({str(exc).splitlines()[0]})") from None
             out[vid] = check_features(array, where, vid, len(speakers[vid]))
     return out
+
+
+def open_npz(file: PathLike) -> "np.lib.npyio.NpzFile":
+    """Opens an ``.npz`` archive of arrays (no pickles), raising
+    :class:`DataError` that says what the file is when it is none: missing,
+    a directory or device, or bytes that are not a zip archive at all
+    (``np.load`` would call those "pickled data")."""
+    where = str(file)
+    expected = "expected an .npz archive (a zip of .npy arrays)"
+    problem = path_problem(Path(file))
+    if problem:
+        raise DataError(f"{where}: {problem}; {expected}")
+    try:
+        with open(file, "rb") as stream:
+            head = stream.read(6)
+        if head[:4] in NPZ_MAGIC:
+            return np.load(file, allow_pickle=False)
+        reason = ("it is a single .npy array" if head == b"\x93NUMPY" else
+                  "it does not start like a zip archive")
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    raise DataError(f"{where}: not a valid .npz archive ({reason}); "
+                    f"{expected}")
 
 
 def _speaker_names(raw: Sequence, where: str, vid: Any) -> List[Hashable]:

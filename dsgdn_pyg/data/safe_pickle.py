@@ -12,11 +12,13 @@ import _compat_pickle
 import collections
 import os
 import pickle
+from pathlib import Path
 from typing import IO, Any, Callable, Dict, Tuple, Union
 
 import numpy as np
 
 from dsgdn_pyg.errors import DataError
+from dsgdn_pyg.io import path_problem
 
 try:  # numpy >= 2
     from numpy._core import multiarray as _multiarray
@@ -89,20 +91,19 @@ def safe_load(path_or_file: PathOrFile, encoding: str = "latin1") -> Any:
             keeps numpy arrays of Python 2 pickles intact).
 
     Raises:
-        DataError: The file is missing, is not a readable pickle, or names a
+        DataError: The file is missing or not a regular file (a directory,
+            a device), is not a readable pickle, or names a
             global other than plain containers, numbers, strings and numpy
             arrays (nothing it names is imported or called).
     """
     if isinstance(path_or_file, (str, os.PathLike)):
         source = str(path_or_file)
+        problem = path_problem(Path(path_or_file))
+        if problem:  # a FIFO or a device might never end
+            raise DataError(f"{source}: {problem}; expected a pickle file")
         try:
             with open(path_or_file, "rb") as file:
                 return _load(file, source, encoding)
-        except FileNotFoundError:
-            raise DataError(f"{source}: no such file") from None
-        except IsADirectoryError:
-            raise DataError(f"{source}: expected a pickle file, got a "
-                            f"directory") from None
         except PermissionError:
             raise DataError(f"{source}: permission denied") from None
     source = str(getattr(path_or_file, "name", "<stream>"))

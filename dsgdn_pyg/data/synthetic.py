@@ -27,7 +27,8 @@ from dsgdn_pyg.data.readers import (IEMOCAP_CLASSES, IEMOCAP_SPEAKERS,
                                     MELD_NUM_SPEAKERS, MODALITIES, Dialogue,
                                     DialogueRecords)
 
-# IEMOCAP's class frequencies (SPEC 6): the prior of freshly drawn emotions
+# IEMOCAP's class frequencies (its training split, as in the preset's class
+# weights): the prior of freshly drawn emotions
 # when there are 6 classes, so the preset's class weights fit.
 IEMOCAP_CLASS_PRIOR = (0.086747, 0.144406, 0.227883, 0.160585, 0.127711,
                        0.252668)
@@ -251,7 +252,8 @@ def synthetic_records(config: Optional[SyntheticConfig] = None
         name="synthetic", source=None, classes=made["classes"],
         modality_dims=dict(config.dims), num_speakers=config.num_speakers,
         speaker_vocab=None, dialogues=dialogues,
-        train_ids=made["train_ids"], test_ids=made["test_ids"])
+        train_ids=made["train_ids"], test_ids=made["test_ids"],
+        classes_source="synthetic data")
 
 
 # The same data on disk ------------------------------------------------------
@@ -262,7 +264,9 @@ TINY_DIMS = {"text": 8, "audio": 6, "visual": 4}
 def make_feature_bundle(kind: str = "iemocap", num_dialogues: int = 8,
                         dims: Optional[Dict[str, int]] = None,
                         seed: int = 0) -> tuple:
-    """A small feature bundle (SPEC 1) of synthetic dialogues, as the tuple
+    """A small feature bundle (the layout of the published IEMOCAP and MELD
+    bundles, see :func:`~dsgdn_pyg.data.readers.read_feature_bundle`) of
+    synthetic dialogues, as the tuple
     the pickle holds: IEMOCAP with ``'M'``/``'F'`` speakers and 12 items,
     MELD with one-hot speakers of length 9, 7 classes and 13 items. Text is
     stored as ``[N, D]`` arrays, audio and visual as lists of rows (both

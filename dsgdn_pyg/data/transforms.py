@@ -10,7 +10,7 @@ from dsgdn_pyg.data.dialogue_graph import (NODE_TYPE, add_dialogue_edges,
 
 @functional_transform("add_dialogue_edges")
 class AddDialogueEdges(BaseTransform):
-    r"""Adds the inter- and intra-speaker subgraphs of AMB-DSGDN (SPEC 2) to a
+    r"""Adds the inter- and intra-speaker subgraphs of AMB-DSGDN (Eq. 7-8) to a
     dialogue (functional name: :obj:`add_dialogue_edges`).
 
     The dialogue is a :class:`~torch_geometric.data.HeteroData` whose

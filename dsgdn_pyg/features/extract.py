@@ -14,6 +14,7 @@ from typing import (Callable, Dict, Iterable, List, Optional, Sequence,
 
 import numpy as np
 
+from dsgdn_pyg.data.readers import open_npz
 from dsgdn_pyg.errors import DataError
 from dsgdn_pyg.features.audio import AudioEncoder
 from dsgdn_pyg.features.cache import FeatureCache, dialogue_key
@@ -25,6 +26,7 @@ from dsgdn_pyg.features.store import (FEATURES_JSON, METADATA, npz_name,
                                       write_npz)
 from dsgdn_pyg.features.text import DEFAULT_TEXT_MODEL, TextEncoder
 from dsgdn_pyg.features.visual import VISUAL_DIM, VisualLoader
+from dsgdn_pyg.io import check_writable
 
 MODALITIES = ("text", "audio", "visual")
 CACHE_DIR = ".cache"
@@ -88,8 +90,9 @@ def build_metadata(dialogues: Sequence[Dialogue], source: str,
             elif classes is not None and u.label >= len(classes):
                 raise DataError(
                     f"{location(source, d.dialogue_id, i)}: field 'label' "
-                    f"is {u.label}; expected a class index below "
-                    f"{len(classes)} (the number of classes)")
+                    f"is {u.label}; expected a class index in "
+                    f"0..{len(classes) - 1} (the {len(classes)} classes "
+                    f"{', '.join(classes)})")
             else:
                 row.append(int(u.label))
         speakers[d.dialogue_id] = [u.speaker for u in d.utterances]
@@ -125,10 +128,12 @@ def _check_kept(out_dir: Path, modality: str,
     advice = (f"expected the dialogues of {source}; extract {modality} again "
               f"or use another out dir")
     try:
-        with np.load(path, allow_pickle=False) as archive:
+        with open_npz(path) as archive:
             rows = {key: archive[key].shape[0] for key in archive.files}
-    except Exception as exc:  # any corrupt archive
-        raise DataError(f"{path}: not readable ({exc}); {advice}") from None
+    except Exception as exc:  # any corrupt archive or member
+        reason = str(exc).splitlines()[0] if str(exc) else repr(exc)
+        raise DataError(f"{path}: not readable ({reason}); {advice}") \
+            from None
     for dialogue_id, length in expected.items():
         if dialogue_id not in rows:
             raise DataError(f"{path}: holds no features for dialogue "
@@ -253,6 +258,8 @@ def extract_features(manifest_path: PathLike, out_dir: PathLike,
     Raises:
         DataError: a problem in the manifest or its files, or an out dir
             holding features of other dialogues.
+        ValueError: an out dir that cannot be written or an unusable
+            device (both found before any work).
         MissingExtraError: the extra a modality needs is not installed.
     """
     requested = list(dict.fromkeys(modalities))
@@ -265,23 +272,21 @@ def extract_features(manifest_path: PathLike, out_dir: PathLike,
                          f"{batch_size}")
     source = str(manifest_path)
     out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise DataError(f"{out}: is a file; expected a directory for the "
-                        f"features")
-
+    # Everything is checked before any work; the folder is created by the
+    # first file written, so a failure before then leaves nothing behind.
+    check_writable(out, "features folder", directory=True)
+    encoders = {m: _make_encoder(m, text_model, visual_dim, device,
+                                 batch_size) for m in requested}
     dialogues = read_manifest(manifest_path)
     for modality in requested:
         if modality != "text":
             _check_inputs(dialogues, modality, source)
     metadata, classes = build_metadata(dialogues, source, classes)
-    encoders = {m: _make_encoder(m, text_model, visual_dim, device,
-                                 batch_size) for m in requested}
     info = read_features_json(out / FEATURES_JSON)
     kept = {m: entry for m, entry in info["modalities"].items()
             if m in MODALITIES and m not in requested
             and _check_kept(out, m, dialogues, source)}
 
-    out.mkdir(parents=True, exist_ok=True)
     cache = FeatureCache(out / CACHE_DIR) if use_cache else None
     summary = ExtractionSummary(
         out_dir=out, modalities=tuple(requested),

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple, Union
 
 from dsgdn_pyg.errors import DataError
+from dsgdn_pyg.io import path_problem
 
 SPLITS = ("train", "valid", "test")
 DIALOGUE_FIELDS = ("dialogue_id", "split", "utterances")
@@ -175,9 +176,10 @@ class _Reader:
             path = self.root / path
         path = Path(os.path.abspath(path))
         if self.check_files:
-            if not path.is_file():
-                raise DataError(f"{where}: field {field!r}: {path} does not "
-                                f"exist; expected the path of {kind}")
+            problem = path_problem(path)
+            if problem:
+                raise DataError(f"{where}: field {field!r}: {path}: "
+                                f"{problem}; expected the path of {kind}")
             if not os.access(path, os.R_OK):
                 raise DataError(f"{where}: field {field!r}: {path} is not "
                                 f"readable; expected the path of {kind}")
@@ -217,6 +219,10 @@ def read_manifest(path: PathLike, check_files: bool = True
     """
     path = Path(path)
     source = str(path)
+    problem = path_problem(path)
+    if problem and problem != "no such file":  # /dev/zero would never end
+        raise DataError(f"{source}: {problem}; expected a JSON Lines file "
+                        f"with one dialogue per line")
     try:
         raw = path.read_bytes()
     except FileNotFoundError:

@@ -47,7 +47,8 @@ class TextEncoder:
 
     Args:
         model: a sentence-transformers model name or a local folder.
-        device: the torch device to run on.
+        device: the torch device to run on (``auto``, ``cpu``, ``cuda``,
+            ...); one this torch cannot use raises ``ValueError``.
         batch_size: sentences per forward pass.
     """
 
@@ -59,9 +60,12 @@ class TextEncoder:
             raise ValueError(f"batch_size: expected an integer >= 1, got "
                              f"{batch_size}")
         require_extra("sentence_transformers", "text")
+        from dsgdn_pyg.training.trainer import resolve_device
+
         self.model = model
         self.path = resolve_text_model(model)
-        self.device = device
+        # A device torch cannot use fails here, before the model is loaded.
+        self.device = str(resolve_device(device))
         self.batch_size = batch_size
         self._model = None
 

@@ -1,5 +1,6 @@
-"""The AMB-DSGDN model (SPEC 3-6): encoders, DiffRGCN blocks over the inter
-and intra subgraphs, gates, adaptive modality balancing and classifiers."""
+"""The AMB-DSGDN model (the paper's Sec. 4.2-4.7): encoders, DiffRGCN blocks
+over the inter and intra subgraphs, gates, adaptive modality balancing and
+classifiers."""
 
 import random
 from dataclasses import asdict, dataclass, field

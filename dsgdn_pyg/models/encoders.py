@@ -1,4 +1,4 @@
-"""Utterance-level encoders of AMB-DSGDN (SPEC 3, Sec. 4.2)."""
+"""Utterance-level encoders of AMB-DSGDN (the paper's Sec. 4.2, Eq. 1-6)."""
 
 import math
 from typing import Optional
@@ -38,7 +38,7 @@ class SinusoidalPositionalEncoding(torch.nn.Module):
 class TransformerLayer(torch.nn.Module):
     r"""One encoder layer: multi-head self-attention within each dialogue,
     with a residual, then :math:`\mathrm{FFN}(x) = W_2\,\mathrm{Dropout}(
-    \mathrm{GELU}(W_1 \mathrm{LN}(x))) + x` (SPEC 3).
+    \mathrm{GELU}(W_1 \mathrm{LN}(x))) + x` (Sec. 4.2).
 
     It runs on the batch's utterances as they are packed, ``[N, d]``: only
     the attention itself pads them to ``[B, L_max]`` (masked), so the

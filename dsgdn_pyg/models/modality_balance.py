@@ -1,4 +1,4 @@
-"""Adaptive modality balancing (SPEC 5, Sec. 4.6, Alg. 2, Eq. 19-27)."""
+"""Adaptive modality balancing (the paper's Sec. 4.6, Alg. 2, Eq. 19-27)."""
 
 import random
 from dataclasses import dataclass
@@ -68,7 +68,7 @@ class BalanceResult:
 
 class AdaptiveModalityDropout(torch.nn.Module):
     r"""Drops whole modalities of whole dialogues, the better-performing
-    modalities more often (SPEC 5).
+    modalities more often (Sec. 4.6, Eq. 19-27).
 
     Args:
         q_base (float): Base drop probability. (default: :obj:`0.3`)

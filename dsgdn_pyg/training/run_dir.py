@@ -7,6 +7,8 @@ matrix).
 """
 
 import json
+import pickle
+import warnings
 from pathlib import Path
 from typing import Any, Dict, List
 
@@ -48,8 +50,17 @@ def load_checkpoint(run_dir: Path) -> Dict[str, Any]:
         raise DataError(f"{path}: no checkpoint; expected a run directory "
                         f"written by `dsgdn train`")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unreadable file
-        raise DataError(f"{path}: unreadable checkpoint "
-                        f"({type(exc).__name__}: {exc})".splitlines()[0]) \
+        with warnings.catch_warnings():  # torch's protocol notes
+            warnings.simplefilter("ignore")
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        # torch's own message would suggest weights_only=False, which runs
+        # whatever code the file holds: never advise that.
+        raise DataError(f"{path}: not loaded: it is corrupt or names "
+                        f"objects other than tensors and plain values; "
+                        f"expected the best.pt written by `dsgdn train`") \
             from None
+    except Exception:  # noqa: BLE001 - any unreadable file
+        raise DataError(f"{path}: unreadable checkpoint (truncated or "
+                        f"corrupt); expected the best.pt written by "
+                        f"`dsgdn train`") from None

@@ -39,8 +39,11 @@ def load_run_corpus(config: dict, data: Optional[str] = None):
                          modalities=list(config["model"]["input_dims"]),
                          seed=extra.get("split_seed", 0),
                          valid_fraction=extra.get("valid_fraction", 0.1),
-                         synthetic_config=extra.get("synthetic"))
-    corpus.check_dims(config["model"]["input_dims"], "the checkpoint")
+                         synthetic_config=extra.get("synthetic"),
+                         classes=config["data"]["classes"],
+                         classes_by="the checkpoint")
+    corpus.check_dims(config["model"]["input_dims"], "the checkpoint",
+                      "evaluate it on data with the widths it was trained on")
     return corpus
 
 

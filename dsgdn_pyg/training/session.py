@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, List, Optional
 
+from dsgdn_pyg.data.readers import CLASSES_ADVICE, PRESET_CLASSES
 from dsgdn_pyg.models.amb_dsgdn import (ModelConfig, parse_modalities,
                                         preset_config)
 from dsgdn_pyg.training import run_dir as files
@@ -17,6 +18,7 @@ from dsgdn_pyg.training.trainer import (RunResult, TrainCallback, summarize,
                                         train_run)
 
 INPUT_DIMS = ("preset", "data")
+CLASSES = ("preset", "data")
 
 
 @dataclass
@@ -32,6 +34,7 @@ class TrainRequest:
     split_seed: int = 0
     valid_fraction: float = 0.1
     class_weights: bool = True
+    classes: str = "preset"
     synthetic: Optional[dict] = None
     model_overrides: dict = field(default_factory=dict)
     train_overrides: dict = field(default_factory=dict)
@@ -78,25 +81,31 @@ def run_training(request: TrainRequest,
 
     modalities = parse_modalities(request.modalities)
     synthetic = request.data is None
+    if request.classes not in CLASSES:
+        raise ValueError(f"--classes: expected one of {', '.join(CLASSES)}, "
+                         f"got {request.classes!r}")
+    preset_classes = request.classes == "preset" and not synthetic
     train_config = recipe_config(request.preset, synthetic=synthetic,
                                  **request.train_overrides)
     start = time.perf_counter()
     corpus = load_corpus(request.data, window=train_config.window,
                          modalities=list(modalities), seed=request.split_seed,
                          valid_fraction=request.valid_fraction,
-                         synthetic_config=request.synthetic)
+                         synthetic_config=request.synthetic,
+                         classes=(PRESET_CLASSES.get(request.preset)
+                                  if preset_classes else None),
+                         classes_by=f"preset '{request.preset}'",
+                         classes_advice=CLASSES_ADVICE)
     model_config = build_model_config(request, corpus)
     log(f"data: {corpus.name} ({len(corpus.train)} train / "
         f"{len(corpus.valid)} valid ({corpus.valid_source}) / "
         f"{len(corpus.test)} test dialogues), graphs built in "
         f"{time.perf_counter() - start:.1f} s")
-    weights = train_config.class_weights
-    if not request.class_weights or (
-            weights and len(weights) != model_config.num_classes):
-        train_config.class_weights = None
+    log(_choose_class_weights(request, train_config, corpus))
     train_config.extra = dict(split_seed=request.split_seed,
                               valid_fraction=request.valid_fraction,
-                              synthetic=request.synthetic)
+                              synthetic=request.synthetic,
+                              classes=request.classes)
 
     out_dir = Path(request.out or Path("runs") / default_run_name(request))
     results = []
@@ -114,3 +123,30 @@ def run_training(request: TrainRequest,
         seconds_per_epoch=[r.seconds_per_epoch for r in results],
         **summary))
     return TrainOutcome(results, summary, list(corpus.classes), out_dir)
+
+
+def _choose_class_weights(request: TrainRequest, train_config,
+                          corpus) -> str:
+    """Sets the run's class weights: the preset's with the preset's classes,
+    the training labels' inverse frequencies with the data's own classes
+    (``--classes data``), none with ``--no-class-weights``. Returns the log
+    line saying which."""
+    own = request.classes == "data" and request.data is not None
+    whose = ("the synthetic data" if request.data is None else
+             "the data" if own else f"preset '{request.preset}'")
+    what = (f"{len(corpus.classes)} classes of {whose} "
+            f"({', '.join(corpus.classes)})")
+    weights = (corpus.inverse_frequency_weights() if own else
+               train_config.class_weights)
+    if not request.class_weights or not weights:
+        reason = "--no-class-weights" if not request.class_weights else \
+            "the preset has none"
+        weights, how = None, f"class weights off ({reason})"
+    elif len(weights) != len(corpus.classes):
+        weights, how = None, (f"class weights off (the preset's are for "
+                              f"{len(weights)} classes)")
+    else:
+        how = ("class weights: inverse frequency of the training labels"
+               if own else "class weights: the preset's")
+    train_config.class_weights = weights
+    return f"{what}; {how}"

@@ -106,7 +106,7 @@ def train_epoch(model: AMBDSGDN, loader: DataLoader,
                 balance: bool = False,
                 generator: Optional[random.Random] = None,
                 on_batch_end=None) -> float:
-    """One pass over :obj:`loader` with the SPEC 6 loss (adaptive modality
+    """One pass over :obj:`loader` with the loss of Eq. 28-33 (adaptive modality
     dropout when :obj:`balance`); returns the summed batch losses, read
     once per batch (the one host sync), each also passed to
     :obj:`on_batch_end`. The caller sets the model's mode."""
