@@ -1,6 +1,7 @@
 """Atomic file writes shared by run directories, feature folders and
 predictions: a reader (or a crash) never meets half a file."""
 
+import glob
 import os
 import re
 import secrets
@@ -19,9 +20,14 @@ def temporary_name(path: Path) -> Path:
 def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
     """Writes through ``write(file)`` (a binary file) into a temporary file
     beside ``path`` and renames it into place. Unlike ``tempfile.mkstemp``
-    the file gets the usual permissions (0666 less the umask)."""
+    the file gets the usual permissions (0666 less the umask). Temporaries
+    of ``path`` that a killed writer left are removed first."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        if TEMPORARY.match(stale.name) and len(stale.name) == \
+                len(path.name) + 18:
+            stale.unlink(missing_ok=True)
     tmp = temporary_name(path)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
@@ -30,9 +36,12 @@ def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
             file.flush()
             os.fsync(file.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         if tmp.exists():
             tmp.unlink()
+        if isinstance(exc, OSError) and exc.filename is None:
+            # A full disk: say which file could not be written.
+            raise type(exc)(exc.errno, exc.strerror, str(path)) from None
         raise
 
 

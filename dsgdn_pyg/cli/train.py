@@ -7,9 +7,10 @@ from typing import List, Optional
 import typer
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress,
                            TextColumn, TimeElapsedColumn)
+from rich.markup import escape
 from rich.table import Table
 
-from dsgdn_pyg.cli.common import console, user_errors
+from dsgdn_pyg.cli.common import console, err_console, user_errors
 
 SEED_HELP = "Random seed of the run (model init, batch order, dropout)."
 
@@ -185,7 +186,8 @@ def train(
     (non-finite loss or parameter; best.pt keeps the last finite model),
     130 interrupted (resume with --resume RUN_DIR).
     """
-    from dsgdn_pyg.training.session import TrainRequest, run_training
+    from dsgdn_pyg.training.session import (TrainRequest, check_request,
+                                            run_training)
 
     with user_errors():
         request = TrainRequest(
@@ -207,6 +209,7 @@ def train(
                 select_on=select_on), overwrite=overwrite)
         if resume is not None:
             request = _resumed_request(ctx, request, resume, device)
+        check_request(request)
         with _progress() as progress:
             outcome = run_training(request, callback=RichProgress(progress),
                                    log=console.print)
@@ -229,6 +232,7 @@ def _resumed_request(ctx: typer.Context, given, run_dir: Path, device: str):
         raise ValueError(f"--out {given.out} and --resume {run_dir}: the "
                          f"run resumes in its own directory; drop --out")
     stored = load_request(run_dir)
+
     def given_here(name: str) -> bool:
         source = ctx.get_parameter_source(name)
         return source is not None and source.name == "COMMANDLINE"
@@ -300,12 +304,21 @@ def evaluate(
     device: str = typer.Option("cpu", help="auto, cpu or cuda."),
 ) -> None:
     """Reload a run's best checkpoint and report its metrics on a split."""
+    from dsgdn_pyg.training.run_dir import REPORT_JSON, run_status
     from dsgdn_pyg.training.runs import evaluate_run
 
     with user_errors():
         start = time.perf_counter()
         metrics, config = evaluate_run(run_dir, str(data) if data else None,
                                        split, device)
+    if run_status(run_dir) == "incomplete" and \
+            not (run_dir / REPORT_JSON).is_file():
+        err_console.print(
+            f"[bold yellow]warning:[/] {escape(str(run_dir))} is an "
+            f"incomplete run (interrupted, or still training: no "
+            f"summary.json); evaluating its best checkpoint so far, epoch "
+            f"{config.get('epoch')} (dsgdn train --resume RUN_DIR finishes "
+            f"it)", highlight=False, soft_wrap=True)
     classes = config["data"]["classes"]
     console.print(_metrics_table(
         f"{run_dir} (epoch {config.get('epoch')}), {metrics.num_utterances} "

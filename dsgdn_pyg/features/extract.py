@@ -25,6 +25,7 @@ from dsgdn_pyg.features.store import (FEATURES_JSON, METADATA, npz_name,
                                       write_npz)
 from dsgdn_pyg.features.text import DEFAULT_TEXT_MODEL, TextEncoder
 from dsgdn_pyg.features.visual import VISUAL_DIM, VisualLoader
+from dsgdn_pyg.io import remove_stale_temporaries
 
 MODALITIES = ("text", "audio", "visual")
 CACHE_DIR = ".cache"
@@ -282,6 +283,7 @@ def extract_features(manifest_path: PathLike, out_dir: PathLike,
             and _check_kept(out, m, dialogues, source)}
 
     out.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(out)  # of a killed run, cache included
     cache = FeatureCache(out / CACHE_DIR) if use_cache else None
     summary = ExtractionSummary(
         out_dir=out, modalities=tuple(requested),

@@ -9,6 +9,7 @@ finishes) and, last, ``summary.json``: a run directory is complete exactly
 when it holds ``summary.json``.
 """
 
+import io
 import json
 import math
 import re
@@ -67,7 +68,13 @@ def write_metrics(path: Path, records: List[dict]) -> None:
 
 
 def save_checkpoint(path: Path, payload: Dict[str, Any]) -> None:
-    atomic_write(path, lambda f: torch.save(payload, f))
+    """``torch.save`` into memory, then an atomic write of the bytes: a full
+    disk is then an ``OSError`` (ENOSPC) naming the file, which torch's
+    own writer would turn into an opaque ``RuntimeError``; the previous
+    checkpoint stays in place."""
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    atomic_write(path, lambda f: f.write(buffer.getbuffer()))
 
 
 def load_checkpoint(run_dir: Path, name: str = CHECKPOINT) -> Dict[str, Any]:

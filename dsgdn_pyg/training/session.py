@@ -85,7 +85,8 @@ def settings(request: TrainRequest) -> dict:
     if not request.seeds:
         raise ValueError("--seeds: expected at least one seed")
     for seed in request.seeds:
-        check_number("--seed", seed, 0, SEED_MAX, integer=True)
+        check_number("--seed" if len(request.seeds) == 1 else "--seeds",
+                     seed, 0, SEED_MAX, integer=True)
     if request.synthetic is not None:
         check_number("--synthetic-dialogues",
                      request.synthetic.get("num_dialogues", 1), 1,
@@ -106,10 +107,20 @@ def settings(request: TrainRequest) -> dict:
     return json.loads(files.to_json({**values, **train, **model}))
 
 
+def check_request(request: TrainRequest) -> None:
+    """Every option and the device, checked without reading data or
+    touching the disk (:func:`run_training` does it first too)."""
+    settings(request)
+    resolve_device(request.device)
+
+
 def load_request(run_dir) -> TrainRequest:
     """The request a run directory was started with (its ``config.json``),
     to resume it."""
     path = Path(run_dir) / files.CONFIG
+    if not path.is_file():
+        raise DataError(f"--resume {run_dir}: no run to resume (expected a "
+                        f"directory written by `dsgdn train`)")
     try:
         values = json.loads(path.read_text())["request"]
         return TrainRequest.from_dict(values, out=Path(run_dir), resume=True)
@@ -162,15 +173,13 @@ def run_training(request: TrainRequest,
     """
     from dsgdn_pyg.data.corpus import load_corpus
 
-    settings(request)
+    check_request(request)
     device = resolve_device(request.device)
     out_dir = Path(request.out or Path("runs") / default_run_name(request))
+    created = not out_dir.exists()
     files.prepare(out_dir, resume=request.resume, overwrite=request.overwrite)
     if request.resume:
         _check_resume(request)
-    else:
-        files.write_json(out_dir / files.CONFIG, dict(
-            version=__version__, request=request.to_dict()))
     log(f"device: {device}")
 
     modalities = parse_modalities(request.modalities)
@@ -179,11 +188,20 @@ def run_training(request: TrainRequest,
                                  device=str(device),
                                  **request.train_overrides)
     start = time.perf_counter()
-    corpus = load_corpus(request.data, window=train_config.window,
-                         modalities=list(modalities), seed=request.split_seed,
-                         valid_fraction=request.valid_fraction,
-                         synthetic_config=request.synthetic)
-    model_config = build_model_config(request, corpus)
+    try:
+        corpus = load_corpus(request.data, window=train_config.window,
+                             modalities=list(modalities),
+                             seed=request.split_seed,
+                             valid_fraction=request.valid_fraction,
+                             synthetic_config=request.synthetic)
+        model_config = build_model_config(request, corpus)
+    except BaseException:
+        if created:  # bad data: leave no trace of the run
+            out_dir.rmdir()
+        raise
+    if not request.resume:
+        files.write_json(out_dir / files.CONFIG, dict(
+            version=__version__, request=request.to_dict()))
     log(f"data: {corpus.name} ({len(corpus.train)} train / "
         f"{len(corpus.valid)} valid ({corpus.valid_source}) / "
         f"{len(corpus.test)} test dialogues), graphs built in "
