@@ -67,14 +67,23 @@ def test_killed_three_times_then_resumed_is_bit_identical(reference,
 
 
 def test_resume_options_must_agree_with_the_run(reference):
-    bad = run(["train", "--resume", reference, "--lr", "0.5"])
-    assert bad.returncode == 2 and "--lr" in bad.stderr, bad.stderr
-    assert "Traceback" not in bad.stderr
-    # The same value as the run's is fine, and a complete run is read back.
-    same = run(["train", "--resume", reference, "--epochs", "3",
-                "--hidden", "16"])
-    assert same.returncode == 0, same.stderr
-    assert "read back" in same.stdout
+    """In-process: a contradicting option is refused; the same values are
+    fine, and a complete run is read back, not trained again."""
+    from typer.testing import CliRunner
+
+    from dsgdn_pyg.cli import app
+
+    runner = CliRunner()
+    bad = runner.invoke(app, ["train", "--resume", str(reference), "--lr",
+                              "0.5"])
+    assert bad.exit_code == 2, bad.output
+    assert "--lr" in bad.stderr and "0.5" in bad.stderr
+    before = (reference / files.LAST).stat().st_mtime_ns
+    same = runner.invoke(app, ["train", "--resume", str(reference),
+                               "--epochs", "3", "--hidden", "16"])
+    assert same.exit_code == 0, same.output
+    assert "read back" in same.output
+    assert (reference / files.LAST).stat().st_mtime_ns == before
 
 
 def test_several_seeds_resume_the_unfinished_one(tmp_path):

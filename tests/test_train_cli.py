@@ -434,3 +434,29 @@ def test_disk_full_during_a_save_keeps_the_previous_checkpoint(
     assert torch.load(out / files.LAST, weights_only=True)["epoch"] == 1
     assert not [p for p in out.iterdir() if p.name.startswith(".")]
     assert files.run_status(out) == "incomplete"
+
+
+def test_stale_temporaries_are_removed_on_start(tmp_path, one_thread):
+    """A run killed during its very first write leaves only a temporary:
+    the next start removes it and is not refused as another run."""
+    out = tmp_path / "run"
+    out.mkdir()
+    stale = out / ".config.json.0123456789ab.tmp"
+    stale.write_text("{half")
+    result = runner.invoke(app, ["train", "--epochs", "1", "--out", str(out),
+                                 *TINY])
+    assert result.exit_code == 0, result.output
+    assert not stale.exists()
+    assert files.run_status(out) == "complete"
+
+
+def test_run_status(tmp_path):
+    run = tmp_path / "run"
+    assert files.run_status(run) == "empty"
+    run.mkdir()
+    (run / ".config.json.0123456789ab.tmp").write_text("{")
+    assert files.run_status(run) == "empty"
+    files.write_json(run / files.CONFIG, {})
+    assert files.run_status(run) == "incomplete"
+    files.write_json(run / files.SUMMARY, {})
+    assert files.run_status(run) == "complete"

@@ -94,12 +94,14 @@ def load_checkpoint(run_dir: Path, name: str = CHECKPOINT) -> Dict[str, Any]:
 
 def run_status(path) -> str:
     """``"complete"`` when the run directory holds ``summary.json`` (written
-    last), ``"empty"`` when it is missing or empty, else ``"incomplete"``
-    (interrupted, or still running)."""
+    last), ``"empty"`` when it is missing or holds nothing (but perhaps the
+    temporary of a killed first write), else ``"incomplete"`` (interrupted,
+    or still running)."""
     path = Path(path)
     if (path / SUMMARY).is_file():
         return "complete"
-    if not path.is_dir() or not any(path.iterdir()):
+    if not path.is_dir() or all(TEMPORARY.match(p.name)
+                                for p in path.iterdir()):
         return "empty"
     return "incomplete"
 
@@ -126,6 +128,11 @@ def prepare(path, resume: bool = False, overwrite: bool = False) -> None:
     if path.exists() and not path.is_dir():
         raise ValueError(f"{option} {path}: is a file; expected a run "
                          f"directory")
+    if path.is_dir() and not _foreign_files(path):
+        try:  # only in a run's own directory
+            remove_stale_temporaries(path)
+        except OSError:
+            pass  # unwritable: said below
     if resume:
         if run_status(path) == "empty" or not (path / CONFIG).is_file():
             raise ValueError(f"--resume {path}: no run to resume (expected "
@@ -149,7 +156,6 @@ def prepare(path, resume: bool = False, overwrite: bool = False) -> None:
                 child.unlink()
     try:
         path.mkdir(parents=True, exist_ok=True)
-        remove_stale_temporaries(path)
         probe = temporary_name(path / "writable")
         probe.touch(exist_ok=False)
         probe.unlink()
