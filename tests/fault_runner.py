@@ -5,7 +5,8 @@ at an exact point, for the resume and fault-injection tests.
 
 - ``write``: in the middle of the N-th atomic file write (half the bytes in
   the temporary file),
-- ``written``: right after the N-th atomic write is renamed into place,
+- ``written``: right after the N-th atomic write is renamed into place
+  (``written:NAME``: counting only the writes of files named NAME),
 - ``batch``: after the N-th training loss is computed (mid-epoch),
 - ``none``: no fault.
 """
@@ -13,6 +14,7 @@ at an exact point, for the resume and fault-injection tests.
 import os
 import signal
 import sys
+from pathlib import Path
 
 
 def main(argv) -> None:
@@ -44,7 +46,8 @@ def main(argv) -> None:
                 die()
             return real_write(path, half)
         real_write(path, write)
-        if mode == "written" and hit():
+        if mode == "written" and hit() or \
+                mode == f"written:{Path(path).name}" and hit():
             die()
 
     for module in list(sys.modules.values()):
@@ -90,7 +93,6 @@ def killed(process) -> bool:
 def temporaries(folder):
     """The temporary files of atomic writes under :obj:`folder`."""
     from dsgdn_pyg.io import TEMPORARY
-    from pathlib import Path
     return [p for p in Path(folder).rglob(".*.tmp") if TEMPORARY.match(p.name)]
 
 
@@ -99,7 +101,6 @@ def run_contents(folder) -> dict:
     an uninterrupted one: every file's content (JSON without the
     timings), and every checkpoint's tensors (bit for bit) and values."""
     import json
-    from pathlib import Path
 
     import torch
     timing = ("epoch_seconds", "seconds_per_epoch")

@@ -45,10 +45,12 @@ def test_killed_three_times_then_resumed_is_bit_identical(reference,
     assert killed(second), second.stderr
     assert not temporaries(out)
     assert torch.load(out / files.LAST, weights_only=True)["epoch"] == 1
-    # 3. Resumed from epoch 1, killed right after its 3rd file is in place
-    #    (config.json, then epoch 2's checkpoint or metrics).
-    third = run(["train", "--resume", out], mode="written", count=3)
+    # 3. Resumed from epoch 1, killed right after epoch 2's last.pt is in
+    #    place.
+    third = run(["train", "--resume", out], mode="written:last.pt",
+                count=1)
     assert killed(third), third.stderr
+    assert torch.load(out / files.LAST, weights_only=True)["epoch"] == 2
     assert files.run_status(out) == "incomplete"
     # 4. Resumed to the end.
     last = run(["train", "--resume", out])

@@ -5,9 +5,9 @@ from pathlib import Path
 from typing import List, Optional
 
 import typer
+from rich.markup import escape
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress,
                            TextColumn, TimeElapsedColumn)
-from rich.markup import escape
 from rich.table import Table
 
 from dsgdn_pyg.cli.common import console, err_console, user_errors
