@@ -1,4 +1,6 @@
-"""Errors of dsgdn-pyg."""
+"""Errors of dsgdn-pyg and the range checks behind the one-line messages."""
+
+import math
 
 
 class DataError(ValueError):
@@ -10,3 +12,42 @@ class MissingExtraError(ImportError):
     """An optional dependency is not installed: the message names the
     ``pip install "dsgdn-pyg[extra]"`` that brings it. The CLI prints it and
     exits with 2."""
+
+
+class TrainingDiverged(RuntimeError):
+    """A loss or a parameter became non-finite (NaN or infinite) during
+    training: the run stops, its last finite checkpoint stays the best. The
+    CLI prints the one-line message and exits with 3."""
+
+
+SEED_MAX = 2 ** 63 - 1
+
+
+def check_number(option: str, value, low=None, high=None, *,
+                 low_open: bool = False, high_open: bool = False,
+                 integer: bool = False) -> None:
+    """Raises a one-line :class:`ValueError` naming :obj:`option` when
+    :obj:`value` is not a finite number within ``[low, high]`` (the ends
+    open where asked), or not an integer when :obj:`integer`."""
+    if integer:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+        kind = "an integer"
+    else:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) \
+            and math.isfinite(value)
+        kind = "a finite number"
+    if ok and low is not None:
+        ok = value > low if low_open else value >= low
+    if ok and high is not None:
+        ok = value < high if high_open else value <= high
+    if ok:
+        return
+    bounds = ""
+    if low is not None and high is not None:
+        bounds = (f" in {'(' if low_open else '['}{low}, {high}"
+                  f"{')' if high_open else ']'}")
+    elif low is not None:
+        bounds = f" {'>' if low_open else '>='} {low}"
+    elif high is not None:
+        bounds = f" {'<' if high_open else '<='} {high}"
+    raise ValueError(f"{option}: expected {kind}{bounds}, got {value!r}")

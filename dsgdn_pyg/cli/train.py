@@ -5,11 +5,12 @@ from pathlib import Path
 from typing import List, Optional
 
 import typer
+from rich.markup import escape
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress,
                            TextColumn, TimeElapsedColumn)
 from rich.table import Table
 
-from dsgdn_pyg.cli.common import console, user_errors
+from dsgdn_pyg.cli.common import console, err_console, user_errors
 
 SEED_HELP = "Random seed of the run (model init, batch order, dropout)."
 
@@ -94,6 +95,7 @@ def _per_class_table(classes, f1s,
 
 
 def train(
+    ctx: typer.Context,
     data: Optional[Path] = typer.Option(
         None, "--data", help="Feature bundle (.pkl: "
         "iemocap_multimodal_features.pkl or meld_multimodal_features.pkl) "
@@ -176,13 +178,25 @@ def train(
     synthetic_dialogues: Optional[int] = typer.Option(
         None, help="Number of built-in synthetic dialogues (48) when "
         "--data is not given."),
+    resume: Optional[Path] = typer.Option(
+        None, "--resume", metavar="RUN_DIR", help="Carry on an interrupted "
+        "run from its last finished epoch, with the options of its "
+        "config.json (others given must agree; --device may change). The "
+        "result equals the uninterrupted run's."),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Clear the run already in --out first "
+        "(without it, a directory holding a run is refused)."),
 ) -> None:
     """Train AMB-DSGDN, select the epoch on validation, report test there.
 
     With no arguments it trains on the built-in synthetic IEMOCAP-shaped
-    dialogues (about a minute on a laptop CPU).
+    dialogues (about a minute on a laptop CPU). Exit codes: 0 done, 2 bad
+    option, data or output location (or disk full), 3 training diverged
+    (non-finite loss or parameter; best.pt keeps the last finite model),
+    130 interrupted (resume with --resume RUN_DIR).
     """
-    from dsgdn_pyg.training.session import TrainRequest, run_training
+    from dsgdn_pyg.training.session import (TrainRequest, check_request,
+                                            run_training)
 
     with user_errors():
         request = TrainRequest(
@@ -192,7 +206,7 @@ def train(
             split_seed=split_seed, valid_fraction=valid_fraction,
             class_weights=class_weights, classes=classes,
             synthetic=(dict(num_dialogues=synthetic_dialogues)
-                       if synthetic_dialogues else None),
+                       if synthetic_dialogues is not None else None),
             model_overrides=dict(
                 dropout=dropout, hidden=hidden, num_heads=num_heads,
                 graph_heads=graph_heads, graph_dropout=graph_dropout,
@@ -201,11 +215,51 @@ def train(
             train_overrides=dict(
                 epochs=epochs, lr=lr, weight_decay=weight_decay,
                 batch_size=batch_size, window=window, warm_up_epochs=warm_up,
-                select_on=select_on))
+                select_on=select_on), overwrite=overwrite)
+        if resume is not None:
+            request = _resumed_request(ctx, request, resume, device)
+        check_request(request)
         with _progress() as progress:
             outcome = run_training(request, callback=RichProgress(progress),
                                    log=console.print)
     _print_outcome(outcome)
+
+
+# Options whose field name in the resolved settings differs.
+_SETTING_OF = {"seed": "seeds", "warm_up": "warm_up_epochs",
+               "synthetic_dialogues": "synthetic"}
+# Where and how, not what: free to change on --resume.
+_FREE_ON_RESUME = {"device", "resume", "overwrite", "out"}
+
+
+def _resumed_request(ctx: typer.Context, given, run_dir: Path, device: str):
+    """The request stored in RUN_DIR; every option also given on the
+    command line must resolve to the stored value."""
+    from dsgdn_pyg.training.session import load_request, settings
+
+    if given.out is not None and Path(given.out) != run_dir:
+        raise ValueError(f"--out {given.out} and --resume {run_dir}: the "
+                         f"run resumes in its own directory; drop --out")
+    stored = load_request(run_dir)
+
+    def given_here(name: str) -> bool:
+        source = ctx.get_parameter_source(name)
+        return source is not None and source.name == "COMMANDLINE"
+
+    if given_here("device"):
+        stored.device = device
+    old, new = settings(stored), settings(given)
+    for param in ctx.command.params:
+        name = param.name
+        if name in _FREE_ON_RESUME or not given_here(name):
+            continue
+        key = _SETTING_OF.get(name, name)
+        if old.get(key) != new.get(key):
+            raise ValueError(
+                f"{param.opts[0]}: {run_dir} was started with "
+                f"{old.get(key)!r}, not {new.get(key)!r}; --resume takes the "
+                f"run's own options (drop it, or start a new run)")
+    return stored
 
 
 def _print_outcome(outcome) -> None:
@@ -259,12 +313,21 @@ def evaluate(
     device: str = typer.Option("cpu", help="auto, cpu or cuda."),
 ) -> None:
     """Reload a run's best checkpoint and report its metrics on a split."""
+    from dsgdn_pyg.training.run_dir import REPORT_JSON, run_status
     from dsgdn_pyg.training.runs import evaluate_run
 
     with user_errors():
         start = time.perf_counter()
         metrics, config = evaluate_run(run_dir, str(data) if data else None,
                                        split, device)
+    if run_status(run_dir) == "incomplete" and \
+            not (run_dir / REPORT_JSON).is_file():
+        err_console.print(
+            f"[bold yellow]warning:[/] {escape(str(run_dir))} is an "
+            f"incomplete run (interrupted, or still training: no "
+            f"summary.json); evaluating its best checkpoint so far, epoch "
+            f"{config.get('epoch')} (dsgdn train --resume RUN_DIR finishes "
+            f"it)", highlight=False, soft_wrap=True)
     classes = config["data"]["classes"]
     console.print(_metrics_table(
         f"{run_dir} (epoch {config.get('epoch')}), {metrics.num_utterances} "

@@ -26,7 +26,7 @@ from dsgdn_pyg.features.store import (FEATURES_JSON, METADATA, npz_name,
                                       write_npz)
 from dsgdn_pyg.features.text import DEFAULT_TEXT_MODEL, TextEncoder
 from dsgdn_pyg.features.visual import VISUAL_DIM, VisualLoader
-from dsgdn_pyg.io import check_writable
+from dsgdn_pyg.io import check_writable, remove_stale_temporaries
 
 MODALITIES = ("text", "audio", "visual")
 CACHE_DIR = ".cache"
@@ -287,6 +287,7 @@ def extract_features(manifest_path: PathLike, out_dir: PathLike,
             if m in MODALITIES and m not in requested
             and _check_kept(out, m, dialogues, source)}
 
+    remove_stale_temporaries(out)  # of a killed run, cache included
     cache = FeatureCache(out / CACHE_DIR) if use_cache else None
     summary = ExtractionSummary(
         out_dir=out, modalities=tuple(requested),

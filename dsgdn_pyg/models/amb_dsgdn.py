@@ -14,6 +14,7 @@ from torch_geometric.data import HeteroData
 from torch_geometric.nn import GATConv, GCNConv
 
 from dsgdn_pyg.data.dialogue_graph import INTER, INTRA, NODE_TYPE
+from dsgdn_pyg.errors import check_number
 from dsgdn_pyg.models.encoders import ContextEncoder
 from dsgdn_pyg.models.modality_balance import AdaptiveModalityDropout
 from dsgdn_pyg.nn import DiffRGCN
@@ -73,6 +74,7 @@ class ModelConfig:
         if not self.input_dims:
             raise ValueError("input_dims: expected at least one modality")
         parse_modalities(list(self.input_dims))
+        _check_model_ranges(self)
         if self.hidden % 2 or self.hidden % self.num_heads:
             raise ValueError(
                 f"hidden: expected an even width divisible by num_heads "
@@ -84,6 +86,24 @@ class ModelConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def _check_model_ranges(config: ModelConfig) -> None:
+    """Sizes at least 1, dropouts in [0, 1), the balancing probabilities of
+    Sec. 4.6 in [0, 1]; each message names the ``dsgdn train`` option."""
+    for option, value in (("--hidden", config.hidden),
+                          ("--num-heads", config.num_heads),
+                          ("--heads", config.graph_heads),
+                          ("num_classes", config.num_classes),
+                          ("num_speakers", config.num_speakers)):
+        check_number(option, value, 1, integer=True)
+    for option, value in (("--dropout", config.dropout),
+                          ("--graph-dropout", config.graph_dropout)):
+        check_number(option, value, 0, 1, high_open=True)
+    for option, value in (("--q-base", config.q_base),
+                          ("--p-exe", config.p_exe)):
+        check_number(option, value, 0, 1)
+    check_number("--q-lambda", config.q_lambda, 0)
 
 
 PRESETS: Dict[str, ModelConfig] = {

@@ -4,6 +4,8 @@ configuration of one run."""
 from dataclasses import asdict, dataclass, field
 from typing import Dict, List, Optional
 
+from dsgdn_pyg.errors import SEED_MAX, check_number
+
 # Inverse-frequency class weights of IEMOCAP (the loss of Eq. 31-33).
 IEMOCAP_CLASS_FREQUENCIES = [0.086747, 0.144406, 0.227883, 0.160585,
                              0.127711, 0.252668]
@@ -44,16 +46,23 @@ class TrainConfig:
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self):
+        """Every field checked, the message naming the ``dsgdn train``
+        option that sets it."""
         if self.select_on not in SELECT_ON:
-            raise ValueError(f"select_on: expected one of {SELECT_ON}, got "
+            raise ValueError(f"--select-on: expected one of {SELECT_ON}, got "
                              f"{self.select_on!r}")
-        for name in ("lr", "batch_size", "epochs"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"{name}: expected a positive value, got "
-                                 f"{getattr(self, name)}")
-        if self.warm_up_epochs < 0 or self.window < 0:
-            raise ValueError("warm_up_epochs and window: expected "
-                             "non-negative values")
+        check_number("--lr", self.lr, 0, low_open=True)
+        check_number("--weight-decay", self.weight_decay, 0)
+        for option, value, low in (
+                ("--batch-size", self.batch_size, 1),
+                ("--epochs", self.epochs, 1),
+                ("--warm-up", self.warm_up_epochs, 0),
+                ("--window", self.window, 0),
+                ("num_workers", self.num_workers, 0)):
+            check_number(option, value, low, integer=True)
+        check_number("--seed", self.seed, 0, SEED_MAX, integer=True)
+        for weight in self.class_weights or []:
+            check_number("class_weights", weight, 0, low_open=True)
 
     def to_dict(self) -> dict:
         return asdict(self)

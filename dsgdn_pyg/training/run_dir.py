@@ -1,13 +1,20 @@
 """The files of a run directory, each written atomically.
 
-``config.json``, ``metrics.jsonl`` (one line per epoch), ``best.pt`` (state
-dict plus everything needed to rebuild the model) and ``report.json`` /
-``report.md`` (metrics at the selected epoch, per-class F1, confusion
-matrix).
+``config.json`` (the request, the model and training configuration),
+``metrics.jsonl`` (one line per epoch), ``best.pt`` (state dict plus
+everything needed to rebuild the model), ``last.pt`` (the state to resume
+from, after every epoch), ``report.json`` / ``report.md`` (metrics at the
+selected epoch, per-class F1, confusion matrix; written when a seed
+finishes) and, last, ``summary.json``: a run directory is complete exactly
+when it holds ``summary.json``.
 """
 
+import io
 import json
+import math
 import pickle
+import re
+import shutil
 import warnings
 from pathlib import Path
 from typing import Any, Dict, List
@@ -15,17 +22,41 @@ from typing import Any, Dict, List
 import torch
 
 from dsgdn_pyg.errors import DataError
-from dsgdn_pyg.io import atomic_write, atomic_write_text
+from dsgdn_pyg.io import (TEMPORARY, atomic_write, atomic_write_text,
+                          remove_stale_temporaries, temporary_name)
 
 CONFIG = "config.json"
 METRICS = "metrics.jsonl"
 CHECKPOINT = "best.pt"
+LAST = "last.pt"
 REPORT_JSON = "report.json"
 REPORT_MD = "report.md"
+SUMMARY = "summary.json"
+RUN_FILES = (CONFIG, METRICS, CHECKPOINT, LAST, REPORT_JSON, REPORT_MD,
+             SUMMARY)
+SEED_DIR = re.compile(r"^seed-\d+$")
+
+
+def finite_or_none(obj: Any) -> Any:
+    """:obj:`obj` with every non-finite float replaced by ``None``, so that
+    it is strict JSON."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: finite_or_none(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [finite_or_none(v) for v in obj]
+    return obj
+
+
+def to_json(obj: Any, **kwargs) -> str:
+    """Strict JSON (no ``NaN`` or ``Infinity``: non-finite values become
+    ``null``)."""
+    return json.dumps(finite_or_none(obj), allow_nan=False, **kwargs)
 
 
 def write_json(path: Path, obj: Any) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=2) + "\n")
+    atomic_write_text(path, to_json(obj, indent=2) + "\n")
 
 
 def write_text(path: Path, text: str) -> None:
@@ -35,17 +66,23 @@ def write_text(path: Path, text: str) -> None:
 def write_metrics(path: Path, records: List[dict]) -> None:
     """Rewrites ``metrics.jsonl`` with all epochs so far (small: one line per
     epoch), atomically."""
-    atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in records))
+    atomic_write_text(path, "".join(to_json(r) + "\n" for r in records))
 
 
 def save_checkpoint(path: Path, payload: Dict[str, Any]) -> None:
-    atomic_write(path, lambda f: torch.save(payload, f))
+    """``torch.save`` into memory, then an atomic write of the bytes: a full
+    disk is then an ``OSError`` (ENOSPC) naming the file, which torch's
+    own writer would turn into an opaque ``RuntimeError``; the previous
+    checkpoint stays in place."""
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    atomic_write(path, lambda f: f.write(buffer.getbuffer()))
 
 
-def load_checkpoint(run_dir: Path) -> Dict[str, Any]:
-    """Loads ``best.pt`` of a run without executing code from it
-    (``weights_only=True``)."""
-    path = Path(run_dir) / CHECKPOINT
+def load_checkpoint(run_dir: Path, name: str = CHECKPOINT) -> Dict[str, Any]:
+    """Loads ``best.pt`` (or :obj:`name`) of a run without executing code
+    from it (``weights_only=True``)."""
+    path = Path(run_dir) / name
     if not path.is_file():
         raise DataError(f"{path}: no checkpoint; expected a run directory "
                         f"written by `dsgdn train`")
@@ -58,9 +95,81 @@ def load_checkpoint(run_dir: Path) -> Dict[str, Any]:
         # whatever code the file holds: never advise that.
         raise DataError(f"{path}: not loaded: it is corrupt or names "
                         f"objects other than tensors and plain values; "
-                        f"expected the best.pt written by `dsgdn train`") \
+                        f"expected the {name} written by `dsgdn train`") \
             from None
     except Exception:  # noqa: BLE001 - any unreadable file
         raise DataError(f"{path}: unreadable checkpoint (truncated or "
-                        f"corrupt); expected the best.pt written by "
+                        f"corrupt); expected the {name} written by "
                         f"`dsgdn train`") from None
+
+
+def run_status(path) -> str:
+    """``"complete"`` when the run directory holds ``summary.json`` (written
+    last), ``"empty"`` when it is missing or holds nothing (but perhaps the
+    temporary of a killed first write), else ``"incomplete"`` (interrupted,
+    or still running)."""
+    path = Path(path)
+    if (path / SUMMARY).is_file():
+        return "complete"
+    if not path.is_dir() or all(TEMPORARY.match(p.name)
+                                for p in path.iterdir()):
+        return "empty"
+    return "incomplete"
+
+
+def _foreign_files(path: Path) -> List[str]:
+    """Names in :obj:`path` that ``dsgdn train`` does not write."""
+    foreign = []
+    for child in path.iterdir():
+        if child.is_dir() and SEED_DIR.match(child.name):
+            foreign += [f"{child.name}/{n}" for n in _foreign_files(child)]
+        elif not child.is_file() or not (child.name in RUN_FILES
+                                         or TEMPORARY.match(child.name)):
+            foreign.append(child.name)
+    return foreign
+
+
+def prepare(path, resume: bool = False, overwrite: bool = False) -> None:
+    """Makes :obj:`path` ready for a run before any work is done: refuses a
+    file, a directory holding another run (unless :obj:`resume`, or
+    :obj:`overwrite` which clears it first) or files of anything else, and
+    an unwritable location; removes the temporaries a killed run left."""
+    path = Path(path)
+    option = "--resume" if resume else "--out"
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"{option} {path}: is a file; expected a run "
+                         f"directory")
+    if path.is_dir() and not _foreign_files(path):
+        try:  # only in a run's own directory
+            remove_stale_temporaries(path)
+        except OSError:
+            pass  # unwritable: said below
+    if resume:
+        if run_status(path) == "empty" or not (path / CONFIG).is_file():
+            raise ValueError(f"--resume {path}: no run to resume (expected "
+                             f"a directory written by `dsgdn train`)")
+        if overwrite:
+            raise ValueError("--resume and --overwrite: choose one")
+    elif path.is_dir() and any(path.iterdir()):
+        foreign = _foreign_files(path)
+        if foreign:
+            raise ValueError(
+                f"--out {path}: holds files that `dsgdn train` did not write "
+                f"(e.g. {foreign[0]}); choose a new or empty directory")
+        if not overwrite:
+            raise ValueError(
+                f"--out {path}: holds another run; pass --resume {path} to "
+                f"continue it or --overwrite to replace it")
+        for child in path.iterdir():
+            if child.is_dir():
+                shutil.rmtree(child)
+            else:
+                child.unlink()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = temporary_name(path / "writable")
+        probe.touch(exist_ok=False)
+        probe.unlink()
+    except OSError as exc:
+        raise ValueError(f"{option} {path}: cannot write there "
+                         f"({exc.strerror or exc})") from None

@@ -4,18 +4,22 @@ Kept in the library (not the CLI) so that scripts get the same behaviour as
 the command line.
 """
 
+import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, List, Optional
 
+from dsgdn_pyg import __version__
 from dsgdn_pyg.data.readers import CLASSES_ADVICE, PRESET_CLASSES
+from dsgdn_pyg.errors import SEED_MAX, DataError, check_number
 from dsgdn_pyg.models.amb_dsgdn import (ModelConfig, parse_modalities,
                                         preset_config)
 from dsgdn_pyg.training import run_dir as files
 from dsgdn_pyg.training.config import recipe_config
-from dsgdn_pyg.training.trainer import (RunResult, TrainCallback, summarize,
-                                        train_run)
+from dsgdn_pyg.training.trainer import (RunResult, TrainCallback,
+                                        load_result, resolve_device,
+                                        summarize, train_run)
 
 INPUT_DIMS = ("preset", "data")
 CLASSES = ("preset", "data")
@@ -23,7 +27,9 @@ CLASSES = ("preset", "data")
 
 @dataclass
 class TrainRequest:
-    """Everything ``dsgdn train`` was asked for."""
+    """Everything ``dsgdn train`` was asked for. :obj:`resume` carries on
+    the interrupted run in :obj:`out`; :obj:`overwrite` clears a finished
+    or abandoned one there first."""
     data: Optional[str] = None
     preset: str = "iemocap"
     modalities: str = "tav"
@@ -38,6 +44,20 @@ class TrainRequest:
     synthetic: Optional[dict] = None
     model_overrides: dict = field(default_factory=dict)
     train_overrides: dict = field(default_factory=dict)
+    resume: bool = False
+    overwrite: bool = False
+
+    def to_dict(self) -> dict:
+        """What ``config.json`` records (``out``, ``device`` and the two
+        flags are where and how, not what, so a resume may change them)."""
+        values = asdict(self)
+        for key in ("out", "resume", "overwrite"):
+            values.pop(key)
+        return values
+
+    @classmethod
+    def from_dict(cls, values: dict, **changes) -> "TrainRequest":
+        return cls(**{**values, **changes})
 
 
 @dataclass
@@ -54,11 +74,85 @@ def default_run_name(request: TrainRequest) -> str:
     return f"{data}-{mods}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
+def settings(request: TrainRequest) -> dict:
+    """Every setting the request resolves to (the preset's values where it
+    gives none), keyed by field name; checks each one on the way (the
+    message names the option), before any data is read."""
+    if request.input_dims not in INPUT_DIMS:
+        raise ValueError(f"--input-dims: expected one of {INPUT_DIMS}, got "
+                         f"{request.input_dims!r}")
+    check_number("--split-seed", request.split_seed, 0, SEED_MAX,
+                 integer=True)
+    check_number("--valid-fraction", request.valid_fraction, 0, 1,
+                 low_open=True, high_open=True)
+    if not request.seeds:
+        raise ValueError("--seeds: expected at least one seed")
+    for seed in request.seeds:
+        check_number("--seed" if len(request.seeds) == 1 else "--seeds",
+                     seed, 0, SEED_MAX, integer=True)
+    if request.synthetic is not None:
+        check_number("--synthetic-dialogues",
+                     request.synthetic.get("num_dialogues", 1), 1,
+                     integer=True)
+    train = recipe_config(request.preset, synthetic=request.data is None,
+                          **request.train_overrides).to_dict()
+    model = preset_config(request.preset, modalities=request.modalities,
+                          **request.model_overrides).to_dict()
+    # Derived from the request and the data, or where rather than what.
+    for key in ("seed", "device", "extra", "class_weights"):
+        train.pop(key)
+    for key in ("input_dims", "num_classes", "num_speakers"):
+        model.pop(key)
+    values = request.to_dict()
+    for key in ("model_overrides", "train_overrides", "device"):
+        values.pop(key)
+    values["modalities"] = list(parse_modalities(request.modalities))
+    return json.loads(files.to_json({**values, **train, **model}))
+
+
+def check_request(request: TrainRequest) -> None:
+    """Every option and the device, checked without reading data or
+    touching the disk (:func:`run_training` does it first too)."""
+    settings(request)
+    if request.classes not in CLASSES:
+        raise ValueError(f"--classes: expected one of {', '.join(CLASSES)}, "
+                         f"got {request.classes!r}")
+    resolve_device(request.device)
+
+
+def load_request(run_dir) -> TrainRequest:
+    """The request a run directory was started with (its ``config.json``),
+    to resume it."""
+    path = Path(run_dir) / files.CONFIG
+    if not path.is_file():
+        raise DataError(f"--resume {run_dir}: no run to resume (expected a "
+                        f"directory written by `dsgdn train`)")
+    try:
+        values = json.loads(path.read_text())["request"]
+        return TrainRequest.from_dict(values, out=Path(run_dir), resume=True)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise DataError(f"--resume {run_dir}: cannot read {path.name} "
+                        f"({type(exc).__name__}: {exc})".splitlines()[0]
+                        ) from None
+
+
+def _check_resume(request: TrainRequest) -> None:
+    """A resumed run must be asked for exactly what it was started with
+    (only where and on which device may change)."""
+    stored = settings(load_request(request.out))
+    given = settings(request)
+    for key, value in given.items():
+        if stored.get(key) != value:
+            raise ValueError(
+                f"--resume {request.out}: the run was started with "
+                f"{key}={stored.get(key)!r}, not {value!r}")
+
+
 def build_model_config(request: TrainRequest, corpus) -> ModelConfig:
     """The preset's architecture, checked against (or, with
     ``input_dims="data"``, fitted to) the corpus."""
     if request.input_dims not in INPUT_DIMS:
-        raise ValueError(f"input_dims: expected one of {INPUT_DIMS}, got "
+        raise ValueError(f"--input-dims: expected one of {INPUT_DIMS}, got "
                          f"{request.input_dims!r}")
     config = preset_config(request.preset, modalities=request.modalities,
                            **request.model_overrides)
@@ -75,28 +169,50 @@ def run_training(request: TrainRequest,
                  callback: Optional[TrainCallback] = None,
                  log: Callable[[str], None] = print) -> TrainOutcome:
     """Loads the data once, trains every seed, writes the run directory
-    (one sub-directory per seed when there are several, plus
-    ``summary.json``) and returns the results."""
+    (one sub-directory per seed when there are several, ``summary.json``
+    last) and returns the results.
+
+    Every option, the device and the output directory are checked before
+    any data is read. With :obj:`request.resume`, finished seeds are read
+    back, unfinished ones carry on from their ``last.pt``: the outcome is
+    the uninterrupted run's.
+    """
     from dsgdn_pyg.data.corpus import load_corpus
+
+    check_request(request)
+    device = resolve_device(request.device)
+    out_dir = Path(request.out or Path("runs") / default_run_name(request))
+    created = not out_dir.exists()
+    files.prepare(out_dir, resume=request.resume, overwrite=request.overwrite)
+    if request.resume:
+        _check_resume(request)
+    log(f"device: {device}")
 
     modalities = parse_modalities(request.modalities)
     synthetic = request.data is None
-    if request.classes not in CLASSES:
-        raise ValueError(f"--classes: expected one of {', '.join(CLASSES)}, "
-                         f"got {request.classes!r}")
     preset_classes = request.classes == "preset" and not synthetic
     train_config = recipe_config(request.preset, synthetic=synthetic,
+                                 device=str(device),
                                  **request.train_overrides)
     start = time.perf_counter()
-    corpus = load_corpus(request.data, window=train_config.window,
-                         modalities=list(modalities), seed=request.split_seed,
-                         valid_fraction=request.valid_fraction,
-                         synthetic_config=request.synthetic,
-                         classes=(PRESET_CLASSES.get(request.preset)
-                                  if preset_classes else None),
-                         classes_by=f"preset '{request.preset}'",
-                         classes_advice=CLASSES_ADVICE)
-    model_config = build_model_config(request, corpus)
+    try:
+        corpus = load_corpus(request.data, window=train_config.window,
+                             modalities=list(modalities),
+                             seed=request.split_seed,
+                             valid_fraction=request.valid_fraction,
+                             synthetic_config=request.synthetic,
+                             classes=(PRESET_CLASSES.get(request.preset)
+                                      if preset_classes else None),
+                             classes_by=f"preset '{request.preset}'",
+                             classes_advice=CLASSES_ADVICE)
+        model_config = build_model_config(request, corpus)
+    except BaseException:
+        if created:  # bad data: leave no trace of the run
+            out_dir.rmdir()
+        raise
+    if not request.resume:
+        files.write_json(out_dir / files.CONFIG, dict(
+            version=__version__, request=request.to_dict()))
     log(f"data: {corpus.name} ({len(corpus.train)} train / "
         f"{len(corpus.valid)} valid ({corpus.valid_source}) / "
         f"{len(corpus.test)} test dialogues), graphs built in "
@@ -107,16 +223,20 @@ def run_training(request: TrainRequest,
                               synthetic=request.synthetic,
                               classes=request.classes)
 
-    out_dir = Path(request.out or Path("runs") / default_run_name(request))
     results = []
     for seed in request.seeds:
         train_config.seed = seed
         seed_dir = out_dir if len(request.seeds) == 1 else \
             out_dir / f"seed-{seed}"
+        if request.resume and (seed_dir / files.REPORT_JSON).is_file():
+            log(f"seed {seed}: finished, read back from {seed_dir}")
+            results.append(load_result(seed_dir))
+            continue
         results.append(train_run(corpus, model_config, train_config,
-                                 seed_dir, callback))
+                                 seed_dir, callback, resume=request.resume,
+                                 request=request.to_dict()))
     summary = summarize(results)
-    files.write_json(out_dir / "summary.json", dict(
+    files.write_json(out_dir / files.SUMMARY, dict(
         seeds=request.seeds, selected_on=train_config.select_on,
         legacy_protocol=train_config.select_on == "test",
         best_epochs=[r.best_epoch for r in results],

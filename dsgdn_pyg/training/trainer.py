@@ -5,6 +5,8 @@ at that epoch. Selecting on test (what the published code does) exists only
 as the labelled legacy protocol, :obj:`select_on="test"`.
 """
 
+import json
+import math
 import random
 import time
 from dataclasses import dataclass, field
@@ -18,6 +20,7 @@ from torch_geometric.loader import DataLoader
 
 from dsgdn_pyg import __version__
 from dsgdn_pyg.data.dialogue_graph import NODE_TYPE
+from dsgdn_pyg.errors import TrainingDiverged
 from dsgdn_pyg.models.amb_dsgdn import AMBDSGDN, ModelConfig, amb_dsgdn_loss
 from dsgdn_pyg.training import run_dir as files
 from dsgdn_pyg.training.config import TrainConfig
@@ -58,17 +61,27 @@ def make_adam(parameters, lr: float, weight_decay: float,
 
 
 def resolve_device(name: str) -> torch.device:
-    """``auto`` -> CUDA when available, else CPU."""
+    """``auto`` -> CUDA when available, else CPU; an unknown device, or one
+    this torch cannot use, is a :class:`ValueError` naming ``--device``."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError("device: CUDA was requested but torch sees no CUDA "
-                         "device; use --device cpu or auto")
     try:
-        return torch.device(name)
-    except RuntimeError:
-        raise ValueError(f"device: expected auto, cpu or cuda[:N], got "
+        device = torch.device(name)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"--device: expected auto, cpu or cuda[:N], got "
                          f"{name!r}") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"--device {name}: torch sees no CUDA device; "
+                             f"use --device cpu or auto")
+        if device.index is not None and \
+                device.index >= torch.cuda.device_count():
+            raise ValueError(f"--device {name}: torch sees "
+                             f"{torch.cuda.device_count()} CUDA device(s)")
+    elif device.type != "cpu":
+        raise ValueError(f"--device: expected auto, cpu or cuda[:N], got "
+                         f"{name!r}")
+    return device
 
 
 def seed_everything(seed: int) -> None:
@@ -106,12 +119,13 @@ def train_epoch(model: AMBDSGDN, loader: DataLoader,
                 balance: bool = False,
                 generator: Optional[random.Random] = None,
                 on_batch_end=None) -> float:
-    """One pass over :obj:`loader` with the loss of Eq. 28-33 (adaptive modality
-    dropout when :obj:`balance`); returns the summed batch losses, read
-    once per batch (the one host sync), each also passed to
-    :obj:`on_batch_end`. The caller sets the model's mode."""
+    """One pass over :obj:`loader` with the loss of Eq. 28-33 (adaptive
+    modality dropout when :obj:`balance`); returns the summed batch losses,
+    read once per batch (the one host sync), each also passed to
+    :obj:`on_batch_end`. A non-finite loss raises :class:`TrainingDiverged`
+    naming the batch. The caller sets the model's mode."""
     total = 0.0
-    for batch in loader:
+    for number, batch in enumerate(loader, start=1):
         batch = to_device(batch, device)
         optimizer.zero_grad(set_to_none=True)
         out = model(batch, balance=balance, generator=generator)
@@ -119,10 +133,64 @@ def train_epoch(model: AMBDSGDN, loader: DataLoader,
         loss.backward()
         optimizer.step()
         value = loss.detach().item()
+        if not math.isfinite(value):
+            raise TrainingDiverged(f"batch {number} of {len(loader)}: the "
+                                   f"loss is {value}")
         total += value
         if on_batch_end is not None:
             on_batch_end(value)
     return total
+
+
+def non_finite_parameter(model: torch.nn.Module) -> Optional[str]:
+    """The name of the first parameter holding a NaN or an infinity, else
+    ``None`` (one host sync for the whole model)."""
+    named = list(model.named_parameters())
+    finite = torch.stack([torch.isfinite(p).all() for _, p in named])
+    if bool(finite.all()):
+        return None
+    return named[int((~finite).nonzero()[0])][0]
+
+
+def rng_states(loader_generator: torch.Generator,
+               draw: random.Random) -> dict:
+    """Every random state a run draws from: torch (CPU and CUDA), numpy,
+    Python, the DataLoader's shuffle generator and the trainer's
+    :class:`random.Random` of the modality-dropout draws (Alg. 2). numpy's
+    key becomes a tensor so that ``weights_only`` loading reads it."""
+    state = np.random.get_state(legacy=False)
+    return dict(
+        torch=torch.get_rng_state(),
+        cuda=torch.cuda.get_rng_state_all() if torch.cuda.is_available()
+        else [],
+        numpy=dict(state, state=dict(
+            key=torch.from_numpy(state["state"]["key"].astype(np.int64)),
+            pos=state["state"]["pos"])),
+        python=random.getstate(), loader=loader_generator.get_state(),
+        draw=draw.getstate())
+
+
+def set_rng_states(states: dict, loader_generator: torch.Generator,
+                   draw: random.Random) -> None:
+    """Restores what :func:`rng_states` recorded."""
+    torch.set_rng_state(states["torch"])
+    if states["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])
+    numpy = dict(states["numpy"])
+    numpy["state"] = dict(key=numpy["state"]["key"].numpy().astype(
+        np.uint32), pos=numpy["state"]["pos"])
+    np.random.set_state(numpy)
+    random.setstate(_as_tuples(states["python"]))
+    loader_generator.set_state(states["loader"])
+    draw.setstate(_as_tuples(states["draw"]))
+
+
+def _as_tuples(value):
+    """Python's random state with its nested tuples (a checkpoint may hand
+    them back as lists)."""
+    if isinstance(value, (list, tuple)):
+        return tuple(_as_tuples(v) for v in value)
+    return value
 
 
 @torch.no_grad()
@@ -191,12 +259,19 @@ def corpus_metadata(corpus) -> dict:
 
 def train_run(corpus, model_config: ModelConfig, config: TrainConfig,
               out_dir: Optional[Path] = None,
-              callback: Optional[TrainCallback] = None) -> RunResult:
+              callback: Optional[TrainCallback] = None,
+              resume: bool = False,
+              request: Optional[dict] = None) -> RunResult:
     """Trains one seed, keeps the epoch selected on :obj:`config.select_on`
     and returns validation and test metrics at that epoch.
 
-    With :obj:`out_dir`, writes ``config.json``, ``metrics.jsonl``, the best
-    checkpoint and the report there.
+    With :obj:`out_dir`, writes ``config.json`` (with :obj:`request`, what
+    was asked for), ``metrics.jsonl``, the best checkpoint, ``last.pt``
+    after every epoch and, once finished, the report. With :obj:`resume`,
+    carries on from ``last.pt`` where there is one: the result is the
+    uninterrupted run's, bit for bit on CPU. A non-finite loss or parameter
+    raises :class:`TrainingDiverged`; ``best.pt`` then stays the last
+    finite model.
     """
     callback = callback or TrainCallback()
     device = resolve_device(config.device)
@@ -221,20 +296,48 @@ def train_run(corpus, model_config: ModelConfig, config: TrainConfig,
     meta = corpus_metadata(corpus)
     run_config = dict(version=__version__, model=model_config.to_dict(),
                       train=config.to_dict(), data=meta)
-    if out_dir is not None:
-        out_dir = Path(out_dir)
-        files.write_json(out_dir / files.CONFIG, run_config)
-
+    if request is not None:
+        run_config["request"] = request
     history: List[dict] = []
     best = None
+    first = 1
+    if out_dir is not None:
+        out_dir = Path(out_dir)
+        if resume and (out_dir / files.LAST).is_file():
+            state = files.load_checkpoint(out_dir, files.LAST)
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            history = list(state["history"])
+            best = state["best"]
+            if best is not None:
+                best = (best["score"], best["epoch"],
+                        SplitMetrics(**best["valid"]),
+                        SplitMetrics(**best["test"]))
+            first = state["epoch"] + 1
+            set_rng_states(state["rng"], generator, draw)
+        files.write_json(out_dir / files.CONFIG, run_config)
+
     callback.on_run_start(config.seed, config.epochs)
-    for epoch in range(1, config.epochs + 1):
+    for epoch in range(first, config.epochs + 1):
         start = time.perf_counter()
         model.train()
         balance = epoch > config.warm_up_epochs
         callback.on_epoch_start(epoch, len(loader))
-        total = train_epoch(model, loader, optimizer, device, class_weight,
-                            balance, draw, callback.on_batch_end)
+        try:
+            total = train_epoch(model, loader, optimizer, device,
+                                class_weight, balance, draw,
+                                callback.on_batch_end)
+            name = non_finite_parameter(model)
+            if name is not None:
+                raise TrainingDiverged(f"after its last batch, parameter "
+                                       f"{name!r} is not finite")
+        except TrainingDiverged as exc:
+            kept = (f"best.pt keeps epoch {best[1]}, the last finite model"
+                    if best is not None and out_dir is not None else
+                    "no model was kept")
+            raise TrainingDiverged(
+                f"training diverged at epoch {epoch}, {exc} ({kept}; try a "
+                f"lower --lr)") from None
         seconds = time.perf_counter() - start
 
         evals = {}
@@ -261,6 +364,11 @@ def train_run(corpus, model_config: ModelConfig, config: TrainConfig,
         history.append(record)
         if out_dir is not None:
             files.write_metrics(out_dir / files.METRICS, history)
+            files.save_checkpoint(out_dir / files.LAST, dict(
+                model=model.state_dict(), optimizer=optimizer.state_dict(),
+                epoch=epoch, history=history, rng=rng_states(generator, draw),
+                best=dict(score=best[0], epoch=best[1],
+                          valid=best[2].to_dict(), test=best[3].to_dict())))
         callback.on_epoch_end(record)
 
     _, best_epoch, valid, test = best
@@ -273,6 +381,22 @@ def train_run(corpus, model_config: ModelConfig, config: TrainConfig,
     if out_dir is not None:
         write_report(out_dir, result, meta["classes"])
     return result
+
+
+def load_result(run_dir: Path) -> RunResult:
+    """The :class:`RunResult` of a finished seed, read back from its
+    ``report.json`` and ``metrics.jsonl``."""
+    run_dir = Path(run_dir)
+    report = json.loads((run_dir / files.REPORT_JSON).read_text())
+    history = [json.loads(line) for line in
+               (run_dir / files.METRICS).read_text().splitlines() if line]
+    return RunResult(
+        seed=report["seed"], best_epoch=report["best_epoch"],
+        select_on=report["selected_on"],
+        valid=SplitMetrics(**report["valid"]),
+        test=SplitMetrics(**report["test"]),
+        seconds_per_epoch=report["seconds_per_epoch"], history=history,
+        run_dir=str(run_dir))
 
 
 def summarize(results: Sequence[RunResult]) -> Dict[str, Dict[str, float]]:

@@ -1,0 +1,5 @@
+"""``python -m dsgdn_pyg.cli``: the ``dsgdn`` command."""
+
+from dsgdn_pyg.cli.app import main
+
+main()
