@@ -149,9 +149,15 @@ class DiffAttentionParameters:
         weights, so the initial spread of the attention logits lasts the
         whole training. A lazy projection (:obj:`in_channels=-1`) is
         initialised so when the first input materialises it."""
-        for weight in dict.fromkeys(self.projections()):
-            self.reset_projection(weight)
+        # Head by head, in the order of the published layer's modules, so a
+        # seed gives the same weights as it always did.
+        projections = [w for w in dict.fromkeys(self.projections())
+                       if not isinstance(w, UninitializedParameter)]
+        C = self.out_channels
         for h in range(self.heads):
+            for weight in projections:
+                xavier_uniform_(weight.data[:, h * C:(h + 1) * C],
+                                gain=INIT_GAIN)
             for att in (self.att_dst_pos, self.att_src_pos,
                         self.att_dst_neg, self.att_src_neg):
                 xavier_uniform_(att.data[:, h], gain=INIT_GAIN)

@@ -268,6 +268,9 @@ class DiffGATConv(DiffAttentionParameters, MessagePassing):
                                      or edge_dim < 1):
             raise ValueError(f"{name}: edge_dim must be None or an int >= 1, "
                              f"got {edge_dim!r}")
+        self.init_diff_attention(in_channels, out_channels, heads, concat,
+                                 num_relations, relation_dim, negative_slope,
+                                 dropout, depth, lambda_init, act, norm)
         if add_self_loops and num_relations is not None and not (
                 isinstance(self_loop_type, int)
                 and 0 <= self_loop_type <= num_relations):
@@ -275,9 +278,6 @@ class DiffGATConv(DiffAttentionParameters, MessagePassing):
                 f"{name}: self_loop_type must be a relation id in "
                 f"[0, {num_relations}] (num_relations), got "
                 f"{self_loop_type!r}")
-        self.init_diff_attention(in_channels, out_channels, heads, concat,
-                                 num_relations, relation_dim, negative_slope,
-                                 dropout, depth, lambda_init, act, norm)
         self.add_self_loops = add_self_loops
         self.self_loop_type = self_loop_type
         self.edge_dim = edge_dim
@@ -630,7 +630,6 @@ class DiffGATConv(DiffAttentionParameters, MessagePassing):
         if size is not None:
             for k in range(2):
                 if size[k] is not None and pair[k] is not None and \
-                        (k == 0 or pair[1] is not pair[0]) and \
                         pair[k].size(0) != size[k]:
                     raise ValueError(
                         f"{name}: size[{k}] is {size[k]}, but x has "
