@@ -404,9 +404,8 @@ def test_without_relations():
     x = torch.randn(4, 5)
     edge_index = torch.tensor([[0, 1, 2], [1, 2, 3]])
     assert conv(x, edge_index).shape == (4, 4)
-    with pytest.raises(ValueError, match="edge_type needs relation "
-                       "parameters, but the layer was built with "
-                       "num_relations=None"):
+    with pytest.raises(ValueError, match="edge_type needs num_relations, "
+                       "but the layer was built with num_relations=None"):
         conv(x, edge_index, torch.tensor([1, 1, 1]))
 
 

@@ -634,11 +634,12 @@ class DiffGATConv(DiffAttentionParameters, MessagePassing):
                     raise ValueError(
                         f"{name}: size[{k}] is {size[k]}, but x has "
                         f"{pair[k].size(0)} rows on that side")
+        for arg, value, option in (("edge_type", edge_type, "num_relations"),
+                                   ("edge_attr", edge_attr, "edge_dim")):
+            if value is not None and getattr(self, option) is None:
+                raise ValueError(f"{name}: {arg} needs {option}, but the "
+                                 f"layer was built with {option}=None")
         if edge_type is not None:
-            if self.num_relations is None:
-                raise ValueError(
-                    f"{name}: edge_type needs relation parameters, but the "
-                    f"layer was built with num_relations=None")
             if not isinstance(edge_type, Tensor) or edge_type.dim() != 1 \
                     or edge_type.numel() != num_edges \
                     or edge_type.is_floating_point() \
@@ -660,10 +661,6 @@ class DiffGATConv(DiffAttentionParameters, MessagePassing):
                         f"has {self.num_relations + 1} rows), got ids in "
                         f"[{lo}, {hi}]")
         if edge_attr is not None:
-            if self.edge_dim is None:
-                raise ValueError(
-                    f"{name}: edge_attr needs edge_dim, but the layer was "
-                    f"built with edge_dim=None")
             if not isinstance(edge_attr, Tensor) \
                     or not edge_attr.is_floating_point() \
                     or edge_attr.dim() not in (1, 2) \
