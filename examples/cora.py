@@ -8,8 +8,8 @@ the test accuracy taken at the epoch of best validation accuracy. Both
 layers add self-loops. ``DiffGATConv`` runs without relations
 (``num_relations=None``: Cora's edges are untyped), with ``act=False`` so
 that the recipe's ELU is the only nonlinearity between the layers, and with
-``norm=False`` at the output layer, whose output is the logits (see the
-README for why).
+``norm=False`` at the output layer, whose output is the logits (the
+README gives the result and what is known about the gap to ``GATConv``).
 
 Cora is read offline from ``../shared/data/planetoid`` beside the repository
 (or ``--root``), copied into a temporary folder, since Planetoid writes its
