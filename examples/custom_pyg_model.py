@@ -45,10 +45,12 @@ def main(steps: int = 50, seed: int = 0) -> dict:
             print(f"step {step:3d}  loss {loss.item():.4f}  "
                   f"train acc {acc[0]:.3f}  test acc {acc[1]:.3f}")
 
-    # Signed differential weights [num_edges, heads]; per target: 1 - lambda.
-    _, (_, alpha) = model.conv1(x, edge_index, edge_type,
-                                return_attention_weights=True)
-    sums = scatter(alpha, edge_index[1], dim=0, dim_size=200)[0].tolist()
+    # Signed differential weights [num_edges, heads] of the edges the layer
+    # used (the graph's and one added self-loop per node); per target they
+    # sum to 1 - lambda.
+    _, (used_edges, alpha) = model.conv1(x, edge_index, edge_type,
+                                         return_attention_weights=True)
+    sums = scatter(alpha, used_edges[1], dim=0, dim_size=200)[0].tolist()
     lam = model.conv1.differential_lambda().tolist()
     print(f"attention weights {tuple(alpha.shape)}; node 0 sums {sums}; "
           f"lambda {lam}")

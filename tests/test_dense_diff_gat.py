@@ -53,7 +53,9 @@ def test_dense_head_matches_sparse_head(heads, concat, typed, key,
     torch.manual_seed(heads)
     x, edge_index, edge_type, index, x_dense, adj, mask = padded_batch(
         random_dialogues, key, seed=heads + 3 * typed)
-    sparse = DiffGATConv(12, 8, heads=heads, concat=concat).eval()
+    # The dense baseline is the published head: no added loops, no bias.
+    sparse = DiffGATConv(12, 8, heads=heads, concat=concat,
+                         add_self_loops=False, bias=False).eval()
     randomize_(sparse)
     dense = DenseDiffGATConv(12, 8, heads=heads, concat=concat).eval()
     dense.load_state_dict(sparse.state_dict())
@@ -138,7 +140,8 @@ def test_padding_and_nodes_without_edges_match_sparse():
     edge_type = torch.tensor([1, 4, 5, 1, 1])
     index = torch.tensor([0, 0, 0, 1])
     x = torch.randn(4, 6)
-    sparse = DiffGATConv(6, 4, heads=2).eval()
+    sparse = DiffGATConv(6, 4, heads=2, add_self_loops=False,
+                         bias=False).eval()
     randomize_(sparse)
     dense = DenseDiffGATConv(6, 4, heads=2).eval()
     dense.load_state_dict(sparse.state_dict())
@@ -189,8 +192,8 @@ def test_dropout_only_in_training():
 
 
 def test_bad_inputs():
-    with pytest.raises(ValueError, match="out_channels must be even"):
-        DenseDiffGATConv(4, 3)
+    with pytest.raises(ValueError, match="out_channels must be an int >= 1"):
+        DenseDiffGATConv(4, 0)
     with pytest.raises(ValueError, match="heads must be >= 1"):
         DenseDiffGATConv(4, 4, heads=0)
     dense = DenseDiffGATConv(4, 4)

@@ -1,5 +1,5 @@
-"""DiffGATConv: the sparse layer against a dense computation of SPEC 4,
-differential weight sums, equivariance, batching, gradients, edge cases,
+"""DiffGATConv: the sparse layer against a dense computation of Sec. 4.5
+(Eq. 9-18), differential weight sums, equivariance, batching, gradients, edge cases,
 parameters, torch.compile and bad input."""
 
 import math
@@ -51,8 +51,9 @@ def test_matches_dense_reference(heads, use_types, concat, key, layout,
     # Edges in no particular order: the maps come back in this order.
     shuffle = torch.randperm(edge_index.size(1))
     edge_index, edge_type = edge_index[:, shuffle], edge_type[shuffle]
+    # The dialogue graphs carry their own loops: the edges stay as given.
     conv = DiffGATConv(IN, OUT, heads=heads, concat=concat,
-                       layout=layout).eval()
+                       add_self_loops=False, layout=layout).eval()
     dense.randomize_(conv)
 
     out, (ei, alpha) = conv(x, edge_index,
@@ -106,7 +107,7 @@ def test_weights_of_every_target_sum_to_one_minus_lambda(
     graphs = random_dialogues(5, channels=IN, seed=3 + heads)
     x, edge_index, edge_type, _, _ = flat_batch(graphs, key)
     conv = DiffGATConv(IN, OUT, heads=heads, dropout=0.5,
-                       layout=layout).eval()
+                       add_self_loops=False, layout=layout).eval()
     dense.randomize_(conv)
     _, (_, alpha) = conv(x, edge_index, edge_type,
                          return_attention_weights=True)
@@ -183,7 +184,7 @@ def test_gradcheck_through_input_and_parameters(layout):
 @pytest.mark.parametrize("with_types", [True, False])
 def test_graph_without_edges_gives_gelu_of_scaled_bias(with_types, dense):
     torch.manual_seed(0)
-    conv = DiffGATConv(IN, OUT, heads=2)
+    conv = DiffGATConv(IN, OUT, heads=2, add_self_loops=False)
     dense.randomize_(conv)
     x = torch.randn(5, IN)
     edge_index = torch.empty(2, 0, dtype=torch.long)
@@ -199,7 +200,7 @@ def test_graph_without_edges_gives_gelu_of_scaled_bias(with_types, dense):
 @pytest.mark.parametrize("layout", LAYOUTS)
 def test_node_without_incoming_edge(layout, dense):
     torch.manual_seed(0)
-    conv = DiffGATConv(IN, OUT, heads=2, layout=layout)
+    conv = DiffGATConv(IN, OUT, heads=2, add_self_loops=False, layout=layout)
     dense.randomize_(conv)
     x = torch.randn(4, IN)
     # Nodes 1 and 2 receive nothing (a gap in the CSR row pointer).
@@ -221,15 +222,18 @@ def test_dropout_on_alpha_only_in_training(layout, random_dialogue):
     conv = DiffGATConv(IN, OUT, heads=2, dropout=0.5, layout=layout)
 
     conv.eval()
-    out_1, (_, alpha_1) = conv(x, edge_index, edge_type, True)
-    out_2, (_, alpha_2) = conv(x, edge_index, edge_type, True)
+    out_1, (_, alpha_1) = conv(x, edge_index, edge_type,
+                               return_attention_weights=True)
+    out_2, (_, alpha_2) = conv(x, edge_index, edge_type,
+                               return_attention_weights=True)
     assert torch.equal(out_1, out_2) and torch.equal(alpha_1, alpha_2)
     lam = conv.differential_lambda()
     assert torch.allclose(alpha_1, conv.alpha_pos - lam * conv.alpha_neg)
 
     conv.train()
     torch.manual_seed(0)
-    out_train, (_, alpha_train) = conv(x, edge_index, edge_type, True)
+    out_train, (_, alpha_train) = conv(x, edge_index, edge_type,
+                                       return_attention_weights=True)
     dropped = alpha_train == 0
     assert 0.3 < dropped.float().mean() < 0.7
     # Kept weights are rescaled by 1 / (1 - p); the branch maps are not.
@@ -324,7 +328,8 @@ def test_parameter_count(in_channels, out_channels, relation_dim):
                 + (R + 1) * relation_dim  # relation embedding
                 + 2 * relation_dim  # a_rel of both branches
                 + 4 * half  # lambda_q1, k1, q2, k2
-                + 2 * out_channels)  # LayerNorm weight and bias
+                + 2 * out_channels  # LayerNorm weight and bias
+                + out_channels)  # the output bias
     single = DiffGATConv(in_channels, out_channels, relation_dim=relation_dim)
     assert count(single) == one_head
     for heads in (2, 3):
@@ -340,11 +345,11 @@ def test_heads_are_independent_single_head_layers(random_dialogue, dense):
     graph = random_dialogue(10, 3, channels=IN)
     x = graph[NODE_TYPE].x
     edge_index, edge_type = graph[INTER].edge_index, graph[INTER].edge_type
-    multi = DiffGATConv(IN, OUT, heads=3)
+    multi = DiffGATConv(IN, OUT, heads=3, bias=False)
     dense.randomize_(multi)
     out = multi(x, edge_index, edge_type)
     for h in range(3):
-        single = DiffGATConv(IN, OUT)
+        single = DiffGATConv(IN, OUT, bias=False)
         with torch.no_grad():
             for name, p in single.named_parameters():
                 src = getattr(multi, name)
@@ -378,9 +383,9 @@ def test_torch_compile_matches_eager(random_dialogues):
 # Bad input ------------------------------------------------------------------
 
 
-def test_odd_out_channels():
-    with pytest.raises(ValueError, match="out_channels must be even"):
-        DiffGATConv(8, 7)
+def test_out_channels_below_one():
+    with pytest.raises(ValueError, match="out_channels must be an int >= 1"):
+        DiffGATConv(8, 0)
 
 
 def test_bad_heads():
@@ -401,7 +406,7 @@ def test_wrong_feature_width():
     conv = DiffGATConv(4, 4)
     edge_index = torch.tensor([[0, 1], [1, 0]])
     with pytest.raises(ValueError,
-                       match=r"expected node features of shape "
+                       match=r"expected x \(or x_src\) of shape "
                        r"\[num_nodes, 4\], got \[2, 5\]"):
         conv(torch.randn(2, 5), edge_index)
 
@@ -410,7 +415,8 @@ def test_edge_type_of_wrong_length():
     conv = DiffGATConv(4, 4)
     edge_index = torch.tensor([[0, 1], [1, 0]])
     with pytest.raises(ValueError,
-                       match=r"expected edge_type of shape \[2\]"):
+                       match=r"expected edge_type as an integer tensor of "
+                       r"shape \[2\]"):
         conv(torch.randn(2, 4), edge_index, torch.tensor([1, 1, 1]))
 
 

@@ -16,7 +16,7 @@ LAYOUTS = ["coo", "csr"]
 
 
 def dense_diff_rgcn(block, x, adj, dense, use_types=True):
-    """SPEC 4, block: H heads concatenated, the output head (ending in GELU),
+    """The block of Sec. 4.5: H heads concatenated, the output head (ending in GELU),
     GELU once more, Linear, residual, LayerNorm (eval mode: no dropout)."""
     h = dense.conv(block.conv, x, adj, use_types)
     h = dense.conv(block.out_conv, h, adj, use_types)

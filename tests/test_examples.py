@@ -29,3 +29,28 @@ def test_custom_pyg_model_runs_as_script():
     assert result.returncode == 0, result.stderr
     assert "test acc" in result.stdout
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.slow  # real data: 1-2 min of CPU on 2 cores
+def test_cora_example_learns(shared_dir, capsys):
+    root = shared_dir / "data" / "planetoid"
+    if not (root / "Cora" / "raw").is_dir():
+        pytest.skip(f"{root} holds no Cora/raw")
+    script = runpy.run_path(str(EXAMPLES / "cora.py"))
+    results = script["main"](["--root", str(root), "--seeds", "0",
+                              "--epochs", "30"])
+    # Seven classes: chance is about 0.14 (0.32 for the majority class).
+    assert set(results) == {"gat", "diff"}
+    assert results["gat"][0] > 0.6 and results["diff"][0] > 0.6
+    printed = capsys.readouterr().out
+    assert "GATConv" in printed and "DiffGATConv" in printed
+    assert "over seeds [0], 30 epochs" in printed
+
+
+def test_cora_example_without_data(tmp_path):
+    script = runpy.run_path(str(EXAMPLES / "cora.py"))
+    with pytest.raises(SystemExit) as exit_info:
+        script["main"](["--root", str(tmp_path), "--epochs", "1"])
+    message = str(exit_info.value)
+    assert message.startswith("cora.py: Cora is not in ")
+    assert "\n" not in message and "--root" in message

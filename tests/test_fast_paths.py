@@ -73,21 +73,26 @@ def assert_close_lists(a, b, atol):
 @pytest.mark.parametrize("heads,concat", [(1, True), (3, True), (2, False)])
 @pytest.mark.parametrize("typed", [True, False])
 @pytest.mark.parametrize("num_edges", [0, 7, 90])
-def test_csr_matches_coo_on_general_graphs(heads, concat, typed, num_edges):
+@pytest.mark.parametrize("loops", [False, True])
+def test_csr_matches_coo_on_general_graphs(heads, concat, typed, num_edges,
+                                           loops):
     torch.manual_seed(heads + 10 * num_edges)
     edge_index, edge_type = random_graph(20, num_edges, seed=num_edges)
     edge_type = edge_type if typed else None
-    conv = DiffGATConv(6, 4, heads=heads, concat=concat).double()
+    conv = DiffGATConv(6, 4, heads=heads, concat=concat,
+                       add_self_loops=loops).double()
     randomize_(conv)
     ref = coo_twin(conv)
     x = torch.randn(20, 6, dtype=torch.float64, requires_grad=True)
 
     out, (ei, alpha) = conv(x, edge_index, edge_type,
                             return_attention_weights=True)
-    out_ref, (_, alpha_ref) = ref(x, edge_index, edge_type,
-                                  return_attention_weights=True)
+    out_ref, (ei_ref, alpha_ref) = ref(x, edge_index, edge_type,
+                                       return_attention_weights=True)
     assert max_diff(out, out_ref) < 1e-12
-    assert torch.equal(ei, edge_index)
+    assert torch.equal(ei, ei_ref)
+    if not loops:
+        assert torch.equal(ei, edge_index)
     # The maps come back in the order of edge_index, not target order.
     assert max_diff(alpha, alpha_ref) < 1e-12
     assert max_diff(conv.alpha_pos, ref.alpha_pos) < 1e-12
@@ -223,10 +228,20 @@ def test_precomputed_layout_is_used(random_dialogue):
 
 
 def test_layout_of_another_graph_is_refused():
-    conv = DiffGATConv(4, 4)
+    conv = DiffGATConv(4, 4, add_self_loops=False)
     edge_index = torch.tensor([[0, 1], [1, 0]])
-    with pytest.raises(ValueError, match="3 nodes, expected 2"):
+    with pytest.raises(ValueError, match=r"csr is the layout of a graph with "
+                       r"3 -> 3 nodes and 2 edges, expected 2 -> 2 nodes"):
         conv(torch.randn(2, 4), edge_index, csr=csr_layout(edge_index, 3))
+    with pytest.raises(ValueError, match="1 edges, expected 2 -> 2 nodes "
+                       "and 2 edges"):
+        conv(torch.randn(2, 4), edge_index,
+             csr=csr_layout(edge_index[:, :1], 2))
+    # With added loops the layout would lack them.
+    with pytest.raises(ValueError, match="csr must be None with "
+                       "add_self_loops=True"):
+        DiffGATConv(4, 4)(torch.randn(2, 4), edge_index,
+                          csr=csr_layout(edge_index, 2))
 
 
 def test_path_selection():

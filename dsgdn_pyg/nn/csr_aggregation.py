@@ -50,6 +50,8 @@ class CSRLayout(NamedTuple):
     ptr_t: Tensor
     #: :obj:`[E]` targets in source order (the CSC row indices).
     dst_t: Tensor
+    #: Number of source nodes (:obj:`num_nodes` but in a bipartite graph).
+    num_src_nodes: int
 
     def to_target_order(self, edge_values: Tensor) -> Tensor:
         """Reorders per-edge values from the order of :obj:`edge_index` to
@@ -66,9 +68,11 @@ class CSRLayout(NamedTuple):
         return out
 
 
-def csr_layout(edge_index: Tensor, num_nodes: int) -> CSRLayout:
+def csr_layout(edge_index: Tensor, num_nodes: int,
+               num_src_nodes: Optional[int] = None) -> CSRLayout:
     r"""Sorts the edges :obj:`[2, E]` (source row 0, target row 1) of a graph
-    with :obj:`num_nodes` nodes by target and by source.
+    with :obj:`num_nodes` nodes by target and by source; a bipartite graph
+    gives its number of source nodes as :obj:`num_src_nodes`.
 
     On CPU an :obj:`edge_index` already sorted by target (as the dialogue
     graphs are) is detected and not permuted; on CUDA, and under
@@ -86,15 +90,19 @@ def csr_layout(edge_index: Tensor, num_nodes: int) -> CSRLayout:
     if not already_sorted:
         dst, perm = index_sort(dst, max_value=num_nodes, stable=True)
         src = src[perm]
+    if num_src_nodes is None:
+        num_src_nodes = num_nodes
     ptr = index2ptr(dst, num_nodes)
-    src_sorted, perm_t = index_sort(src, max_value=num_nodes, stable=True)
-    ptr_t = index2ptr(src_sorted, num_nodes)
+    src_sorted, perm_t = index_sort(src, max_value=num_src_nodes,
+                                    stable=True)
+    ptr_t = index2ptr(src_sorted, num_src_nodes)
     return CSRLayout(num_nodes, perm, ptr, src, dst, perm_t, ptr_t,
-                     dst[perm_t])
+                     dst[perm_t], num_src_nodes)
 
 
 def _spmm(ptr: Tensor, col: Tensor, values: Tensor, dense: Tensor) -> Tensor:
-    """``A @ dense`` for the CSR matrix ``A`` of shape ``[N, N]``."""
+    """``A @ dense`` for the CSR matrix ``A`` of shape
+    ``[len(ptr) - 1, len(dense)]``."""
     n = ptr.numel() - 1
     adj = torch.sparse_csr_tensor(ptr, col, values, (n, dense.size(0)),
                                   check_invariants=False)
@@ -160,11 +168,12 @@ def csr_weighted_sum(weight: Tensor, value: Tensor,
 
     Args:
         weight (torch.Tensor): Edge weights :obj:`[E, H]` in target order.
-        value (torch.Tensor): Node values :obj:`[N, H, C]`.
+        value (torch.Tensor): Source node values :obj:`[N_src, H, C]`.
         layout (CSRLayout): The graph's layout from :func:`csr_layout`.
 
     Returns:
-        :obj:`[N, H, C]`; a node without incoming edges gets zeros.
+        :obj:`[N, H, C]` (one row per target); a node without incoming
+        edges gets zeros.
     """
     return _CSRWeightedSum.apply(weight, value, layout.ptr, layout.src,
                                  layout.perm_t, layout.ptr_t, layout.dst_t)

@@ -69,7 +69,7 @@ class DiffRGCN(DiffRGCNBase):
         \mathrm{Linear}(\mathrm{GELU}(\mathbf{z}))\right)
 
     Args:
-        channels (int): Input and output width :math:`d_h` (even).
+        channels (int): Input and output width :math:`d_h`.
         heads (int, optional): Number of differential heads before the output
             head. (default: :obj:`2`)
         dropout (float, optional): Dropout on the block input, on the
@@ -88,9 +88,14 @@ class DiffRGCN(DiffRGCNBase):
             :class:`~dsgdn_pyg.nn.DiffGATConv`); the CSR layout of the graph
             is built once per call and shared. (default: :obj:`"auto"`)
 
+    Both attention layers run with :obj:`add_self_loops=False` and without
+    bias: the dialogue graphs carry their own relation-1 self-loops, and the
+    published block has no other parameters.
+
     Shapes:
         - **input:** node features :math:`(|\mathcal{V}|, d_h)`, edge indices
-          :math:`(2, |\mathcal{E}|)`, edge types :math:`(|\mathcal{E}|)`
+          :math:`(2, |\mathcal{E}|)` (with a self-loop on every node, as the
+          dialogue graphs have), edge types :math:`(|\mathcal{E}|)`
         - **output:** node features :math:`(|\mathcal{V}|, d_h)`
     """
 
@@ -109,7 +114,7 @@ class DiffRGCN(DiffRGCNBase):
                          num_relations=num_relations,
                          relation_dim=relation_dim,
                          negative_slope=negative_slope, depth=depth,
-                         layout=layout)
+                         layout=layout, add_self_loops=False, bias=False)
 
     def forward(self, x: Tensor, edge_index: Adj, edge_type: OptTensor = None,
                 csr: Optional[CSRLayout] = None) -> Tensor:

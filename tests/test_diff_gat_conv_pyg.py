@@ -1,0 +1,775 @@
+"""DiffGATConv as a PyG convolution, in the style of PyG's
+``test/nn/conv/test_gat_conv.py``: self-loops, any width, bipartite and lazy
+inputs, ``size``, sparse adjacencies, edge features, ``num_relations=None``,
+bias and residual, heterogeneous graphs, explainability, hooks, ``aggr`` and
+``flow``, and every bad argument; each against a dense masked-softmax
+computation of Eq. 9-18 where values are checked."""
+
+from unittest import mock
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch_geometric import EdgeIndex
+from torch_geometric.data import Batch, HeteroData
+from torch_geometric.explain import Explainer, GNNExplainer
+from torch_geometric.nn import HeteroConv, Sequential, to_hetero
+from torch_geometric.typing import WITH_TORCH_SPARSE
+from torch_geometric.utils import (to_torch_coo_tensor, to_torch_csc_tensor,
+                                   to_torch_csr_tensor)
+
+from dsgdn_pyg.data import INTER, INTRA, NODE_TYPE, build_dialogue_graph
+from dsgdn_pyg.nn import DiffGATConv, DiffRGCN
+from dsgdn_pyg.nn import diff_gat_conv as diff_gat_conv_module
+from dsgdn_pyg.nn.csr_aggregation import csr_weighted_sum
+
+LAYOUTS = ["coo", "csr"]
+
+
+def random_edges(num_src, num_dst, density, seed, loops=False):
+    """Unique edges ``[2, E]`` (source row 0, target row 1) in random order,
+    without self-loops unless :obj:`loops`."""
+    g = torch.Generator().manual_seed(seed)
+    mask = torch.rand(num_dst, num_src, generator=g) < density
+    if not loops:
+        n = min(num_src, num_dst)
+        mask[torch.arange(n), torch.arange(n)] = False
+    dst, src = mask.nonzero().t()
+    perm = torch.randperm(src.numel(), generator=g)
+    return torch.stack([src, dst])[:, perm]
+
+
+def randomize_(conv, seed=0):
+    """Moves every parameter off its initial value (LayerNorm affine,
+    lambda vectors, bias) so that each one shows in the output."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in conv.parameters():
+            p.add_(0.3 * torch.randn(p.shape, generator=g, dtype=p.dtype))
+
+
+def dense_reference(conv, x_src, x_dst, edge_index, num_dst, edge_type=None,
+                    edge_attr=None):
+    """Eq. 9-18 on a dense ``[num_dst, num_src]`` score matrix per head and
+    branch, masked to the (unique) edges, with the positive branch on the
+    first ceil(C / 2) channels; plus GATConv's residual and bias."""
+    H, C = conv.heads, conv.out_channels
+    pos = C - C // 2
+    w_src, w_dst = ((conv.weight, conv.weight)
+                    if isinstance(conv.in_channels, int)
+                    else (conv.weight_src, conv.weight_dst))
+    wh_src = (x_src @ w_src).view(-1, H, C)
+    wh_dst = None if x_dst is None else (x_dst @ w_dst).view(-1, H, C)
+    src, dst = edge_index
+    mask = torch.zeros(num_dst, x_src.size(0), dtype=torch.bool)
+    mask[dst, src] = True
+    lam = conv.differential_lambda()
+    branches = (
+        (slice(0, pos), "pos"),
+        (slice(pos, C), "neg"),
+    )
+    outs = []
+    for h in range(H):
+        maps = []
+        for channels, sign in branches:
+            e = (wh_src[:, h, channels] @ getattr(conv, f"att_src_{sign}")[
+                0, h]).unsqueeze(0).expand(num_dst, -1).clone()
+            if wh_dst is not None:
+                e = e + (wh_dst[:, h, channels] @ getattr(
+                    conv, f"att_dst_{sign}")[0, h]).unsqueeze(1)
+            extra = torch.zeros_like(e)
+            if edge_type is not None:
+                rel = conv.rel_emb[h] @ getattr(conv, f"att_rel_{sign}")[h]
+                extra[dst, src] += rel[edge_type]
+            if edge_attr is not None:
+                eh = (edge_attr.view(edge_attr.size(0), -1) @
+                      conv.weight_edge)[:, h * C:(h + 1) * C]
+                extra[dst, src] += eh[:, channels] @ getattr(
+                    conv, f"att_edge_{sign}")[0, h]
+            e = F.leaky_relu(e + extra, conv.negative_slope)
+            e = e.masked_fill(~mask, float("-inf"))
+            maps.append(torch.softmax(e, dim=-1).nan_to_num(0.0))
+        alpha = maps[0] - lam[h] * maps[1]
+        out = alpha @ wh_src[:, h]
+        if conv.norm:
+            out = F.layer_norm(out, (C, ), conv.norm_weight[h],
+                               conv.norm_bias[h]) * (1 - conv.lambda_init)
+        outs.append(F.gelu(out) if conv.act else out)
+    out = torch.cat(outs, -1) if conv.concat else torch.stack(outs).mean(0)
+    if conv.res is not None:
+        out = out + conv.res(x_dst)
+    if conv.bias is not None:
+        out = out + conv.bias
+    return out
+
+
+def with_loops(edge_index, num_nodes, edge_type=None, loop_type=1,
+               edge_attr=None):
+    """The graph (without loops) plus one loop per node, as the layer must
+    build it: relation :obj:`loop_type`, features the mean of the node's
+    incoming edge features."""
+    loops = torch.arange(num_nodes).repeat(2, 1)
+    out = [torch.cat([edge_index, loops], 1), None, None]
+    if edge_type is not None:
+        out[1] = torch.cat([edge_type, torch.full((num_nodes, ), loop_type)])
+    if edge_attr is not None:
+        mean = edge_attr.new_zeros(num_nodes, edge_attr.size(1)).index_add(
+            0, edge_index[1], edge_attr)
+        count = torch.bincount(edge_index[1], minlength=num_nodes)
+        mean = mean / count.clamp(min=1).unsqueeze(1)
+        out[2] = torch.cat([edge_attr, mean])
+    return out
+
+
+# Values against the dense reference --------------------------------------
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("out_channels,heads,concat", [
+    (1, 2, True), (3, 2, True), (5, 1, True), (8, 3, False)])
+@pytest.mark.parametrize("typed,edge_dim", [(True, None), (False, 3),
+                                            (True, 2)])
+def test_matches_dense_reference_with_added_loops(layout, out_channels, heads,
+                                                  concat, typed, edge_dim):
+    torch.manual_seed(out_channels + 10 * heads)
+    n = 9
+    edge_index = random_edges(n, n, 0.3, seed=out_channels)
+    num_edges = edge_index.size(1)
+    edge_type = torch.randint(0, 4, (num_edges, )) if typed else None
+    edge_attr = None if edge_dim is None else torch.randn(num_edges, edge_dim)
+    conv = DiffGATConv(6, out_channels, heads=heads, concat=concat,
+                       num_relations=4, edge_dim=edge_dim, self_loop_type=3,
+                       residual=True, layout=layout).double().eval()
+    randomize_(conv)
+    x = torch.randn(n, 6, dtype=torch.float64)
+    edge_attr = None if edge_attr is None else edge_attr.double()
+
+    out, (ei, alpha) = conv(x, edge_index, edge_type, edge_attr,
+                            return_attention_weights=True)
+    full_index, full_type, full_attr = with_loops(
+        edge_index, n, edge_type, 3, edge_attr)
+    with torch.no_grad():
+        expected = dense_reference(conv, x, x, full_index, n, full_type,
+                                   full_attr)
+    assert out.shape == (n, heads * out_channels if concat else out_channels)
+    assert (out - expected).abs().max() < 1e-10
+    # GATConv's edges: the graph's, then one loop per node.
+    assert torch.equal(ei, full_index)
+    assert alpha.shape == (num_edges + n, heads)
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_bipartite_matches_dense_reference(layout):
+    torch.manual_seed(0)
+    x_src, x_dst = torch.randn(7, 8), torch.randn(4, 16)
+    edge_index = random_edges(7, 4, 0.5, seed=2, loops=True)
+    edge_type = torch.randint(0, 6, (edge_index.size(1), ))
+    conv = DiffGATConv((8, 16), 5, heads=2, add_self_loops=False,
+                       residual=True, layout=layout).eval()
+    randomize_(conv)
+    assert conv.weight_src.shape == (8, 10)
+    assert conv.weight_dst.shape == (16, 10)
+
+    out = conv((x_src, x_dst), edge_index, edge_type)
+    with torch.no_grad():
+        expected = dense_reference(conv, x_src, x_dst, edge_index, 4,
+                                   edge_type)
+    assert out.shape == (4, 10)
+    assert (out - expected).abs().max() < 1e-5
+    assert torch.allclose(conv((x_src, x_dst), edge_index, edge_type,
+                               size=(7, 4)), out, atol=1e-6)
+
+    # No target features: no target term, the targets counted by size.
+    out_none = conv((x_src, None), edge_index, edge_type, size=(7, 4))
+    conv.res = None  # the residual needs target features
+    with torch.no_grad():
+        expected = dense_reference(conv, x_src, None, edge_index, 4,
+                                   edge_type)
+    assert (conv((x_src, None), edge_index, edge_type, size=(7, 4)) -
+            expected).abs().max() < 1e-5
+    assert out_none.shape == (4, 10)
+
+
+def test_bipartite_pair_with_shared_projection():
+    # int in_channels: source and target features share the projection.
+    torch.manual_seed(1)
+    x_src, x_dst = torch.randn(5, 8), torch.randn(3, 8)
+    edge_index = random_edges(5, 3, 0.6, seed=3, loops=True)
+    conv = DiffGATConv(8, 4, heads=2, add_self_loops=False).eval()
+    randomize_(conv)
+    out = conv((x_src, x_dst), edge_index)
+    with torch.no_grad():
+        expected = dense_reference(conv, x_src, x_dst, edge_index, 3)
+    assert (out - expected).abs().max() < 1e-5
+    # Self-loops in a bipartite graph: one per node present on both sides.
+    looped = DiffGATConv(8, 4, heads=2).eval()
+    _, (ei, _) = looped((x_src, x_dst), edge_index,
+                        return_attention_weights=True)
+    loops = ei[:, ei[0] == ei[1]]
+    assert loops.tolist() == [[0, 1, 2], [0, 1, 2]]
+
+
+# Self-loops -----------------------------------------------------------------
+
+
+def test_graph_without_loops_gets_them():
+    torch.manual_seed(0)
+    n = 8
+    edge_index = random_edges(n, n, 0.25, seed=5)
+    edge_type = torch.randint(2, 6, (edge_index.size(1), ))
+    x = torch.randn(n, 6)
+    conv = DiffGATConv(6, 4, heads=2).eval()
+    randomize_(conv)
+    plain = DiffGATConv(6, 4, heads=2, add_self_loops=False).eval()
+    plain.load_state_dict(conv.state_dict())
+    looped_index, looped_type, _ = with_loops(edge_index, n, edge_type, 1)
+    assert torch.allclose(conv(x, edge_index, edge_type),
+                          plain(x, looped_index, looped_type), atol=1e-6)
+    # Existing loops (here of relation 4) are replaced by relation-1 ones.
+    both_index = torch.cat([edge_index, torch.arange(n).repeat(2, 1)], 1)
+    both_type = torch.cat([edge_type, torch.full((n, ), 4)])
+    assert torch.allclose(conv(x, both_index, both_type),
+                          plain(x, looped_index, looped_type), atol=1e-6)
+    assert not torch.allclose(plain(x, both_index, both_type),
+                              plain(x, looped_index, looped_type), atol=1e-4)
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_no_node_ignores_its_own_features(layout):
+    # Edgeless graph, and a node without incoming edges: each node's output
+    # follows its own features.
+    torch.manual_seed(0)
+    conv = DiffGATConv(6, 4, heads=2, layout=layout).eval()
+    randomize_(conv)
+    x = torch.randn(5, 6)
+    for edge_index in (torch.empty(2, 0, dtype=torch.long),
+                       torch.tensor([[0, 1], [1, 2]])):
+        out = conv(x, edge_index)
+        x_moved = x.clone()
+        x_moved[3] += 1.0
+        moved = conv(x_moved, edge_index)
+        assert not torch.allclose(out[3], moved[3], atol=1e-3)
+        assert torch.allclose(out[4], moved[4])
+        assert not torch.allclose(out[3], out[4], atol=1e-3)
+
+
+def test_dialogue_graphs_are_unchanged_by_the_loop_handling(random_dialogues):
+    # Dialogue graphs carry relation-1 loops: removing and re-adding them
+    # computes the same.
+    torch.manual_seed(3)
+    batch = Batch.from_data_list(random_dialogues(5, channels=6, seed=8))
+    x = batch[NODE_TYPE].x
+    for key in (INTER, INTRA):
+        edge_index, edge_type = batch[key].edge_index, batch[key].edge_type
+        conv = DiffGATConv(6, 4, heads=2).eval()
+        randomize_(conv)
+        plain = DiffGATConv(6, 4, heads=2, add_self_loops=False).eval()
+        plain.load_state_dict(conv.state_dict())
+        assert torch.allclose(conv(x, edge_index, edge_type),
+                              plain(x, edge_index, edge_type), atol=1e-6)
+
+
+# The published block --------------------------------------------------------
+
+# DiffRGCN(4, heads=2, dropout=0.2) after torch.manual_seed(0), on a dialogue
+# of 6 utterances (window 2), computed by the code before the layer became a
+# general PyG convolution (commit 233959b): eval on the inter subgraph, then
+# training mode after torch.manual_seed(1) on the intra subgraph.
+PUBLISHED_EVAL = [
+    ["-0x1.86a3f4p-2", "-0x1.176d36p+0", "-0x1.36e702p-3", "0x1.9ff318p+0"],
+    ["0x1.6497a4p+0", "0x1.0dc948p-3", "-0x1.958330p-4", "-0x1.6cf89cp+0"],
+    ["-0x1.7f33c2p+0", "0x1.1ae002p+0", "0x1.5a380ep-1", "-0x1.23210cp-2"],
+    ["-0x1.2c899cp-5", "0x1.318638p+0", "0x1.972dcep-2", "-0x1.8ded5ep+0"],
+    ["0x1.f7e79cp-1", "0x1.abce0ap-2", "-0x1.ab428ep+0", "0x1.116cfap-2"],
+    ["0x1.95da92p+0", "-0x1.28af68p+0", "-0x1.a2c614p-5", "-0x1.8053e0p-2"],
+]
+PUBLISHED_TRAIN = [
+    ["-0x1.156d56p-2", "-0x1.4413b6p+0", "0x1.97803ap-7", "0x1.86400cp+0"],
+    ["0x1.6f1df0p+0", "-0x1.82d0aap-3", "0x1.0a1774p-3", "-0x1.6006cap+0"],
+    ["-0x1.41e290p+0", "0x1.5d388ep+0", "0x1.e35db4p-2", "-0x1.285ad0p-1"],
+    ["-0x1.58963ap-3", "0x1.28fc92p+0", "0x1.12f3a0p-1", "-0x1.876398p+0"],
+    ["0x1.f212cep-1", "0x1.1d253cp-2", "-0x1.ac3eb6p+0", "0x1.afb006p-2"],
+    ["0x1.af6ed2p+0", "-0x1.dd6ec0p-1", "-0x1.4547a8p-2", "-0x1.bd9624p-2"],
+]
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_block_is_bit_identical_to_the_published_code(layout):
+    gen = torch.Generator().manual_seed(7)
+    speakers = torch.randint(0, 2, (6, ), generator=gen)
+    x = torch.randn(6, 4, generator=gen)
+    graph = build_dialogue_graph(speakers, 2, x=x)
+    torch.manual_seed(0)
+    block = DiffRGCN(4, heads=2, dropout=0.2, layout=layout)
+    assert not block.conv.add_self_loops and block.conv.bias is None
+    assert not block.out_conv.add_self_loops and block.out_conv.bias is None
+    block.eval()
+    out = block(x, graph[INTER].edge_index, graph[INTER].edge_type)
+    block.train()
+    torch.manual_seed(1)
+    out_train = block(x, graph[INTRA].edge_index, graph[INTRA].edge_type)
+
+    def exact(values):
+        return torch.tensor([[float.fromhex(v) for v in row]
+                             for row in values])
+
+    if layout == "csr":
+        assert torch.equal(out, exact(PUBLISHED_EVAL))
+        assert torch.equal(out_train, exact(PUBLISHED_TRAIN))
+    else:  # the reference path sums in another order
+        assert torch.allclose(out, exact(PUBLISHED_EVAL), atol=1e-5)
+        assert torch.allclose(out_train, exact(PUBLISHED_TRAIN), atol=1e-5)
+
+
+# Widths, lazy inputs, parameters -----------------------------------------
+
+
+@pytest.mark.parametrize("out_channels", [1, 3, 7])
+def test_odd_width_splits_and_initialises_per_branch(out_channels):
+    torch.manual_seed(0)
+    conv = DiffGATConv(64, out_channels, heads=3)
+    pos, neg = out_channels - out_channels // 2, out_channels // 2
+    assert (conv.pos_channels, conv.neg_channels) == (pos, neg)
+    for name, width in (("att_dst_pos", pos), ("att_src_pos", pos),
+                        ("att_dst_neg", neg), ("att_src_neg", neg)):
+        att = getattr(conv, name)
+        assert att.shape == (1, 3, width)
+        if width:  # xavier_uniform_, gain 1.414, fans of [1, width]
+            bound = 1.414 * (6.0 / (1 + width)) ** 0.5
+            assert att.abs().max() <= bound + 1e-6
+    assert conv.lambda_q1.shape == (3, pos)
+    assert conv.weight.shape == (64, 3 * out_channels)
+    out = conv(torch.randn(5, 64), torch.tensor([[0, 1], [1, 2]]))
+    assert out.shape == (5, 3 * out_channels) and torch.isfinite(out).all()
+
+
+def test_lazy_in_channels():
+    torch.manual_seed(0)
+    x = torch.randn(4, 6)
+    edge_index = torch.tensor([[0, 1, 2], [1, 2, 3]])
+    conv = DiffGATConv(-1, 4, heads=2)
+    assert "in_channels" not in repr(conv) and repr(conv).startswith(
+        "DiffGATConv(-1, 4")
+    out = conv(x, edge_index)
+    assert conv.weight.shape == (6, 8) and out.shape == (4, 8)
+    # Loading a state_dict into a fresh lazy layer materialises it.
+    fresh = DiffGATConv(-1, 4, heads=2)
+    fresh.load_state_dict(conv.state_dict())
+    assert torch.equal(fresh(x, edge_index), out)
+    pair = DiffGATConv((-1, -1), 4, heads=2, add_self_loops=False)
+    out = pair((x, torch.randn(2, 3)), torch.tensor([[0, 3], [1, 0]]))
+    assert pair.weight_src.shape == (6, 8) and pair.weight_dst.shape == (3, 8)
+    assert out.shape == (2, 8)
+
+
+def count(module):
+    return sum(p.numel() for p in module.parameters())
+
+
+def test_parameter_counts_of_the_options():
+    base = DiffGATConv(12, 8, heads=2, bias=False)
+    assert count(DiffGATConv(12, 8, heads=2)) == count(base) + 16
+    assert count(DiffGATConv(12, 8, heads=2, concat=False)) == \
+        count(base) + 8
+    assert count(DiffGATConv(12, 8, heads=2, bias=False,
+                             residual=True)) == count(base) + 12 * 16
+    # No relations: no embedding (6 x 10 per head), no relation vectors.
+    assert count(DiffGATConv(12, 8, heads=2, bias=False,
+                             num_relations=None)) == count(base) - 2 * 80
+    assert DiffGATConv(12, 8, num_relations=None).rel_emb is None
+    # Edge features: a projection [edge_dim, H * C] and a vector per branch.
+    assert count(DiffGATConv(12, 8, heads=2, bias=False,
+                             edge_dim=3)) == count(base) + 3 * 16 + 16
+    assert count(DiffGATConv(12, 8, heads=2, bias=False,
+                             norm=False)) == count(base) - 2 * 16
+    assert count(DiffGATConv((12, 5), 8, heads=2, bias=False)) == \
+        count(base) + 5 * 16
+
+
+def test_bias_and_residual_are_added_after_the_heads():
+    torch.manual_seed(0)
+    x = torch.randn(6, 5)
+    edge_index = random_edges(6, 6, 0.4, seed=1)
+    conv = DiffGATConv(5, 4, heads=2, residual=True).eval()
+    randomize_(conv)
+    plain = DiffGATConv(5, 4, heads=2, bias=False).eval()
+    plain.load_state_dict(conv.state_dict(), strict=False)
+    expected = plain(x, edge_index) + conv.res(x) + conv.bias
+    assert torch.allclose(conv(x, edge_index), expected, atol=1e-6)
+
+
+def test_without_relations():
+    torch.manual_seed(0)
+    conv = DiffGATConv(5, 4, num_relations=None)
+    x = torch.randn(4, 5)
+    edge_index = torch.tensor([[0, 1, 2], [1, 2, 3]])
+    assert conv(x, edge_index).shape == (4, 4)
+    with pytest.raises(ValueError, match="edge_type needs num_relations, "
+                       "but the layer was built with num_relations=None"):
+        conv(x, edge_index, torch.tensor([1, 1, 1]))
+
+
+def test_untyped_edges_give_relation_parameters_a_zero_gradient():
+    # DistributedDataParallel needs every parameter in the graph.
+    conv = DiffGATConv(5, 4, heads=2)
+    conv(torch.randn(4, 5), torch.tensor([[0, 1], [1, 2]])).sum().backward()
+    for p in (conv.rel_emb, conv.att_rel_pos, conv.att_rel_neg):
+        assert p.grad is not None and p.grad.abs().max() == 0
+    assert conv.weight.grad.abs().max() > 0
+
+
+def test_attention_maps_kept_are_detached():
+    conv = DiffGATConv(5, 4, heads=2)
+    x = torch.randn(4, 5, requires_grad=True)
+    out, (_, alpha) = conv(x, torch.tensor([[0, 1], [1, 2]]),
+                           return_attention_weights=True)
+    assert alpha.requires_grad
+    assert not conv.alpha_pos.requires_grad
+    assert not conv.alpha_neg.requires_grad
+    assert conv.alpha_pos.grad_fn is None and conv.alpha_neg.grad_fn is None
+
+
+# Inputs: size, sparse adjacencies, edge index types ----------------------
+
+
+def test_size_argument():
+    torch.manual_seed(0)
+    x = torch.randn(4, 5)
+    edge_index = torch.tensor([[0, 1, 2, 3], [0, 0, 1, 1]])
+    conv = DiffGATConv(5, 4, heads=2).eval()
+    out = conv(x, edge_index)
+    assert torch.allclose(conv(x, edge_index, size=(4, 4)), out)
+    with pytest.raises(ValueError, match=r"size\[0\] is 3, but x has 4 rows"):
+        conv(x, edge_index, size=(3, 4))
+
+
+@pytest.mark.parametrize("builder", [to_torch_csr_tensor, to_torch_csc_tensor,
+                                     to_torch_coo_tensor])
+@pytest.mark.parametrize("loops", [True, False])
+def test_torch_sparse_adjacency_equals_edge_index(builder, loops):
+    torch.manual_seed(0)
+    n = 7
+    edge_index = random_edges(n, n, 0.4, seed=4)
+    x = torch.randn(n, 5)
+    conv = DiffGATConv(5, 4, heads=2, add_self_loops=loops).eval()
+    randomize_(conv)
+    out, (ei, alpha) = conv(x, edge_index, return_attention_weights=True)
+    adj_t = builder(edge_index.flip(0), size=(n, n))
+    out_adj, adj_alpha = conv(x, adj_t, return_attention_weights=True)
+    assert torch.allclose(out_adj, out, atol=1e-6)
+    assert adj_alpha.layout == adj_t.layout
+    dense = torch.zeros(n, n, 2).index_put((ei[1], ei[0]), alpha)
+    assert torch.allclose(adj_alpha.to_dense(), dense, atol=1e-6)
+
+    # Integer values: the relation ids, as RGATConv reads them.
+    edge_type = torch.randint(1, 6, (edge_index.size(1), ))
+    typed_adj = builder(edge_index.flip(0), edge_type, size=(n, n))
+    sorted_index, sorted_type = typed_adj_edges(typed_adj)
+    assert torch.allclose(conv(x, typed_adj),
+                          conv(x, sorted_index, sorted_type), atol=1e-6)
+    assert not torch.allclose(conv(x, typed_adj), out, atol=1e-4)
+
+
+def typed_adj_edges(adj_t):
+    from torch_geometric.utils import to_edge_index
+    index, value = to_edge_index(adj_t)
+    return index.flip(0), value
+
+
+def test_bipartite_sparse_adjacency():
+    torch.manual_seed(0)
+    x_src, x_dst = torch.randn(5, 8), torch.randn(3, 16)
+    edge_index = random_edges(5, 3, 0.6, seed=6, loops=True)
+    conv = DiffGATConv((8, 16), 4, heads=2, add_self_loops=False).eval()
+    out = conv((x_src, x_dst), edge_index)
+    adj_t = to_torch_csr_tensor(edge_index.flip(0), size=(3, 5))
+    assert torch.allclose(conv((x_src, x_dst), adj_t), out, atol=1e-6)
+    assert torch.allclose(conv((x_src, None), adj_t),
+                          conv((x_src, None), edge_index, size=(5, 3)),
+                          atol=1e-6)
+
+
+@pytest.mark.skipif(not WITH_TORCH_SPARSE, reason="torch-sparse absent")
+def test_sparse_tensor_adjacency():
+    from torch_geometric.typing import SparseTensor
+    torch.manual_seed(0)
+    edge_index = random_edges(6, 6, 0.4, seed=7)
+    x = torch.randn(6, 5)
+    conv = DiffGATConv(5, 4, heads=2).eval()
+    out, (ei, alpha) = conv(x, edge_index, return_attention_weights=True)
+    adj_t = SparseTensor.from_edge_index(edge_index,
+                                         sparse_sizes=(6, 6)).t()
+    out_adj, adj_alpha = conv(x, adj_t, return_attention_weights=True)
+    assert torch.allclose(out_adj, out, atol=1e-6)
+    dense = torch.zeros(6, 6, 2).index_put((ei[1], ei[0]), alpha)
+    assert torch.allclose(adj_alpha.to_dense(), dense, atol=1e-6)
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_int32_and_edge_index_inputs(layout):
+    torch.manual_seed(0)
+    x = torch.randn(6, 5)
+    edge_index = random_edges(6, 6, 0.4, seed=8)
+    conv = DiffGATConv(5, 4, heads=2, layout=layout).eval()
+    out = conv(x, edge_index)
+    assert torch.allclose(conv(x, edge_index.int()), out, atol=1e-6)
+    typed = EdgeIndex(edge_index, sparse_size=(6, 6))
+    assert torch.allclose(conv(x, typed), out, atol=1e-6)
+    typed = EdgeIndex(edge_index[:, edge_index[1].argsort()],
+                      sparse_size=(6, 6), sort_order="col")
+    assert torch.allclose(conv(x, typed), out, atol=1e-6)
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_empty_graphs(layout):
+    conv = DiffGATConv(5, 4, heads=2, layout=layout)
+    out, (ei, alpha) = conv(torch.empty(0, 5),
+                            torch.empty(2, 0, dtype=torch.long),
+                            return_attention_weights=True)
+    assert out.shape == (0, 8) and ei.shape == (2, 0)
+    assert alpha.shape == (0, 2)
+    out = conv(torch.randn(3, 5), torch.empty(2, 0, dtype=torch.long),
+               torch.empty(0, dtype=torch.long))
+    assert out.shape == (3, 8) and torch.isfinite(out).all()
+
+
+# The fast path stays honest -------------------------------------------------
+
+
+@pytest.mark.parametrize("aggr", ["max", "mean", "min"])
+def test_other_aggregations_take_propagate(aggr):
+    torch.manual_seed(0)
+    x = torch.randn(8, 5)
+    edge_index = random_edges(8, 8, 0.5, seed=9)
+    conv = DiffGATConv(5, 4, heads=2, aggr=aggr).eval()
+    randomize_(conv)
+    ref = DiffGATConv(5, 4, heads=2, aggr=aggr, layout="coo").eval()
+    ref.load_state_dict(conv.state_dict())
+    with mock.patch.object(diff_gat_conv_module, "csr_weighted_sum") as spy:
+        out = conv(x, edge_index)
+    spy.assert_not_called()
+    assert torch.equal(out, ref(x, edge_index))
+    summed = DiffGATConv(5, 4, heads=2).eval()
+    summed.load_state_dict(conv.state_dict())
+    assert not torch.allclose(out, summed(x, edge_index), atol=1e-3)
+
+
+def test_flow_target_to_source():
+    torch.manual_seed(0)
+    x = torch.randn(7, 5)
+    edge_index = random_edges(7, 7, 0.4, seed=10)
+    conv = DiffGATConv(5, 4, heads=2, flow="target_to_source").eval()
+    randomize_(conv)
+    forward = DiffGATConv(5, 4, heads=2).eval()
+    forward.load_state_dict(conv.state_dict())
+    assert torch.allclose(conv(x, edge_index), forward(x, edge_index.flip(0)),
+                          atol=1e-6)
+
+
+def test_hooks_see_every_message():
+    torch.manual_seed(0)
+    x = torch.randn(6, 5)
+    edge_index = random_edges(6, 6, 0.5, seed=11)
+    conv = DiffGATConv(5, 4, heads=2).eval()
+    seen = []
+    handle = conv.register_message_forward_hook(
+        lambda module, inputs, out: seen.append(out.shape))
+    out = conv(x, edge_index)
+    # The messages of the graph's edges and of one loop per node.
+    assert seen == [torch.Size([edge_index.size(1) + 6, 2, 4])]
+    handle.remove()
+    with mock.patch.object(diff_gat_conv_module, "csr_weighted_sum",
+                           wraps=csr_weighted_sum) as spy:
+        assert torch.allclose(conv(x, edge_index), out, atol=1e-6)
+    spy.assert_called_once()
+
+
+def test_gnn_explainer_with_the_default_layout():
+    torch.manual_seed(0)
+    x = torch.randn(8, 5)
+    edge_index = random_edges(8, 8, 0.4, seed=12)
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv1 = DiffGATConv(5, 4, heads=2)
+            self.conv2 = DiffGATConv(8, 3, concat=False)
+
+        def forward(self, x, edge_index):
+            return self.conv2(self.conv1(x, edge_index), edge_index)
+
+    explainer = Explainer(
+        Net(), GNNExplainer(epochs=3), explanation_type="model",
+        node_mask_type="attributes", edge_mask_type="object",
+        model_config=dict(mode="multiclass_classification",
+                          task_level="node", return_type="raw"))
+    explanation = explainer(x, edge_index, index=2)
+    assert explanation.edge_mask.shape == (edge_index.size(1), )
+    assert explanation.node_mask.shape == x.shape
+    # Only edges within two hops of node 2 can matter.
+    assert explanation.edge_mask.abs().sum() > 0
+
+
+# PyG composition: Sequential, heterogeneous graphs, compile --------------
+
+
+def test_sequential():
+    torch.manual_seed(0)
+    x = torch.randn(6, 5)
+    edge_index = random_edges(6, 6, 0.5, seed=13)
+    model = Sequential("x, edge_index", [
+        (DiffGATConv(5, 4, heads=2), "x, edge_index -> x"),
+        torch.nn.ReLU(),
+        (DiffGATConv(8, 3, concat=False), "x, edge_index -> x"),
+    ])
+    assert model(x, edge_index).shape == (6, 3)
+
+
+def hetero_data():
+    torch.manual_seed(0)
+    data = HeteroData()
+    data["paper"].x = torch.randn(6, 8)
+    data["author"].x = torch.randn(4, 12)
+    data["paper", "cites", "paper"].edge_index = random_edges(6, 6, 0.4, 14)
+    data["author", "writes", "paper"].edge_index = random_edges(4, 6, 0.5,
+                                                                15, True)
+    data["paper", "rev_writes", "author"].edge_index = \
+        data["author", "writes", "paper"].edge_index.flip(0)
+    return data
+
+
+def test_to_hetero_with_two_node_types():
+    data = hetero_data()
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = DiffGATConv((-1, -1), 4, heads=2,
+                                    add_self_loops=False)
+
+        def forward(self, x, edge_index):
+            return self.conv(x, edge_index)
+
+    model = to_hetero(Net(), data.metadata(), aggr="sum")
+    out = model(data.x_dict, data.edge_index_dict)
+    assert out["paper"].shape == (6, 8) and out["author"].shape == (4, 8)
+    out["paper"].sum().backward()
+
+
+def test_hetero_conv_with_two_node_types():
+    data = hetero_data()
+    conv = HeteroConv({
+        ("paper", "cites", "paper"): DiffGATConv(8, 4, heads=2),
+        ("author", "writes", "paper"): DiffGATConv(
+            (12, 8), 4, heads=2, add_self_loops=False),
+        ("paper", "rev_writes", "author"): DiffGATConv(
+            (8, 12), 4, heads=2, add_self_loops=False),
+    }, aggr="sum")
+    out = conv(data.x_dict, data.edge_index_dict)
+    assert out["paper"].shape == (6, 8) and out["author"].shape == (4, 8)
+    # The paper output is the sum of its two relations' layers.
+    convs = conv.convs
+    expected = convs["paper", "cites", "paper"](
+        data["paper"].x, data["paper", "cites", "paper"].edge_index) + \
+        convs["author", "writes", "paper"](
+            (data["author"].x, data["paper"].x),
+            data["author", "writes", "paper"].edge_index)
+    assert torch.allclose(out["paper"], expected, atol=1e-6)
+
+
+@pytest.mark.slow  # Inductor code generation: 10-60 s on 2 CPU cores
+def test_torch_compile_forward_and_backward():
+    torch.manual_seed(0)
+    x = torch.randn(9, 5)
+    edge_index = random_edges(9, 9, 0.4, seed=16)
+    edge_type = torch.randint(0, 6, (edge_index.size(1), ))
+    conv = DiffGATConv(5, 4, heads=2)
+    torch._dynamo.reset()
+    compiled = torch.compile(conv)
+    x_eager = x.clone().requires_grad_()
+    x_comp = x.clone().requires_grad_()
+    expected = conv(x_eager, edge_index, edge_type)
+    out = compiled(x_comp, edge_index, edge_type)
+    assert torch.allclose(out, expected, atol=1e-5)
+    g = torch.randn_like(out)
+    expected.backward(g)
+    grads = [p.grad.clone() for p in conv.parameters()]
+    conv.zero_grad()
+    out.backward(g)
+    assert torch.allclose(x_comp.grad, x_eager.grad, atol=1e-5)
+    for p, grad in zip(conv.parameters(), grads):
+        assert torch.allclose(p.grad, grad, atol=1e-5)
+
+
+# Bad arguments ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(in_channels=0), "in_channels must be an int >= 1, -1"),
+    (dict(in_channels=(8, "a")), "in_channels must be an int >= 1, -1"),
+    (dict(out_channels=0), "out_channels must be an int >= 1"),
+    (dict(heads=0), "heads must be >= 1"),
+    (dict(num_relations=-1), "num_relations must be None or an int >= 0"),
+    (dict(relation_dim=0), "relation_dim must be an int >= 1"),
+    (dict(dropout=1.0), r"dropout must lie in \[0, 1\)"),
+    (dict(edge_dim=0), "edge_dim must be None or an int >= 1"),
+    (dict(self_loop_type=6), r"self_loop_type must be a relation id in "
+     r"\[0, 5\]"),
+    (dict(layout="dense"), "layout must be one of"),
+])
+def test_bad_constructor_arguments(kwargs, match):
+    args = dict(in_channels=8, out_channels=4)
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=match):
+        DiffGATConv(**args)
+
+
+@pytest.mark.parametrize("call,match", [
+    (lambda c, x, ei: c(x, ei, torch.rand(3)),
+     r"expected edge_type as an integer tensor of shape \[3\]"),
+    (lambda c, x, ei: c(x, ei, torch.ones(2, dtype=torch.long)),
+     r"expected edge_type as an integer tensor of shape \[3\]"),
+    (lambda c, x, ei: c(x, ei, edge_attr=torch.rand(3, 2)),
+     "edge_attr needs edge_dim"),
+    (lambda c, x, ei: c(x, ei.float()), "expected edge_index as an integer"),
+    (lambda c, x, ei: c(x, ei[0]), r"\[2, num_edges\]"),
+    (lambda c, x, ei: c((x, ), ei), "x must be a tensor or a pair"),
+    (lambda c, x, ei: c((x, torch.randn(4, 3)), ei),
+     r"expected x_dst of shape \[num_nodes, 5\]"),
+    (lambda c, x, ei: c(x, ei, size=(4, 4, 4)),
+     "size must be None or a pair of node counts"),
+    (lambda c, x, ei: c(x, ei, size=(4, 3)),
+     r"size\[1\] is 3, but x has 4 rows"),
+])
+def test_bad_forward_arguments(call, match):
+    conv = DiffGATConv(5, 4)
+    x = torch.randn(4, 5)
+    edge_index = torch.tensor([[0, 1, 2], [1, 2, 3]])
+    with pytest.raises(ValueError, match=match):
+        call(conv, x, edge_index)
+
+
+@pytest.mark.parametrize("edge_attr,match", [
+    (torch.ones(3, 2, dtype=torch.long), "as a float tensor of shape"),
+    (torch.rand(3, 3), r"of shape \[3, 2\], got torch.float32 \[3, 3\]"),
+    (torch.rand(4, 2), r"of shape \[3, 2\]"),
+])
+def test_bad_edge_attr(edge_attr, match):
+    conv = DiffGATConv(5, 4, edge_dim=2)
+    with pytest.raises(ValueError, match=match):
+        conv(torch.randn(4, 5), torch.tensor([[0, 1, 2], [1, 2, 3]]),
+             edge_attr=edge_attr)
+    # A 1-D edge_attr is one feature per edge.
+    assert DiffGATConv(5, 4, edge_dim=1)(
+        torch.randn(4, 5), torch.tensor([[0, 1, 2], [1, 2, 3]]),
+        edge_attr=torch.rand(3)).shape == (4, 4)
+
+
+def test_bad_sparse_size():
+    conv = DiffGATConv(5, 4)
+    adj_t = to_torch_csr_tensor(torch.tensor([[0, 1], [1, 2]]), size=(4, 4))
+    with pytest.raises(ValueError, match=r"size must be \(4, 4\)"):
+        conv(torch.randn(4, 5), adj_t, size=(4, 3))
+    flow = DiffGATConv(5, 4, flow="target_to_source")
+    with pytest.raises(ValueError, match="needs flow='source_to_target'"):
+        flow(torch.randn(4, 5), adj_t)
