@@ -20,6 +20,7 @@ METRICS = "metrics.jsonl"
 CHECKPOINT = "best.pt"
 REPORT_JSON = "report.json"
 REPORT_MD = "report.md"
+SUMMARY = "summary.json"
 
 
 def write_json(path: Path, obj: Any) -> None:
@@ -53,3 +54,17 @@ def load_checkpoint(run_dir: Path) -> Dict[str, Any]:
         raise DataError(f"{path}: unreadable checkpoint "
                         f"({type(exc).__name__}: {exc})".splitlines()[0]) \
             from None
+
+
+def run_status(path) -> str:
+    """``"complete"`` (its ``summary.json``, written last, exists),
+    ``"incomplete"`` (anything else in it) or ``"empty"`` (missing or
+    empty).
+
+    STAND-IN (issue 11) for issue 10's implementation, same contract."""
+    path = Path(path)
+    if (path / SUMMARY).is_file():
+        return "complete"
+    if path.is_dir() and any(path.iterdir()):
+        return "incomplete"
+    return "empty"

@@ -4,6 +4,7 @@ Kept in the library (not the CLI) so that scripts get the same behaviour as
 the command line.
 """
 
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +36,11 @@ class TrainRequest:
     synthetic: Optional[dict] = None
     model_overrides: dict = field(default_factory=dict)
     train_overrides: dict = field(default_factory=dict)
+    # STAND-IN (issue 11) for issue 10's resume: with ``resume`` an
+    # interrupted run directory is cleared and trained again (deterministic
+    # training gives the same table); ``overwrite`` clears it first.
+    resume: bool = False
+    overwrite: bool = False
 
 
 @dataclass
@@ -99,6 +105,9 @@ def run_training(request: TrainRequest,
                               synthetic=request.synthetic)
 
     out_dir = Path(request.out or Path("runs") / default_run_name(request))
+    if request.overwrite or (request.resume and
+                             files.run_status(out_dir) == "incomplete"):
+        shutil.rmtree(out_dir, ignore_errors=True)  # STAND-IN, see resume
     results = []
     for seed in request.seeds:
         train_config.seed = seed
