@@ -273,7 +273,9 @@ def _overhead_table(report: dict) -> List[str]:
     for row in report["rows"]:
         cells = [row["cell"], row["label"], str(len(row["seeds"]))]
         for key, _ in OVERHEAD_METRICS:
-            text = _pct(row[key], 1.0, 4)
+            stat = row[key]
+            text = (f"{stat['mean']:.4g} ± {stat['std']:.2g}"
+                    if "mean" in stat else "—")
             d = row["difference"].get(key)
             ref = row[key].get("mean") if d else None
             if d and ref:
