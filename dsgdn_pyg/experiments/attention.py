@@ -4,7 +4,6 @@ discussion): for each modality, the inter-speaker block then the
 intra-speaker block, each map averaged over the block's differential heads.
 """
 
-import io
 from pathlib import Path
 from typing import Dict, List
 
@@ -13,7 +12,6 @@ import torch
 from torch_geometric.loader import DataLoader
 
 from dsgdn_pyg.data.dialogue_graph import NODE_TYPE
-from dsgdn_pyg.io import atomic_write
 from dsgdn_pyg.training.runs import load_model, load_run_corpus
 from dsgdn_pyg.training.trainer import to_device
 
@@ -97,7 +95,7 @@ def plot_attention(maps: Dict, path: Path) -> None:
     """One row per block (modality x inter/intra), columns positive,
     negative, differential; utterance index, speaker and label on both
     axes. Needs matplotlib (the ``bench`` extra)."""
-    from dsgdn_pyg.experiments.plots import require_matplotlib
+    from dsgdn_pyg.experiments.plots import require_matplotlib, save_figure
     plt = require_matplotlib()
     blocks = maps["blocks"]
     labels = maps["utterances"]
@@ -124,8 +122,4 @@ def plot_attention(maps: Dict, path: Path) -> None:
     fig.suptitle(f"dialogue {maps['dialogue_id']} ({maps['split']} split): "
                  f"attention of the differential heads (mean over heads)",
                  fontsize=11)
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100)
-    plt.close(fig)
-    atomic_write(Path(path), lambda f: f.write(buffer.getvalue()))
+    save_figure(plt, fig, path, dpi=100)

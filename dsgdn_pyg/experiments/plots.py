@@ -50,9 +50,15 @@ def plot_report(report: dict, path: Path) -> None:
                  f" {report['preset']}, modalities {report['modalities']}, "
                  f"seeds {','.join(map(str, report['seeds']))}",
                  fontsize=10)
+    save_figure(plt, fig, path)
+
+
+def save_figure(plt, fig, path: Path, dpi: int = 110) -> None:
+    """Lays out, renders and closes :obj:`fig`, then writes the PNG to
+    :obj:`path` atomically."""
     fig.tight_layout()
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110)
+    fig.savefig(buffer, format="png", dpi=dpi)
     plt.close(fig)
     atomic_write(Path(path), lambda f: f.write(buffer.getvalue()))
 
