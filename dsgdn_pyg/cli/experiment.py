@@ -68,8 +68,9 @@ def run(
     workers: int = typer.Option(
         1, help="Local worker processes, each pinned to its share of the "
         "cores (or to its own GPU)."),
-    executor: str = typer.Option("local", help="local or ray (`pip "
-                                 "install \"dsgdn-pyg[ray]\"`)."),
+    executor: str = typer.Option("local", help="local or ray (a Ray "
+                                 "cluster; needs the ray extra of "
+                                 "dsgdn-pyg)."),
     address: Optional[str] = typer.Option(
         None, help="Ray cluster address (--executor ray; default: a local "
         "Ray instance)."),
