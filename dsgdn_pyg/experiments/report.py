@@ -73,6 +73,10 @@ def collect(out: Path) -> dict:
     cells = {c.name: c for c in experiment.cells(preset)}
     default = manifest["default_cell"]
     root = Path(manifest["from_runs"]) if manifest.get("from_runs") else out
+    source = planning.read_manifest(root) if root != out else None
+    if source is not None:  # measured on another experiment's cells
+        cells = {c.name: c for c in
+                 get_experiment(source["experiment"]).cells(preset)}
     rows, missing, protocols, classes = [], [], set(), None
     for entry in manifest["cells"]:
         name = entry["name"]
