@@ -94,8 +94,6 @@ def make_plan(name: str, base_options: Sequence[str], seeds: Sequence[int],
     the output folder) and returns the plan; writes nothing."""
     experiment = get_experiment(name)
     base = parse_options(base_options, "option")
-    for key in ("seed", "seeds", "out"):
-        base.pop(key, None)
     check_settings(base, "base configuration")
     preset = base.get("preset", "iemocap")
     out = Path(out)
