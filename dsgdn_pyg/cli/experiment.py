@@ -53,7 +53,8 @@ def run(
     data: Optional[Path] = typer.Option(
         None, "--data", help="As for `dsgdn train` (default: the built-in "
         "synthetic dialogues)."),
-    preset: str = typer.Option("iemocap", help="iemocap or meld."),
+    preset: Optional[str] = typer.Option(
+        None, help="iemocap or meld (default: iemocap)."),
     modalities: Optional[str] = typer.Option(
         None, help="Any subset of t, a, v (default: the preset's three)."),
     seeds: str = typer.Option("1,2,3", help="Seeds of every cell, e.g. "
