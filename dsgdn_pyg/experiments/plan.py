@@ -139,7 +139,8 @@ def make_plan(name: str, base_options: Sequence[str], seeds: Sequence[int],
         cells=[{k: c[k] for k in ("name", "options", "settings")}
                for c in cells],
         seeds=list(seeds),
-        from_runs=str(from_runs) if from_runs is not None else None)
+        from_runs=str(Path(from_runs).resolve()) if from_runs is not None
+        else None)
     existing = read_manifest(out)
     if existing is not None:
         manifest = _merge(existing, manifest, out)
