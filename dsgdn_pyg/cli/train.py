@@ -153,6 +153,10 @@ def train(
     p_exe: Optional[float] = typer.Option(
         None, help="Probability a batch gets modality dropout "
         "(preset: 0.5 / 0.2)."),
+    fusion_weights: Optional[str] = typer.Option(
+        None, help="Fixed weights of the modalities' logits in the fusion, "
+        "e.g. t=0.8,v=0.1,a=0.1 (the paper's Sec. 6.7); default: the "
+        "published plain sum."),
     class_weights: bool = typer.Option(
         True, help="Use class weights: the preset's (IEMOCAP inverse "
         "frequency) or, with --classes data, the training labels' inverse "
@@ -195,10 +199,12 @@ def train(
     (non-finite loss or parameter; best.pt keeps the last finite model),
     130 interrupted (resume with --resume RUN_DIR).
     """
+    from dsgdn_pyg.models.amb_dsgdn import parse_fusion_weights
     from dsgdn_pyg.training.session import (TrainRequest, check_request,
                                             run_training)
 
     with user_errors():
+        fixed_fusion = parse_fusion_weights(fusion_weights)
         request = TrainRequest(
             data=str(data) if data is not None else None, preset=preset,
             modalities=modalities, seeds=_parse_seeds(seed, seeds),
@@ -211,7 +217,8 @@ def train(
                 dropout=dropout, hidden=hidden, num_heads=num_heads,
                 graph_heads=graph_heads, graph_dropout=graph_dropout,
                 graph_layer=graph_layer, modality_dropout=modality_dropout,
-                q_base=q_base, q_lambda=q_lambda, p_exe=p_exe),
+                q_base=q_base, q_lambda=q_lambda, p_exe=p_exe,
+                fusion_weights=fixed_fusion),
             train_overrides=dict(
                 epochs=epochs, lr=lr, weight_decay=weight_decay,
                 batch_size=batch_size, window=window, warm_up_epochs=warm_up,
@@ -311,6 +318,16 @@ def evaluate(
         None, help="Data to evaluate on (default: the run's own data)."),
     split: str = typer.Option("test", help="train, valid or test."),
     device: str = typer.Option("cpu", help="auto, cpu or cuda."),
+    noise: float = typer.Option(
+        0.0, help="Gaussian noise added to every feature at test time, as "
+        "a fraction of that feature's std on the training split (the "
+        "paper's Sec. 6.5: 0-0.7)."),
+    noise_seed: int = typer.Option(0, help="Seed of the --noise draw."),
+    min_length: Optional[int] = typer.Option(
+        None, help="Only the dialogues of at least this many utterances "
+        "(the paper's Sec. 6.3 uses 20-50)."),
+    max_length: Optional[int] = typer.Option(
+        None, help="Only the dialogues of at most this many utterances."),
 ) -> None:
     """Reload a run's best checkpoint and report its metrics on a split."""
     from dsgdn_pyg.training.run_dir import REPORT_JSON, run_status
@@ -319,7 +336,10 @@ def evaluate(
     with user_errors():
         start = time.perf_counter()
         metrics, config = evaluate_run(run_dir, str(data) if data else None,
-                                       split, device)
+                                       split, device, noise=noise,
+                                       noise_seed=noise_seed,
+                                       min_length=min_length,
+                                       max_length=max_length)
     if run_status(run_dir) == "incomplete" and \
             not (run_dir / REPORT_JSON).is_file():
         err_console.print(

@@ -3,6 +3,7 @@
 from dsgdn_pyg.models.amb_dsgdn import (AMBDSGDN, GRAPH_LAYERS, MODALITIES,
                                         PRESETS, ModelConfig, ModelOutput,
                                         amb_dsgdn_loss, count_parameters,
+                                        parse_fusion_weights,
                                         parse_modalities, preset_config)
 from dsgdn_pyg.models.encoders import (ContextEncoder,
                                        SinusoidalPositionalEncoding,
@@ -16,5 +17,5 @@ __all__ = [
     "ExpectationScale", "GRAPH_LAYERS", "MODALITIES", "ModelConfig",
     "ModelOutput", "PRESETS", "SinusoidalPositionalEncoding",
     "TransformerLayer", "amb_dsgdn_loss", "count_parameters",
-    "drop_probabilities", "parse_modalities", "preset_config",
+    "drop_probabilities", "parse_fusion_weights", "parse_modalities", "preset_config",
 ]

@@ -49,6 +49,28 @@ def parse_modalities(spec) -> tuple:
     return tuple(m for m in MODALITIES if m in names)
 
 
+def parse_fusion_weights(spec: Optional[str]) -> Optional[Dict[str, float]]:
+    """``"t=0.8,v=0.1,a=0.1"`` -> ``{"text": 0.8, "visual": 0.1, "audio":
+    0.1}`` (fixed fusion weights, the paper's Sec. 6.7); ``None`` or ``""``
+    -> ``None`` (the published plain sum of the modality logits)."""
+    if not spec:
+        return None
+    weights = {}
+    for item in str(spec).split(","):
+        key, sep, value = item.partition("=")
+        name = MODALITY_CODES.get(key.strip(), key.strip())
+        try:
+            weight = float(value)
+        except ValueError:
+            weight = None
+        if not sep or name not in MODALITIES or weight is None \
+                or name in weights:
+            raise ValueError(f"fusion_weights: expected MODALITY=WEIGHT pairs "
+                             f"such as t=0.8,v=0.1,a=0.1, got {spec!r}")
+        weights[name] = weight
+    return weights
+
+
 @dataclass
 class ModelConfig:
     """Architecture of :class:`AMBDSGDN`; everything needed to rebuild it."""
@@ -66,6 +88,9 @@ class ModelConfig:
     q_base: float = 0.3
     q_lambda: float = 0.9
     p_exe: float = 0.5
+    # Fixed weight of each modality's logits in the fusion (Sec. 6.7); None:
+    # the published plain sum.
+    fusion_weights: Optional[Dict[str, float]] = None
 
     def __post_init__(self):
         if self.graph_layer not in GRAPH_LAYERS:
@@ -79,6 +104,14 @@ class ModelConfig:
             raise ValueError(
                 f"hidden: expected an even width divisible by num_heads "
                 f"({self.num_heads}), got {self.hidden}")
+        if self.fusion_weights is not None:
+            given = set(self.fusion_weights)
+            if given != set(self.modalities) or any(
+                    w < 0 for w in self.fusion_weights.values()):
+                raise ValueError(
+                    f"fusion_weights: expected one non-negative weight per "
+                    f"modality of the model ({', '.join(self.modalities)}), "
+                    f"got {self.fusion_weights}")
 
     @property
     def modalities(self) -> tuple:
@@ -304,7 +337,9 @@ class AMBDSGDN(torch.nn.Module):
             feats, drop_prob = result.features, result.drop_prob
             keep = result.keep if result.applied else None
         modality_logits = {m: self.classify(m, h) for m, h in feats.items()}
-        fused = torch.stack(list(modality_logits.values())).sum(0)
+        weights = self.config.fusion_weights
+        fused = torch.stack([lg if weights is None else weights[m] * lg
+                             for m, lg in modality_logits.items()]).sum(0)
         return ModelOutput(
             log_probs=F.log_softmax(fused, dim=-1),
             modality_log_probs={m: F.log_softmax(lg, dim=-1)

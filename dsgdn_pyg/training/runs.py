@@ -48,13 +48,41 @@ def load_run_corpus(config: dict, data: Optional[str] = None):
 
 
 def evaluate_run(run_dir, data: Optional[str] = None, split: str = "test",
-                 device: str = "cpu") -> Tuple[SplitMetrics, dict]:
-    """Reloads a run's best checkpoint and measures it on one split."""
+                 device: str = "cpu", noise: float = 0.0, noise_seed: int = 0,
+                 min_length: Optional[int] = None,
+                 max_length: Optional[int] = None
+                 ) -> Tuple[SplitMetrics, dict]:
+    """Reloads a run's best checkpoint and measures it on one split
+    (optionally with test-time feature noise or only on the dialogues of
+    a length range, see :func:`evaluate_condition`)."""
     if split not in SPLITS:
         raise ValueError(f"split: expected one of {SPLITS}, got {split!r}")
     model, config = load_model(run_dir, device)
     corpus = load_run_corpus(config, data)
-    graphs = getattr(corpus, split)
-    metrics = evaluate(model, graphs, next(model.parameters()).device,
-                       batch_size=config["train"]["batch_size"])
+    metrics = evaluate_condition(model, config, corpus, split, noise=noise,
+                                 noise_seed=noise_seed,
+                                 min_length=min_length, max_length=max_length)
     return metrics, config
+
+
+def evaluate_condition(model, config: dict, corpus, split: str = "test",
+                       noise: float = 0.0, noise_seed: int = 0,
+                       min_length: Optional[int] = None,
+                       max_length: Optional[int] = None,
+                       feature_scale: Optional[dict] = None) -> SplitMetrics:
+    """Metrics of a loaded model on a split of its corpus, on the dialogues
+    of ``min_length``-``max_length`` utterances, with Gaussian noise of
+    ``noise`` x each feature's training-split std added at test time
+    (seeded by :obj:`noise_seed`; :obj:`feature_scale` passes those stds
+    when already computed)."""
+    from dsgdn_pyg.training import conditions
+
+    graphs = conditions.filter_lengths(getattr(corpus, split), min_length,
+                                       max_length)
+    if noise:
+        scale = feature_scale or conditions.feature_std(
+            corpus.train, list(config["model"]["input_dims"]))
+        graphs = conditions.add_feature_noise(graphs, scale, noise,
+                                              noise_seed)
+    return evaluate(model, graphs, next(model.parameters()).device,
+                    batch_size=config["train"]["batch_size"])

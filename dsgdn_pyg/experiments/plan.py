@@ -1,0 +1,213 @@
+"""From an experiment, a base configuration and seeds to the list of runs
+(one per cell and seed), the experiment's manifest in its output folder,
+and the slice of the runs one shard does.
+
+Layout of an experiment folder::
+
+    experiment.json               the manifest (name, base options, cells,
+                                  seeds)
+    <cell>/seed-<n>/              one ordinary `dsgdn train` run directory
+    evaluations/<cell>/seed-<n>.json   ``evaluate`` experiments' metrics
+    report.md, report.json, plot.png
+"""
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from dsgdn_pyg import __version__
+from dsgdn_pyg.experiments.options import (check_settings, parse_options,
+                                           to_options)
+from dsgdn_pyg.experiments.registry import (Cell, Experiment,
+                                            get_experiment)
+from dsgdn_pyg.training import run_dir as files
+
+MANIFEST = "experiment.json"
+EVALUATIONS = "evaluations"
+OVERHEAD = "overhead.json"
+
+
+@dataclass
+class Plan:
+    """Everything one `dsgdn experiment run` does."""
+    experiment: Experiment
+    out: Path
+    base: dict
+    cells: List[dict]  # name, options, settings, run_root
+    seeds: List[int]
+    from_runs: Optional[Path] = None
+    manifest: dict = field(default_factory=dict)
+
+    @property
+    def preset(self) -> str:
+        return self.base.get("preset", "iemocap")
+
+
+def parse_shard(spec: Optional[str]) -> Optional[Tuple[int, int]]:
+    """``"K/N"`` with ``1 <= K <= N`` -> ``(K, N)``."""
+    if spec is None:
+        return None
+    k, sep, n = spec.partition("/")
+    try:
+        k, n = int(k), int(n)
+    except ValueError:
+        k = n = 0
+    if not sep or not 1 <= k <= n:
+        raise ValueError(f"--shard: expected K/N with 1 <= K <= N (this job "
+                         f"runs every N-th run from the K-th), got {spec!r}")
+    return k, n
+
+
+def shard_slice(items: Sequence, shard: Optional[Tuple[int, int]]) -> list:
+    """The items of shard ``K/N``: every N-th from the K-th (1-based), so
+    that the N shards together hold each item exactly once."""
+    if shard is None:
+        return list(items)
+    k, n = shard
+    return [item for i, item in enumerate(items) if i % n == k - 1]
+
+
+def read_manifest(folder: Path) -> Optional[dict]:
+    path = Path(folder) / MANIFEST
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{path}: unreadable experiment manifest "
+                         f"({exc})") from None
+
+
+def _cell_entry(cell: Cell, base: dict, root: Path) -> dict:
+    settings = dict(base, **parse_options(cell.options, f"cell {cell.name} "
+                                          f"option"))
+    return dict(name=cell.name, options=list(cell.options),
+                settings=settings, run_root=str(root / cell.name))
+
+
+def make_plan(name: str, base_options: Sequence[str], seeds: Sequence[int],
+              out: Path, only: Optional[Sequence[str]] = None,
+              extra_cells: Optional[Dict[str, Sequence[str]]] = None,
+              from_runs: Optional[Path] = None) -> Plan:
+    """Checks everything (experiment, options of the base and of every cell,
+    the output folder) and returns the plan; writes nothing."""
+    experiment = get_experiment(name)
+    base = parse_options(base_options, "option")
+    check_settings(base, "base configuration")
+    preset = base.get("preset", "iemocap")
+    out = Path(out)
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ValueError(f"--seeds: expected distinct integers, got "
+                         f"{list(seeds)}")
+
+    if from_runs is not None:
+        if experiment.kind != "evaluate":
+            raise ValueError(f"--from-runs: only for the experiments that "
+                             f"measure trained runs (long-dialogues, noise), "
+                             f"not {name}")
+        source = read_manifest(from_runs)
+        if source is None:
+            raise ValueError(f"--from-runs: {from_runs} holds no experiment "
+                             f"manifest ({MANIFEST}); expected the --out "
+                             f"folder of a `dsgdn experiment run`")
+        cells = [dict(c, run_root=str(Path(from_runs) / c["name"]))
+                 for c in source["cells"]]
+        base = source["base"]
+    else:
+        cells = [_cell_entry(c, base, out)
+                 for c in experiment.cells(preset)]
+        for cell_name, options in (extra_cells or {}).items():
+            cells = [c for c in cells if c["name"] != cell_name]
+            cells.append(_cell_entry(Cell(cell_name, tuple(options)), base,
+                                     out))
+    if only:
+        known = [c["name"] for c in cells]
+        unknown = [c for c in only if c not in known]
+        if unknown:
+            raise ValueError(f"--only: unknown cell {unknown[0]!r}; expected "
+                             f"some of {', '.join(known)}")
+        cells = [c for c in cells if c["name"] in only]
+    for cell in cells:
+        check_settings(cell["settings"], f"cell {cell['name']}")
+
+    manifest = dict(
+        experiment=experiment.name, reproduces=experiment.reproduces,
+        kind=experiment.kind, version=__version__,
+        base_options=to_options(base), base=base,
+        default_cell=experiment.default_cell(preset),
+        cells=[{k: c[k] for k in ("name", "options", "settings")}
+               for c in cells],
+        seeds=list(seeds),
+        from_runs=str(Path(from_runs).resolve()) if from_runs is not None
+        else None)
+    existing = read_manifest(out)
+    if existing is not None:
+        manifest = _merge(existing, manifest, out)
+    elif out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise ValueError(f"--out: {out} is not empty and holds no experiment "
+                         f"manifest ({MANIFEST}); expected a new folder or "
+                         f"one of this experiment's")
+    return Plan(experiment, out, base, cells, list(seeds),
+                Path(from_runs) if from_runs is not None else None, manifest)
+
+
+def _merge(existing: dict, new: dict, out: Path) -> dict:
+    """The manifest of a folder run again: the same experiment and base
+    configuration, the union of the cells and seeds."""
+    if existing.get("experiment") != new["experiment"]:
+        raise ValueError(f"--out: {out} holds the runs of experiment "
+                         f"{existing.get('experiment')!r}, not "
+                         f"{new['experiment']!r}; use another folder")
+    for key, what in (("base", "base options"), ("from_runs", "--from-runs")):
+        if existing.get(key) != new[key]:
+            raise ValueError(f"--out: {out} holds runs of {new['experiment']}"
+                             f" with other {what} ({existing.get(key)}); use "
+                             f"another folder")
+    cells = {c["name"]: c for c in existing["cells"]}
+    for cell in new["cells"]:
+        old = cells.get(cell["name"])
+        if old is not None and old["settings"] != cell["settings"]:
+            raise ValueError(f"--out: {out} holds cell {cell['name']!r} with "
+                             f"other options ({' '.join(old['options'])}); "
+                             f"use another folder")
+        cells[cell["name"]] = cell
+    seeds = list(existing["seeds"]) + [s for s in new["seeds"]
+                                       if s not in existing["seeds"]]
+    return dict(new, cells=list(cells.values()), seeds=seeds)
+
+
+def run_dir(cell: dict, seed: int) -> Path:
+    """The run directory of one (cell, seed)."""
+    return Path(cell["run_root"]) / f"seed-{seed}"
+
+
+def evaluation_path(out: Path, cell: str, seed: int) -> Path:
+    return Path(out) / EVALUATIONS / cell / f"seed-{seed}.json"
+
+
+def tasks(plan: Plan) -> List[dict]:
+    """One picklable task per (cell, seed), in grid order."""
+    experiment = plan.experiment
+    out = []
+    for cell in plan.cells:
+        for seed in plan.seeds:
+            path = run_dir(cell, seed)
+            task = dict(experiment=experiment.name, kind=experiment.kind,
+                        cell=cell["name"], seed=seed,
+                        settings=cell["settings"], run_dir=str(path),
+                        train=plan.from_runs is None)
+            if experiment.kind == "evaluate":
+                task["evaluation"] = str(evaluation_path(
+                    plan.out, cell["name"], seed))
+                task["conditions"] = [c.__dict__ for c in
+                                      experiment.conditions]
+            elif experiment.kind == "overhead":
+                task["train"] = False
+                task["overhead"] = str(path / OVERHEAD)
+            out.append(task)
+    return out
+
+
+def write_manifest(plan: Plan) -> None:
+    files.write_json(plan.out / MANIFEST, plan.manifest)

@@ -1,0 +1,321 @@
+"""`dsgdn experiment report`: what an experiment folder holds, as a
+markdown table, a JSON file and a plot in the paper's form.
+
+Every number is the test metric at the epoch selected on validation, as
+mean +- std over the seeds that finished; each cell is compared with the
+default cell by the paired difference over the seeds both have, with a 95%
+t-interval. Runs that are missing are listed, never averaged away.
+"""
+
+import json
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import numpy as np
+
+from dsgdn_pyg.errors import MissingExtraError
+from dsgdn_pyg.experiments import plan as planning
+from dsgdn_pyg.experiments.registry import TABLE4, get_experiment
+from dsgdn_pyg.experiments.statistics import mean_std, paired_difference
+from dsgdn_pyg.models.amb_dsgdn import parse_modalities
+from dsgdn_pyg.training import run_dir as files
+
+REPORT_MD = "report.md"
+REPORT_JSON = "report.json"
+PLOT = "plot.png"
+METRICS = ("weighted_f1", "accuracy")
+OVERHEAD_METRICS = (
+    ("inference_ms_per_utterance", "inference (ms / utterance)"),
+    ("throughput_utterances_per_s", "throughput (utterances / s)"),
+    ("batch_ms", "training batch (ms)"),
+    ("gflop_per_utterance", "GFLOP / utterance (inference)"),
+    ("tflop_per_s", "TFLOP/s (inference)"),
+)
+
+
+def modality_code(spec) -> str:
+    return "".join(m[0] for m in parse_modalities(spec or "tav"))
+
+
+def _paper(experiment, cell, preset: str, modalities: str,
+           default: str) -> Optional[tuple]:
+    """The paper's (F1, accuracy) of a cell, where the paper measured that
+    configuration: the full-modality numbers only for a run with all three
+    modalities; the default cell with fewer modalities gets Table 4's."""
+    if cell.paper_modalities is not None:
+        return cell.paper.get(preset)
+    if cell.name == default and modalities != "tav":
+        return TABLE4.get(preset, {}).get(modalities)
+    return cell.paper.get(preset) if modalities == "tav" else None
+
+
+def _load(path: Path) -> Optional[dict]:
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def collect(out: Path) -> dict:
+    """The rows of an experiment folder: per cell (and condition), the
+    per-seed metrics, their mean +- std and the difference from the
+    default; plus the runs still missing."""
+    out = Path(out)
+    manifest = planning.read_manifest(out)
+    if manifest is None:
+        raise ValueError(f"report: {out} holds no experiment manifest "
+                         f"({planning.MANIFEST}); expected the --out folder "
+                         f"of `dsgdn experiment run`")
+    experiment = get_experiment(manifest["experiment"])
+    base = manifest["base"]
+    preset = base.get("preset", "iemocap")
+    modalities = modality_code(base.get("modalities"))
+    cells = {c.name: c for c in experiment.cells(preset)}
+    default = manifest["default_cell"]
+    root = Path(manifest["from_runs"]) if manifest.get("from_runs") else out
+    source = planning.read_manifest(root) if root != out else None
+    if source is not None:  # measured on another experiment's cells
+        cells = {c.name: c for c in
+                 get_experiment(source["experiment"]).cells(preset)}
+    rows, missing, protocols, classes = [], [], set(), None
+    for entry in manifest["cells"]:
+        name = entry["name"]
+        cell = cells.get(name)
+        label = cell.label if cell else " ".join(entry["options"])
+        per_condition: Dict[str, Dict[int, dict]] = {}
+        for seed in manifest["seeds"]:
+            run = root / name / f"seed-{seed}"
+            if experiment.kind == "train":
+                report = _load(run / files.REPORT_JSON) \
+                    if files.run_status(run) == "complete" else None
+                if report is None:
+                    missing.append(dict(cell=name, seed=seed, path=str(run),
+                                        status=files.run_status(run)))
+                    continue
+                protocols.add(report.get("selected_on", "valid"))
+                classes = classes or report.get("classes")
+                per_condition.setdefault("test", {})[seed] = dict(
+                    report["test"], best_epoch=report["best_epoch"])
+            elif experiment.kind == "evaluate":
+                path = planning.evaluation_path(out, name, seed)
+                record = _load(path)
+                if record is None:
+                    missing.append(dict(cell=name, seed=seed, path=str(path),
+                                        status=files.run_status(run)))
+                    continue
+                classes = classes or (_load(run / files.REPORT_JSON)
+                                      or {}).get("classes")
+                for cond, metrics in record["conditions"].items():
+                    per_condition.setdefault(cond, {})[seed] = metrics
+            else:
+                record = _load(run / planning.OVERHEAD)
+                if record is None:
+                    missing.append(dict(cell=name, seed=seed,
+                                        path=str(run / planning.OVERHEAD),
+                                        status="missing"))
+                    continue
+                per_condition.setdefault("overhead", {})[seed] = record
+        conditions = ([(c.name, c) for c in experiment.conditions]
+                      if experiment.kind == "evaluate" else
+                      [("overhead" if experiment.kind == "overhead" else
+                        "test", None)])
+        for cond_name, cond in conditions:
+            values = per_condition.get(cond_name, {})
+            rows.append(_row(name, label, cell, cond_name, cond, values,
+                             experiment, preset, modalities, default))
+    _differences(rows, experiment, default)
+    return dict(experiment=experiment.name,
+                reproduces=experiment.reproduces, varies=experiment.varies,
+                kind=experiment.kind, base_options=manifest["base_options"],
+                preset=preset, modalities=modalities, seeds=manifest["seeds"],
+                default_cell=default,
+                default_condition=experiment.default_condition,
+                from_runs=manifest.get("from_runs"),
+                selected_on=sorted(protocols), classes=classes, rows=rows,
+                missing=missing)
+
+
+def _metric_keys(experiment) -> List[str]:
+    return [k for k, _ in OVERHEAD_METRICS] if experiment.kind == \
+        "overhead" else list(METRICS)
+
+
+def _row(name, label, cell, cond_name, cond, values, experiment, preset,
+         modalities, default) -> dict:
+    row = dict(cell=name, label=label, condition=cond_name,
+               condition_label=cond.label if cond else None,
+               x=cond.x if cond is not None and cond.x is not None else
+               (cell.x if cell else None),
+               y=cell.y if cell else None, seeds=sorted(values))
+    for key in _metric_keys(experiment):
+        per_seed = {s: v[key] for s, v in values.items()
+                    if v.get(key) is not None}
+        row[key] = dict(per_seed={str(s): v for s, v in per_seed.items()},
+                        **(mean_std(per_seed.values()) or {}))
+    confusions = [v["confusion"] for v in values.values() if "confusion" in v]
+    row["confusion"] = np.sum(confusions, 0).tolist() if confusions else None
+    paper = _paper(experiment, cell, preset, modalities, default) \
+        if cell and experiment.kind == "train" else None
+    row["paper"] = dict(weighted_f1=paper[0], accuracy=paper[1]) \
+        if paper else None
+    return row
+
+
+def _differences(rows: List[dict], experiment, default: str) -> None:
+    """Each row's paired difference from its reference row: the default
+    cell (train, overhead) or, within the same cell, the default condition
+    (evaluate)."""
+    for row in rows:
+        if experiment.kind == "evaluate":
+            ref = next((r for r in rows if r["cell"] == row["cell"] and
+                        r["condition"] == experiment.default_condition),
+                       None)
+        else:
+            ref = next((r for r in rows if r["cell"] == default), None)
+        row["is_reference"] = ref is row
+        row["difference"] = {}
+        if ref is None or ref is row:
+            continue
+        for key in _metric_keys(experiment):
+            cell_values = {int(s): v for s, v in
+                           row[key]["per_seed"].items()}
+            ref_values = {int(s): v for s, v in ref[key]["per_seed"].items()}
+            row["difference"][key] = paired_difference(cell_values,
+                                                       ref_values)
+
+
+def _pct(stat: Optional[dict], scale: float = 100.0,
+         digits: int = 2) -> str:
+    if not stat or "mean" not in stat:
+        return "—"
+    return f"{scale * stat['mean']:.{digits}f} ± {scale * stat['std']:.{digits}f}"
+
+
+def _diff(d: Optional[dict], scale: float = 100.0, digits: int = 2) -> str:
+    if not d:
+        return "—"
+    text = f"{scale * d['mean']:+.{digits}f}"
+    if d["low"] is None:
+        return text + " (1 seed, no CI)"
+    star = " *" if d["significant"] else ""
+    return (f"{text} [{scale * d['low']:+.{digits}f}, "
+            f"{scale * d['high']:+.{digits}f}]{star}")
+
+
+def _paper_cell(row: dict, key: str) -> str:
+    value = (row["paper"] or {}).get(key)
+    return "—" if value is None else f"{value:.2f}"
+
+
+def format_markdown(report: dict) -> str:
+    experiment = get_experiment(report["experiment"])
+    legacy = "test" in report["selected_on"]
+    lines = [f"# `{report['experiment']}`: the paper's {report['reproduces']}",
+             "", f"Varies: {report['varies']}.", "",
+             f"Base options: `{' '.join(report['base_options']) or '(none)'}`"
+             f" (preset {report['preset']}, modalities "
+             f"{report['modalities']}); seeds "
+             f"{', '.join(map(str, report['seeds']))}."]
+    if report["from_runs"]:
+        lines.append(f"Measured on the trained runs of "
+                     f"`{report['from_runs']}` (no retraining).")
+    lines += ["", ("**LEGACY protocol: epochs selected on TEST.**" if legacy
+                   else "Test metrics at the epoch selected on validation,")
+              + " mean ± std over seeds; Δ: paired difference over seeds "
+              "from the reference row, with its 95% t-interval (* when it "
+              "excludes 0).", ""]
+    if experiment.kind == "overhead":
+        lines += _overhead_table(report)
+    else:
+        lines += _metric_table(report, experiment)
+    if report["missing"]:
+        lines += ["", f"## Missing runs ({len(report['missing'])})", "",
+                  "Not in the means above:", ""]
+        lines += [f"- {m['cell']} seed {m['seed']}: {m['status']} "
+                  f"(`{m['path']}`)" for m in report["missing"]]
+    else:
+        lines += ["", "No run is missing."]
+    return "\n".join(lines) + "\n"
+
+
+def _metric_table(report: dict, experiment) -> List[str]:
+    evaluate = experiment.kind == "evaluate"
+    ref = ("the same cell's " + report["default_condition"]) if evaluate \
+        else report["default_cell"]
+    head = ["cell", "setting"] + (["condition"] if evaluate else []) + \
+        ["seeds", "test wF1", "test acc"] + \
+        ([] if evaluate else ["paper wF1", "paper acc"]) + \
+        [f"Δ wF1 vs {ref} [95% CI]", "Δ acc [95% CI]"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for row in report["rows"]:
+        name = row["cell"] + (" (reference)" if row["is_reference"] and
+                              not evaluate else "")
+        cells = [name, row["label"]]
+        if evaluate:
+            cells.append(row["condition_label"] +
+                         (" (reference)" if row["is_reference"] else ""))
+        cells += [str(len(row["seeds"])), _pct(row["weighted_f1"]),
+                  _pct(row["accuracy"])]
+        if not evaluate:
+            cells += [_paper_cell(row, "weighted_f1"),
+                      _paper_cell(row, "accuracy")]
+        cells += [_diff(row["difference"].get("weighted_f1")),
+                  _diff(row["difference"].get("accuracy"))]
+        lines.append("| " + " | ".join(cells) + " |")
+    if not evaluate:
+        lines += ["", "Paper numbers are shown only where the paper "
+                  "measured the same configuration (its ablations use all "
+                  "three modalities; a run with fewer modalities gets the "
+                  "paper's Table 4 number on its default cell only)."]
+    return lines
+
+
+def _overhead_table(report: dict) -> List[str]:
+    head = ["cell", "setting", "seeds"] + [label for _, label in
+                                           OVERHEAD_METRICS]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for row in report["rows"]:
+        cells = [row["cell"], row["label"], str(len(row["seeds"]))]
+        for key, _ in OVERHEAD_METRICS:
+            stat = row[key]
+            text = (f"{stat['mean']:.4g} ± {stat['std']:.2g}"
+                    if "mean" in stat else "—")
+            d = row["difference"].get(key)
+            ref = row[key].get("mean") if d else None
+            if d and ref:
+                text += f" ({100 * d['mean'] / (ref - d['mean']):+.1f}%)"
+            cells.append(text)
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", f"Change in % against the reference cell "
+              f"{report['default_cell']}."]
+    return lines
+
+
+def write_report(out: Path, plot: Optional[bool] = None) -> dict:
+    """Writes ``report.md``, ``report.json`` and ``plot.png`` into the
+    experiment folder; returns the report with the paths written. The plot
+    needs matplotlib (the ``bench`` extra): ``plot=None`` leaves it out,
+    with a note, where matplotlib is missing; ``plot=True`` then raises
+    :class:`~dsgdn_pyg.errors.MissingExtraError`."""
+    from dsgdn_pyg.experiments import plots
+
+    out = Path(out)
+    report = collect(out)
+    notes = []
+    if plot is None:
+        try:
+            plots.require_matplotlib()
+            plot = True
+        except MissingExtraError as exc:
+            plot = False
+            notes.append(f"plot left out: {exc}")
+    elif plot:
+        plots.require_matplotlib()
+    files.write_json(out / REPORT_JSON, report)
+    files.write_text(out / REPORT_MD, format_markdown(report))
+    report["written"] = [str(out / REPORT_MD), str(out / REPORT_JSON)]
+    if plot:
+        plots.plot_report(report, out / PLOT)
+        report["written"].append(str(out / PLOT))
+    report["notes"] = notes
+    return report

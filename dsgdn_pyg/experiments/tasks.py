@@ -1,0 +1,79 @@
+"""One run of an experiment, as any executor runs it (in this process, in
+a local worker process or on a Ray worker): train the (cell, seed) unless
+its run directory is complete (resuming an interrupted one), then, for an
+``evaluate`` experiment, measure the selected checkpoint under every
+test-time condition."""
+
+import time
+from pathlib import Path
+from typing import List
+
+import numpy as np
+
+from dsgdn_pyg.experiments.options import build_request
+from dsgdn_pyg.training import run_dir as files
+
+
+def execute_task(task: dict) -> dict:
+    """Runs :obj:`task` (see :func:`~dsgdn_pyg.experiments.plan.tasks`);
+    returns ``{cell, seed, status, seconds}``, status ``trained``,
+    ``done`` (nothing left to do), ``evaluated``, ``measured`` or
+    ``missing`` (an ``evaluate`` task whose run is not complete)."""
+    start = time.perf_counter()
+    record = dict(cell=task["cell"], seed=task["seed"])
+    if task["kind"] == "overhead":
+        from dsgdn_pyg.experiments.overhead import measure_task
+        status = "done"
+        if not Path(task["overhead"]).is_file():
+            measure_task(task)
+            status = "measured"
+        return dict(record, status=status,
+                    seconds=time.perf_counter() - start)
+
+    path = Path(task["run_dir"])
+    status = "done"
+    state = files.run_status(path)
+    if task["train"] and state != "complete":
+        from dsgdn_pyg.training.session import run_training
+        request = build_request(task["settings"], task["seed"], path,
+                                resume=state == "incomplete")
+        run_training(request, log=lambda *args: None)
+        status = "trained"
+    if task["kind"] == "evaluate":
+        if files.run_status(path) != "complete":
+            status = "missing"
+        elif not Path(task["evaluation"]).is_file():
+            files.write_json(Path(task["evaluation"]), dict(
+                run_dir=str(path), seed=task["seed"], cell=task["cell"],
+                conditions=evaluate_conditions(path, task["conditions"])))
+            status = "evaluated" if status == "done" else status
+    return dict(record, status=status, seconds=time.perf_counter() - start)
+
+
+def evaluate_conditions(path: Path, conditions: List[dict]) -> dict:
+    """The test metrics of a run's selected checkpoint under each
+    condition, averaged over the condition's noise seeds (each one kept)."""
+    from dsgdn_pyg.training.conditions import feature_std
+    from dsgdn_pyg.training.runs import (evaluate_condition, load_model,
+                                         load_run_corpus)
+
+    model, config = load_model(path)
+    corpus = load_run_corpus(config)
+    scale = feature_std(corpus.train, list(config["model"]["input_dims"]))
+    out = {}
+    for cond in conditions:
+        seeds = cond["noise_seeds"] if cond["noise"] else [0]
+        runs = [evaluate_condition(
+            model, config, corpus, "test", noise=cond["noise"],
+            noise_seed=seed, min_length=cond["min_length"],
+            max_length=cond["max_length"], feature_scale=scale)
+            for seed in seeds]
+        out[cond["name"]] = dict(
+            weighted_f1=float(np.mean([m.weighted_f1 for m in runs])),
+            accuracy=float(np.mean([m.accuracy for m in runs])),
+            per_noise_seed=[dict(noise_seed=s, weighted_f1=m.weighted_f1,
+                                 accuracy=m.accuracy)
+                            for s, m in zip(seeds, runs)],
+            confusion=np.sum([m.confusion for m in runs], 0).tolist(),
+            num_utterances=runs[0].num_utterances)
+    return out

@@ -1,0 +1,268 @@
+"""`dsgdn experiment`: the grids of the eleven experiments, runs on tiny
+synthetic data, the report's statistics, sharding and the bad inputs."""
+
+import json
+
+import numpy as np
+import pytest
+from scipy import stats
+from typer.testing import CliRunner
+
+from dsgdn_pyg.cli import app
+from dsgdn_pyg.experiments import EXPERIMENTS, get_experiment, run_experiment
+from dsgdn_pyg.experiments import plan as planning
+from dsgdn_pyg.experiments.options import OPTIONS, parse_options
+from dsgdn_pyg.experiments.report import collect
+from dsgdn_pyg.training import run_dir as files
+
+runner = CliRunner()
+TINY = ["--synthetic-dialogues", "12", "--hidden", "32", "--num-heads", "2",
+        "--batch-size", "8", "--epochs", "1"]
+quiet = dict(log=lambda message: None)
+
+
+def test_list_shows_the_eleven_experiments():
+    result = runner.invoke(app, ["experiment", "list"], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert len(EXPERIMENTS) == 11
+    for e in EXPERIMENTS.values():
+        assert e.name in result.output and e.reproduces in result.output
+
+
+def test_cell_options_are_dsgdn_train_options():
+    import typer.main
+    command = typer.main.get_command(app).commands["train"]
+    train_options = {opt for p in command.params for opt in p.opts}
+    assert set(OPTIONS) <= train_options
+
+
+@pytest.mark.parametrize("name", list(EXPERIMENTS))
+@pytest.mark.parametrize("preset", ["iemocap", "meld"])
+def test_every_grid_plans_on_its_options(name, preset, tmp_path):
+    experiment = get_experiment(name)
+    plan = planning.make_plan(name, ["--preset", preset, "--hidden", "32"],
+                              [1, 2], tmp_path / "out")
+    names = [c["name"] for c in plan.cells]
+    assert len(names) == len(set(names))
+    assert experiment.default_cell(preset) in names
+    tasks = planning.tasks(plan)
+    assert len(tasks) == 2 * len(names)
+    for cell in plan.cells:
+        # Every cell = the base configuration plus its own options.
+        assert cell["settings"] == dict(
+            {"preset": preset, "hidden": 32},
+            **parse_options(cell["options"]))
+    assert not (tmp_path / "out").exists()  # planning writes nothing
+
+
+def test_grids_hold_the_papers_values():
+    cells = {n: [c.name for c in get_experiment(n).cells("iemocap")]
+             for n in EXPERIMENTS}
+    assert cells["graph"] == ["diff", "gcn", "none", "gat"]
+    assert cells["modalities"] == ["t", "a", "v", "ta", "tv", "tav"]
+    assert len(cells["dropout-grid"]) == 9
+    noise = get_experiment("noise").conditions
+    assert [c.noise for c in noise] == pytest.approx(
+        [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7])
+    long = get_experiment("long-dialogues").conditions[1]
+    assert (long.min_length, long.max_length) == (20, 50)
+
+
+@pytest.fixture(scope="module")
+def graph_runs(tmp_path_factory):
+    """graph over diff and none, seeds 1 and 2, run as three shards."""
+    out = tmp_path_factory.mktemp("exp") / "graph"
+    done = []
+    for k in (1, 2, 3):
+        outcome = run_experiment("graph", TINY, [1, 2], out,
+                                 only=["diff", "none"], shard=f"{k}/3",
+                                 report=False, **quiet)
+        assert not outcome["failed"]
+        done += [(r["cell"], r["seed"]) for r in outcome["results"]]
+    return out, done
+
+
+def test_shards_together_run_each_run_once(graph_runs):
+    out, done = graph_runs
+    grid = [(c, s) for c in ("diff", "none") for s in (1, 2)]
+    assert sorted(done) == sorted(grid)
+    for cell, seed in grid:
+        assert files.run_status(out / cell / f"seed-{seed}") == "complete"
+
+
+def test_finished_runs_are_not_redone(graph_runs):
+    out, _ = graph_runs
+    before = (out / "diff" / "seed-1" / files.METRICS).stat().st_mtime_ns
+    outcome = run_experiment("graph", TINY, [1, 2], out,
+                             only=["diff", "none"], report=False, **quiet)
+    assert {r["status"] for r in outcome["results"]} == {"done"}
+    assert (out / "diff" / "seed-1" / files.METRICS).stat().st_mtime_ns \
+        == before
+
+
+def test_report_means_and_paired_intervals(graph_runs):
+    out, _ = graph_runs
+    result = runner.invoke(app, ["experiment", "report", str(out)])
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "report.json").read_text())
+    assert (out / "report.md").is_file() and (out / "plot.png").is_file()
+    assert report["missing"] == []
+    rows = {r["cell"]: r for r in report["rows"]}
+    f1 = {cell: [json.loads((out / cell / f"seed-{s}" / files.REPORT_JSON)
+                            .read_text())["test"]["weighted_f1"]
+                 for s in (1, 2)] for cell in ("diff", "none")}
+    for cell in ("diff", "none"):
+        assert rows[cell]["weighted_f1"]["mean"] == pytest.approx(
+            np.mean(f1[cell]))
+        assert rows[cell]["weighted_f1"]["std"] == pytest.approx(
+            np.std(f1[cell], ddof=1))
+    diffs = np.array(f1["none"]) - np.array(f1["diff"])
+    half = stats.t.ppf(0.975, 1) * diffs.std(ddof=1) / np.sqrt(2)
+    d = rows["none"]["difference"]["weighted_f1"]
+    assert d["mean"] == pytest.approx(diffs.mean())
+    assert (d["low"], d["high"]) == pytest.approx(
+        (diffs.mean() - half, diffs.mean() + half))
+    assert rows["diff"]["paper"] == dict(weighted_f1=75.64, accuracy=76.09)
+
+
+def test_missing_runs_are_listed_not_averaged(graph_runs, tmp_path):
+    import shutil
+    out, _ = graph_runs
+    copy = tmp_path / "graph"
+    shutil.copytree(out, copy)
+    (copy / "none" / "seed-2" / "summary.json").unlink()
+    report = json.loads(runner.invoke(app, [
+        "experiment", "report", str(copy), "--no-plot"]).exit_code == 0
+        and (copy / "report.json").read_text())
+    assert [(m["cell"], m["seed"], m["status"]) for m in report["missing"]] \
+        == [("none", 2, "incomplete")]
+    none = next(r for r in report["rows"] if r["cell"] == "none")
+    assert none["seeds"] == [1] and none["weighted_f1"]["n"] == 1
+    assert "Missing runs (1)" in (copy / "report.md").read_text()
+
+
+def test_evaluate_works_on_a_cell_run(graph_runs):
+    out, _ = graph_runs
+    result = runner.invoke(app, ["evaluate", str(out / "diff" / "seed-1")])
+    assert result.exit_code == 0, result.output
+
+
+def test_noise_and_long_dialogues_measure_existing_runs(graph_runs, tmp_path):
+    out, _ = graph_runs
+    for name in ("noise", "long-dialogues"):
+        target = tmp_path / name
+        outcome = run_experiment(name, [], [1], target, from_runs=out,
+                                 only=["diff"], report=False, **quiet)
+        assert not outcome["failed"]
+        assert {r["status"] for r in outcome["results"]} == {"evaluated"}
+        report = collect(target)
+        conditions = get_experiment(name).conditions
+        assert len(report["rows"]) == len(conditions)
+        assert not report["missing"]
+    noise = json.loads(planning.evaluation_path(
+        tmp_path / "noise", "diff", 1).read_text())["conditions"]
+    plain = json.loads((out / "diff" / "seed-1" / files.REPORT_JSON)
+                       .read_text())["test"]
+    assert noise["noise0.0"]["weighted_f1"] == pytest.approx(
+        plain["weighted_f1"])
+    assert len(noise["noise0.7"]["per_noise_seed"]) == 3
+
+
+@pytest.mark.parametrize("name", list(EXPERIMENTS))
+def test_each_experiment_runs_on_synthetic_data(name, tmp_path):
+    # One cell other than the default (the default's options are the
+    # base's): its options go through training, measurement and the plot.
+    experiment = get_experiment(name)
+    cells = [c.name for c in experiment.cells("iemocap")]
+    default = experiment.default_cell("iemocap")
+    only = [c for c in cells if c != default][:1] or [default]
+    outcome = run_experiment(name, TINY, [1], tmp_path / name, only=only,
+                             report=True, **quiet)
+    assert not outcome["failed"], outcome["failed"]
+    report = outcome["report"]
+    assert report["missing"] == []
+    assert (tmp_path / name / "plot.png").stat().st_size > 0
+    assert {r["cell"] for r in report["rows"]} == set(only)
+
+
+def _bad(args, tmp_path):
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:"), result.output
+    return lines[0]
+
+
+@pytest.mark.parametrize("args, words", [
+    (["experiment", "run", "nope"], "experiment"),
+    (["experiment", "run", "graph", "--cell", "x=--bogus 1"], "--bogus"),
+    (["experiment", "run", "graph", "--bogus", "1"], "--bogus"),
+    (["experiment", "run", "graph", "--executor", "slurm"], "--executor"),
+    (["experiment", "run", "graph", "--shard", "0/2"], "--shard"),
+    (["experiment", "run", "graph", "--shard", "3/2"], "--shard"),
+    (["experiment", "run", "graph", "--shard", "a"], "--shard"),
+    (["experiment", "run", "graph", "--only", "gcm"], "--only"),
+    (["experiment", "run", "window", "--window", "x"], "--window"),
+    (["experiment", "run", "graph", "--graph-layer", "gcm"], "graph_layer"),
+])
+def test_bad_input_is_one_line_and_writes_nothing(args, words, tmp_path):
+    out = tmp_path / "out"
+    line = _bad(args + ["--out", str(out)] + TINY, tmp_path)
+    assert words in line
+    assert not out.exists()
+
+
+def test_an_other_experiments_folder_is_refused(graph_runs):
+    out, _ = graph_runs
+    before = sorted(p.name for p in out.iterdir())
+    line = _bad(["experiment", "run", "window", "--out", str(out)] + TINY,
+                None)
+    assert "graph" in line and "window" in line
+    assert sorted(p.name for p in out.iterdir()) == before
+
+
+def test_a_folder_that_is_no_experiment_is_refused(tmp_path):
+    (tmp_path / "x").mkdir()
+    (tmp_path / "x" / "keep.txt").write_text("mine")
+    _bad(["experiment", "run", "graph", "--out", str(tmp_path / "x")] + TINY,
+         tmp_path)
+    assert [p.name for p in (tmp_path / "x").iterdir()] == ["keep.txt"]
+
+
+def test_missing_ray_extra(monkeypatch, tmp_path):
+    import sys
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray fails
+    line = _bad(["experiment", "run", "graph", "--executor", "ray",
+                 "--out", str(tmp_path / "o")] + TINY, tmp_path)
+    assert "dsgdn-pyg[ray]" in line
+    assert not (tmp_path / "o").exists()
+
+
+def test_missing_matplotlib_for_the_report(graph_runs, monkeypatch,
+                                           tmp_path):
+    import shutil
+    import sys
+    out, _ = graph_runs
+    copy = tmp_path / "g"
+    shutil.copytree(out, copy)
+    for name in ("report.md", "report.json", "plot.png"):
+        (copy / name).unlink(missing_ok=True)
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    line = _bad(["experiment", "report", str(copy)], tmp_path)
+    assert "dsgdn-pyg[bench]" in line
+    assert not (copy / "report.md").exists()
+
+
+def test_ray_executor(tmp_path):
+    ray = pytest.importorskip("ray")
+    try:
+        outcome = run_experiment("graph", TINY, [1, 2], tmp_path / "g",
+                                 only=["none"], executor="ray",
+                                 report=False, **quiet)
+    finally:
+        ray.shutdown()
+    assert not outcome["failed"], outcome["failed"]
+    assert sorted(r["seed"] for r in outcome["results"]) == [1, 2]
+    for seed in (1, 2):
+        assert files.run_status(tmp_path / "g" / "none" / f"seed-{seed}") \
+            == "complete"
