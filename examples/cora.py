@@ -41,7 +41,9 @@ DEFAULT_ROOT = (Path(__file__).resolve().parents[1].parent / "shared" /
                 "data" / "planetoid")
 RAW_FILES = [f"ind.cora.{name}" for name in
              ("x", "tx", "allx", "y", "ty", "ally", "graph", "test.index")]
-LAYERS = {"gat": "GATConv", "diff": "DiffGATConv"}
+LAYERS = {"gat": "GATConv", "diff": "DiffGATConv",
+          # The ablation of the README: no per-head LayerNorm in either layer.
+          "diff-nonorm": "DiffGATConv, no LayerNorm"}
 
 
 def load_cora(root: Path) -> Data:
@@ -73,7 +75,7 @@ class Net(torch.nn.Module):
         else:
             self.conv1 = DiffGATConv(in_channels, hidden, heads=heads,
                                      dropout=dropout, num_relations=None,
-                                     act=False)
+                                     act=False, norm=layer == "diff")
             self.conv2 = DiffGATConv(hidden * heads, num_classes, heads=1,
                                      concat=False, dropout=dropout,
                                      num_relations=None, act=False,
@@ -124,9 +126,10 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, List[float]]:
     parser.add_argument("--seeds", default="0,1,2,3,4,5,6,7,8,9",
                         help="comma-separated seeds (default: 0-9)")
     parser.add_argument("--epochs", type=int, default=200)
-    parser.add_argument("--layers", default="gat,diff",
+    parser.add_argument("--layers", default="gat,diff,diff-nonorm",
                         help="comma-separated: gat (GATConv), diff "
-                        "(DiffGATConv)")
+                        "(DiffGATConv), diff-nonorm (DiffGATConv without the "
+                        "per-head LayerNorm)")
     args = parser.parse_args(argv)
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     layers = [s.strip() for s in args.layers.split(",") if s.strip()]
