@@ -274,7 +274,12 @@ def test_dialogue_graphs_are_unchanged_by_the_loop_handling(random_dialogues):
 # DiffRGCN(4, heads=2, dropout=0.2) after torch.manual_seed(0), on a dialogue
 # of 6 utterances (window 2), computed by the code before the layer became a
 # general PyG convolution (commit 233959b): eval on the inter subgraph, then
-# training mode after torch.manual_seed(1) on the intra subgraph.
+# training mode after torch.manual_seed(1) on the intra subgraph. On one
+# machine the current code reproduces them bit for bit; the last bits depend
+# on the CPU's kernels (another AMD EPYC differs by up to 4 ulp, old and new
+# code alike), so the check allows a few ulp and nothing more: any change to
+# the computation (loops, init order, the split of the channels) moves the
+# outputs by orders of magnitude more.
 PUBLISHED_EVAL = [
     ["-0x1.86a3f4p-2", "-0x1.176d36p+0", "-0x1.36e702p-3", "0x1.9ff318p+0"],
     ["0x1.6497a4p+0", "0x1.0dc948p-3", "-0x1.958330p-4", "-0x1.6cf89cp+0"],
@@ -294,7 +299,7 @@ PUBLISHED_TRAIN = [
 
 
 @pytest.mark.parametrize("layout", LAYOUTS)
-def test_block_is_bit_identical_to_the_published_code(layout):
+def test_block_reproduces_the_published_code(layout):
     gen = torch.Generator().manual_seed(7)
     speakers = torch.randint(0, 2, (6, ), generator=gen)
     x = torch.randn(6, 4, generator=gen)
@@ -313,12 +318,12 @@ def test_block_is_bit_identical_to_the_published_code(layout):
         return torch.tensor([[float.fromhex(v) for v in row]
                              for row in values])
 
-    if layout == "csr":
-        assert torch.equal(out, exact(PUBLISHED_EVAL))
-        assert torch.equal(out_train, exact(PUBLISHED_TRAIN))
-    else:  # the reference path sums in another order
-        assert torch.allclose(out, exact(PUBLISHED_EVAL), atol=1e-5)
-        assert torch.allclose(out_train, exact(PUBLISHED_TRAIN), atol=1e-5)
+    # A few float32 ulp of values below 2 in magnitude; the reference (coo)
+    # path also sums in another order.
+    tol = 1e-6 if layout == "csr" else 1e-5
+    torch.testing.assert_close(out, exact(PUBLISHED_EVAL), rtol=0, atol=tol)
+    torch.testing.assert_close(out_train, exact(PUBLISHED_TRAIN), rtol=0,
+                               atol=tol)
 
 
 # Widths, lazy inputs, parameters -----------------------------------------
