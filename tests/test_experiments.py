@@ -2,6 +2,9 @@
 synthetic data, the report's statistics, sharding and the bad inputs."""
 
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -10,6 +13,7 @@ from typer.testing import CliRunner
 
 from dsgdn_pyg.cli import app
 from dsgdn_pyg.experiments import EXPERIMENTS, get_experiment, run_experiment
+from dsgdn_pyg.experiments import executors
 from dsgdn_pyg.experiments import plan as planning
 from dsgdn_pyg.experiments.options import OPTIONS, parse_options
 from dsgdn_pyg.experiments.report import collect
@@ -266,3 +270,36 @@ def test_ray_executor(tmp_path):
     for seed in (1, 2):
         assert files.run_status(tmp_path / "g" / "none" / f"seed-{seed}") \
             == "complete"
+
+
+# Local workers -----------------------------------------------------------
+
+@pytest.mark.parametrize("cores, workers, shares", [
+    ([0, 1], 2, [[0], [1]]),
+    ([0, 1, 2, 3], 2, [[0, 1], [2, 3]]),
+    ([4, 5, 6, 7, 8], 2, [[4, 5], [6, 7]]),
+    ([0, 1], 3, [[0], [1], [0]]),
+    ([3], 1, [[3]]),
+])
+def test_worker_cores_are_disjoint_blocks(cores, workers, shares):
+    assert [executors.worker_cores(k, workers, cores)
+            for k in range(workers)] == shares
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"),
+                    reason="no CPU affinity on this platform")
+def test_a_worker_runs_on_its_share_of_the_cores():
+    # The second worker of two, in a process of its own: its affinity mask
+    # and torch's thread count are its share of this process's cores.
+    cores = executors.usable_cores()
+    code = (
+        "import multiprocessing, os, torch\n"
+        "from dsgdn_pyg.experiments import executors\n"
+        "counter = multiprocessing.Value('i', 1)\n"
+        f"executors._init_worker({cores!r}, 2, counter, 0)\n"
+        "print(sorted(os.sched_getaffinity(0)), torch.get_num_threads())\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True,
+                         text=True, check=True).stdout.split("]")
+    share = executors.worker_cores(1, 2, cores)
+    assert out[0] + "]" == str(share)
+    assert int(out[1]) == len(share)

@@ -74,15 +74,36 @@ def _die_with_parent() -> None:
         pass
 
 
-def _init_worker(threads: int, counter, gpus: int) -> None:
+def usable_cores() -> List[int]:
+    """The cores this process may run on (its affinity mask where the
+    platform has one, e.g. under a cgroup or ``taskset``)."""
+    if hasattr(os, "sched_getaffinity"):
+        return sorted(os.sched_getaffinity(0))
+    return list(range(os.cpu_count() or 1))
+
+
+def worker_cores(index: int, workers: int, cores: List[int]) -> List[int]:
+    """The share of :obj:`cores` of worker :obj:`index` of :obj:`workers`:
+    disjoint consecutive blocks of ``len(cores) // workers`` cores (one core
+    each, taken in turn, when there are more workers than cores)."""
+    per_worker = max(1, len(cores) // workers)
+    start = (index * per_worker) % len(cores)
+    return cores[start:start + per_worker]
+
+
+def _init_worker(cores: List[int], workers: int, counter,
+                 gpus: int) -> None:
     _die_with_parent()
     with counter.get_lock():
         index = counter.value
         counter.value += 1
     if gpus:
         os.environ["CUDA_VISIBLE_DEVICES"] = str(index % gpus)
+    share = worker_cores(index, workers, cores)
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, share)
     import torch
-    torch.set_num_threads(threads)
+    torch.set_num_threads(len(share))
 
 
 def _gpu_count() -> int:
@@ -96,10 +117,9 @@ def _gpu_count() -> int:
 def _run_pool(tasks: List[dict], done: Done, workers: int) -> None:
     context = multiprocessing.get_context("spawn")
     counter = context.Value("i", 0)
-    threads = max(1, (os.cpu_count() or 1) // workers)
     with ProcessPoolExecutor(workers, mp_context=context,
                              initializer=_init_worker,
-                             initargs=(threads, counter,
+                             initargs=(usable_cores(), workers, counter,
                                        _gpu_count())) as pool:
         futures = {pool.submit(execute_task, task): task for task in tasks}
         for future in as_completed(futures):
