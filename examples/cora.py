@@ -141,11 +141,12 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, List[float]]:
 
     data = load_cora(args.root)
     results = {}
+    width = max(len(LAYERS[layer]) for layer in layers)
     for layer in layers:
         start = time.perf_counter()
         results[layer] = [run(data, layer, seed, args.epochs)
                           for seed in seeds]
-        print(f"{LAYERS[layer]:12s} test accuracy {mean_std(results[layer])}"
+        print(f"{LAYERS[layer]:{width}s} test accuracy {mean_std(results[layer])}"
               f" over seeds {seeds}, {args.epochs} epochs "
               f"({time.perf_counter() - start:.0f} s): "
               f"{[round(100 * a, 1) for a in results[layer]]}", flush=True)
