@@ -57,6 +57,27 @@ def random_dialogue() -> Callable[..., HeteroData]:
     return make_random_dialogue
 
 
+def make_multimodal_dialogue(length: int, seed: int, dims: dict,
+                             window: int = 3,
+                             num_classes: int = 4) -> HeteroData:
+    """A dialogue of ``length`` utterances of two random speakers with
+    random labels in ``[0, num_classes)`` and random features per modality
+    (``dims``: modality -> width), the input of
+    :class:`~dsgdn_pyg.models.AMBDSGDN`."""
+    g = torch.Generator().manual_seed(seed)
+    feats = {m: torch.randn(length, d, generator=g) for m, d in dims.items()}
+    return build_dialogue_graph(
+        torch.randint(0, 2, (length, ), generator=g), window,
+        y=torch.randint(0, num_classes, (length, ), generator=g), **feats)
+
+
+@pytest.fixture
+def multimodal_dialogue() -> Callable[..., HeteroData]:
+    """Factory ``multimodal_dialogue(length, seed, dims, window=3,
+    num_classes=4)`` (see :func:`make_multimodal_dialogue`)."""
+    return make_multimodal_dialogue
+
+
 @pytest.fixture
 def random_dialogues() -> Callable[..., list]:
     """Factory ``random_dialogues(count, channels=8, seed=0, max_length=12,

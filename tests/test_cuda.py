@@ -10,10 +10,11 @@ import pytest
 import torch
 from torch_geometric.data import Batch
 from torch_geometric.loader import DataLoader
+from torch_geometric.utils import scatter
 from typer.testing import CliRunner
 
 from dsgdn_pyg.cli import app
-from dsgdn_pyg.data import INTER, INTRA, NODE_TYPE, build_dialogue_graph
+from dsgdn_pyg.data import INTER, INTRA, NODE_TYPE
 from dsgdn_pyg.models import AMBDSGDN, ModelConfig, amb_dsgdn_loss
 from dsgdn_pyg.nn import DiffGATConv, DiffRGCN
 from dsgdn_pyg.nn.csr_aggregation import csr_layout
@@ -73,10 +74,15 @@ def test_attention_rows_sum_to_one_minus_lambda_on_cuda():
     edge_index = torch.randint(0, 20, (2, 80), device=CUDA)
     _, (index, alpha) = conv(torch.randn(20, 8, device=CUDA), edge_index,
                              return_attention_weights=True)
-    sums = torch.zeros(20, 2, device=CUDA).index_add_(0, index[1], alpha)
-    lam = conv.differential_lambda().view(1, -1)
-    torch.testing.assert_close(sums, (1 - lam).expand_as(sums), atol=1e-5,
-                               rtol=0)
+    lam = conv.differential_lambda().detach().view(1, -1)
+    one = torch.ones(1, device=CUDA)
+    # The added self-loops make every node a target.
+    for weights, total in ((alpha, 1 - lam), (conv.alpha_pos, one),
+                           (conv.alpha_neg, one)):
+        sums = scatter(weights.detach(), index[1], dim=0, dim_size=20,
+                       reduce="sum")
+        torch.testing.assert_close(sums, total.expand(20, 2), atol=1e-5,
+                                   rtol=0)
 
 
 def test_dialogue_block_on_cuda_equals_cpu(random_dialogues):
@@ -112,15 +118,10 @@ def test_csr_path_reads_nothing_back_to_the_host(random_dialogues):
     assert torch.isfinite(out).all().item()
 
 
-def test_model_on_cuda_equals_cpu_and_trains():
+def test_model_on_cuda_equals_cpu_and_trains(multimodal_dialogue):
     dims = {"text": 12, "audio": 10, "visual": 6}
-    graphs = []
-    for k, n in enumerate((3, 9, 14)):
-        g = torch.Generator().manual_seed(k)
-        graphs.append(build_dialogue_graph(
-            torch.randint(0, 2, (n, ), generator=g), 3,
-            y=torch.randint(0, 4, (n, ), generator=g),
-            **{m: torch.randn(n, d, generator=g) for m, d in dims.items()}))
+    graphs = [multimodal_dialogue(n, k, dims)
+              for k, n in enumerate((3, 9, 14))]
     torch.manual_seed(5)
     model = AMBDSGDN(ModelConfig(input_dims=dims, num_classes=4,
                                  num_speakers=2, hidden=16, num_heads=2,

@@ -5,7 +5,6 @@ import pytest
 import torch
 from torch_geometric.loader import DataLoader
 
-from dsgdn_pyg.data import build_dialogue_graph
 from dsgdn_pyg.models import (AMBDSGDN, ModelConfig, SinusoidalPositionalEncoding,
                               amb_dsgdn_loss, count_parameters,
                               parse_modalities, preset_config)
@@ -14,12 +13,12 @@ SMALL = dict(hidden=16, num_heads=2, graph_heads=2)
 DIMS = {"text": 12, "audio": 10, "visual": 6}
 
 
-def dialogue(length, seed, dims=DIMS, window=3, num_classes=4):
-    g = torch.Generator().manual_seed(seed)
-    feats = {m: torch.randn(length, d, generator=g) for m, d in dims.items()}
-    return build_dialogue_graph(
-        torch.randint(0, 2, (length, ), generator=g), window,
-        y=torch.randint(0, num_classes, (length, ), generator=g), **feats)
+@pytest.fixture
+def dialogue(multimodal_dialogue):
+    """``dialogue(length, seed, dims=DIMS)``: a random dialogue with the
+    features of :data:`DIMS` (or ``dims``)."""
+    return lambda length, seed, dims=DIMS: multimodal_dialogue(length, seed,
+                                                               dims)
 
 
 def small_model(**kw):
@@ -50,7 +49,7 @@ def test_preset_overrides_and_modalities():
 
 @pytest.mark.parametrize("modalities", ["t", "a", "v", "ta", "av", "tav"])
 @pytest.mark.parametrize("graph_layer", ["diff", "gat", "gcn", "none"])
-def test_forward_backward_every_ablation(modalities, graph_layer):
+def test_forward_backward_every_ablation(modalities, graph_layer, dialogue):
     dims = {m: DIMS[m] for m in parse_modalities(modalities)}
     model = small_model(input_dims=dims, graph_layer=graph_layer)
     batch = next(iter(DataLoader([dialogue(n, n) for n in (1, 5, 9)],
@@ -67,7 +66,7 @@ def test_forward_backward_every_ablation(modalities, graph_layer):
                for p in model.parameters())
 
 
-def test_batch_equals_one_by_one_in_eval_mode():
+def test_batch_equals_one_by_one_in_eval_mode(dialogue):
     model = small_model().eval()
     graphs = [dialogue(n, 10 + n) for n in (3, 7, 12)]
     batch = next(iter(DataLoader(graphs, batch_size=3)))
@@ -84,7 +83,7 @@ def test_batch_equals_one_by_one_in_eval_mode():
     assert torch.allclose(single, alone[3:10], atol=1e-5)
 
 
-def test_modality_dropout_only_in_training_after_warm_up():
+def test_modality_dropout_only_in_training_after_warm_up(dialogue):
     model = small_model(p_exe=1.0, q_base=0.9)
     batch = next(iter(DataLoader([dialogue(6, s) for s in range(4)],
                                  batch_size=4)))
@@ -97,7 +96,7 @@ def test_modality_dropout_only_in_training_after_warm_up():
     assert off.balance is None and off(batch, balance=True).keep is None
 
 
-def test_missing_modality_in_batch_is_a_clear_error():
+def test_missing_modality_in_batch_is_a_clear_error(dialogue):
     model = small_model()
     g = dialogue(4, 0, dims={"text": 12})
     with pytest.raises(ValueError, match="no 'audio' features"):
