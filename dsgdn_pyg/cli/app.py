@@ -45,8 +45,11 @@ def _root(
 def _register_commands() -> None:
     from dsgdn_pyg.cli import commands
 
+    from dsgdn_pyg.cli.common import use_plain_help
+
     for register in commands.REGISTRARS:
         register(app)
+    use_plain_help(app)
 
 
 _register_commands()

@@ -5,6 +5,8 @@ from typing import Dict, Iterator
 
 import typer
 from rich.console import Console
+from typer.core import TyperArgument, TyperCommand, TyperGroup
+from typer.models import DefaultPlaceholder
 from rich.markup import escape
 from rich.progress import Progress
 
@@ -49,6 +51,56 @@ def user_errors() -> Iterator[None]:
     except KeyboardInterrupt:
         raise fail("interrupted; nothing half-written was left",
                    EXIT_INTERRUPTED) from None
+
+
+def _no_flag_type(params):
+    """A flag (``--overwrite``, ``--help``) takes no value: Typer would still
+    print ``<bool>`` after it as if it did."""
+    for param in params:
+        if getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""
+    return params
+
+
+class Group(TyperGroup):
+    """A Typer group (``dsgdn``, ``dsgdn experiment``) without ``<bool>``
+    after its flags."""
+
+    def get_params(self, ctx):
+        return _no_flag_type(super().get_params(ctx))
+
+
+class Command(TyperCommand):
+    """A Typer command whose help shows no artefacts of Typer's defaults: no
+    ``<bool>`` after a flag, and the usage line names arguments the usual
+    way (``RUN_DIR``, ``[NAME]``) instead of Typer's ``{run_dir}``."""
+
+    def get_params(self, ctx):
+        return _no_flag_type(super().get_params(ctx))
+
+    def collect_usage_pieces(self, ctx):
+        pieces = [self.options_metavar] if self.options_metavar else []
+        for param in self.get_params(ctx):
+            if isinstance(param, TyperArgument):
+                name = param.display_name_raw.upper()
+                name = name if param.required else f"[{name}]"
+                pieces.append(name + ("..." if param.nargs != 1 else ""))
+            else:
+                pieces.extend(param.get_usage_pieces(ctx))
+        return pieces
+
+
+def use_plain_help(app: typer.Typer) -> None:
+    """Makes ``app`` and its sub-apps :class:`Group`\ s and their commands
+    :class:`Command`\ s (those left with Typer's default classes)."""
+    if isinstance(app.info.cls, DefaultPlaceholder) or \
+            app.info.cls in (None, TyperGroup):
+        app.info.cls = Group
+    for info in app.registered_commands:
+        if info.cls in (None, TyperCommand):
+            info.cls = Command
+    for group in app.registered_groups:
+        use_plain_help(group.typer_instance)
 
 
 class ProgressHookBar:
