@@ -2,6 +2,7 @@
 predictions (a reader, or a crash, never meets half a file), and the checks
 of input and output paths made before any work."""
 
+import errno
 import glob
 import os
 import re
@@ -81,32 +82,78 @@ _KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISCHR, "a character device"),
 
 
 def check_writable(path: Path, what: str, directory: bool = False) -> None:
-    """Raises ``ValueError`` (one line naming :obj:`what` and the path)
-    unless :obj:`path` can be written: a file path that is not a directory
-    (or, with :obj:`directory`, a directory path that is not a file) under a
-    directory where a file can be created. The probe creates and removes one
-    temporary file in the nearest existing folder, so read-only mounts and
+    """Raises ``ValueError`` (one line naming :obj:`what` and the path as
+    given) unless :obj:`path` can be written: a file path that is not a
+    directory (or, with :obj:`directory`, a directory path that is not a
+    file) under a directory where a file can be created; missing parents are
+    fine (they are created). The probe creates and removes one temporary
+    file in the nearest existing folder, so read-only mounts, ``/proc`` and
     unwritable folders are found before any work (``os.access`` cannot tell
     them apart for root). Nothing is left behind."""
     path = Path(path)
+    where = f"{what} {path}"
     if directory and path.exists() and not path.is_dir():
-        raise ValueError(f"{what}: {path} is a file; expected a directory")
+        raise ValueError(f"{where}: is a file; expected a directory")
     if not directory and path.is_dir():
-        raise ValueError(f"{what}: {path} is a directory; expected a file "
-                         f"path")
+        raise ValueError(f"{where}: is a directory; expected a file path")
+    if not directory and path.exists() and not path.is_file():
+        raise ValueError(f"{where}: {path_problem(path)}; expected a "
+                         f"regular file path")
     folder = path if directory else path.parent
-    while not folder.exists():
+    while not folder.exists() and folder != folder.parent:
         folder = folder.parent
     if not folder.is_dir():
-        raise ValueError(f"{what}: {folder} is a file; expected {path} "
-                         f"under a directory")
+        raise ValueError(f"{where}: {folder} is a file, so nothing can be "
+                         f"created under it; expected a path under a "
+                         f"directory")
     try:
         with tempfile.TemporaryFile(dir=folder):
             pass
     except OSError as exc:
-        raise ValueError(f"{what}: cannot write in {folder} "
-                         f"({exc.strerror or exc}); expected a writable "
-                         f"location") from None
+        # /proc answers ENOENT for a folder that exists: say what it means.
+        reason = "the system refuses them" \
+            if exc.errno == errno.ENOENT else exc.strerror or str(exc)
+        raise ValueError(f"{where}: cannot create files in {folder} "
+                         f"({reason}); expected a writable location") \
+            from None
+
+
+def same_path(a: Path, b: Path) -> bool:
+    """Whether two paths name the same file or folder (symbolic links and
+    ``..`` resolved; either may not exist yet)."""
+    try:
+        if os.path.exists(a) and os.path.exists(b):
+            return os.path.samefile(a, b)
+    except OSError:
+        pass
+    return os.path.realpath(a) == os.path.realpath(b)
+
+
+def is_within(path: Path, folder: Path) -> bool:
+    """Whether :obj:`path` is :obj:`folder` or lies under it (symbolic
+    links resolved)."""
+    return Path(os.path.realpath(path)).is_relative_to(
+        os.path.realpath(folder))
+
+
+def check_not_input(path: Path, what: str, inputs=(), folders=()) -> None:
+    """Refuses an output that would replace one of the command's inputs:
+    :obj:`path` may not be any of :obj:`inputs` (``(name, path)`` pairs of
+    files or folders the command reads) nor lie inside any of
+    :obj:`folders` (``(name, folder)`` pairs the command reads as a whole:
+    a run directory, a feature folder). One-line ``ValueError`` naming
+    :obj:`what`, the path and the input."""
+    for name, source in inputs:
+        if source is not None and same_path(path, source):
+            raise ValueError(f"{what} {path}: is {name}, an input of this "
+                             f"command; expected another path (an output "
+                             f"never replaces an input)")
+    for name, folder in folders:
+        if folder is not None and is_within(path, folder):
+            raise ValueError(f"{what} {path}: lies inside {name} {folder}, "
+                             f"an input of this command; expected a path "
+                             f"outside it (an output never replaces an "
+                             f"input)")
 
 
 def remove_stale_temporaries(folder: Path) -> List[Path]:

@@ -44,7 +44,8 @@ def bench(
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
     out: Optional[Path] = typer.Option(
         None, help="Output folder for results.json, table.txt and plot.png "
-        "(default: benchmarks/results/<device>[-quick])."),
+        "(default: benchmarks/results/<device>[-quick]): new, empty or an "
+        "earlier benchmark's, checked before any timing."),
     lengths: Optional[str] = typer.Option(
         None, help="Dialogue lengths L of the sweep, e.g. 16,110,2048 "
         "(default: 16,32,64,110,256,512,1024,2048,4096)."),
@@ -80,6 +81,7 @@ def bench(
                                  quick_config, run_benchmark, table_rows,
                                  write_json)
     from dsgdn_pyg.bench import plot as plot_result
+    from dsgdn_pyg.bench.output import check_output_folder
     from dsgdn_pyg.bench.report import format_ratio
     from dsgdn_pyg.io import atomic_write_text
 
@@ -98,6 +100,7 @@ def bench(
         if not huge:
             config.huge_length = None
         out_dir = out or _default_out(device, quick)
+        check_output_folder(out_dir)  # before minutes of timing
         result = run_benchmark(
             config, progress=lambda line: console.print(line,
                                                         highlight=False))

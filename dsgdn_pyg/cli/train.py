@@ -10,7 +10,9 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress,
                            TextColumn, TimeElapsedColumn)
 from rich.table import Table
 
-from dsgdn_pyg.cli.common import console, err_console, user_errors
+from dsgdn_pyg.cli.common import (console, err_console, given,
+                                  parse_int_list, refuse_together,
+                                  user_errors)
 
 SEED_HELP = "Random seed of the run (model init, batch order, dropout)."
 
@@ -61,17 +63,11 @@ def _progress() -> Progress:
 
 
 def _parse_seeds(seed: int, seeds: Optional[str]) -> List[int]:
-    if not seeds:
+    """``--seeds`` when given (an empty one or an empty item is an error,
+    never seed 0), else ``[seed]``."""
+    if seeds is None:
         return [seed]
-    try:
-        values = [int(s) for s in seeds.split(",") if s.strip()]
-    except ValueError:
-        raise ValueError(f"--seeds: expected comma-separated integers, got "
-                         f"{seeds!r}") from None
-    if not values or len(set(values)) != len(values):
-        raise ValueError(f"--seeds: expected distinct integers, got "
-                         f"{seeds!r}")
-    return values
+    return parse_int_list("--seeds", seeds, distinct=True)
 
 
 def _metrics_table(title: str, rows) -> Table:
@@ -114,7 +110,7 @@ def train(
     seed: int = typer.Option(0, help=SEED_HELP),
     seeds: Optional[str] = typer.Option(
         None, help="Several seeds, e.g. 1,2,3: one run each, then mean and "
-        "std. Overrides --seed."),
+        "std (not with --seed)."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
     out: Optional[Path] = typer.Option(
         None, help="Run directory (default: runs/<data>-<modalities>-"
@@ -204,6 +200,10 @@ def train(
                                             run_training)
 
     with user_errors():
+        refuse_together("--resume", resume is not None, "--overwrite",
+                        overwrite, "a resumed run keeps its files; choose one")
+        refuse_together("--seed", given(ctx, "seed"), "--seeds",
+                        seeds is not None, "--seeds replaces --seed; give one")
         fixed_fusion = parse_fusion_weights(fusion_weights)
         request = TrainRequest(
             data=str(data) if data is not None else None, preset=preset,
@@ -264,9 +264,19 @@ def _resumed_request(ctx: typer.Context, given, run_dir: Path, device: str):
         if old.get(key) != new.get(key):
             raise ValueError(
                 f"{param.opts[0]}: {run_dir} was started with "
-                f"{old.get(key)!r}, not {new.get(key)!r}; --resume takes the "
+                f"{_setting_text(key, old.get(key))}, not "
+                f"{_setting_text(key, new.get(key))}; --resume takes the "
                 f"run's own options (drop it, or start a new run)")
     return stored
+
+
+def _setting_text(key: str, value) -> str:
+    """A resolved setting as a message says it (``None`` means "not
+    given")."""
+    if value is None:
+        return ("the built-in synthetic dialogues" if key == "data" else
+                "no value (the default)")
+    return repr(value)
 
 
 def _print_outcome(outcome) -> None:
@@ -333,7 +343,10 @@ def evaluate(
     from dsgdn_pyg.training.run_dir import REPORT_JSON, run_status
     from dsgdn_pyg.training.runs import evaluate_run
 
+    from dsgdn_pyg.training.conditions import check_conditions
+
     with user_errors():
+        check_conditions(noise, min_length, max_length)  # before loading
         start = time.perf_counter()
         metrics, config = evaluate_run(run_dir, str(data) if data else None,
                                        split, device, noise=noise,

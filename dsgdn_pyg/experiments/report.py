@@ -188,7 +188,10 @@ def _pct(stat: Optional[dict], scale: float = 100.0,
          digits: int = 2) -> str:
     if not stat or "mean" not in stat:
         return "—"
-    return f"{scale * stat['mean']:.{digits}f} ± {scale * stat['std']:.{digits}f}"
+    text = f"{scale * stat['mean']:.{digits}f}"
+    if stat.get("n", 0) < 2:
+        return text  # one seed has no spread to show
+    return text + f" ± {scale * stat['std']:.{digits}f}"
 
 
 def _diff(d: Optional[dict], scale: float = 100.0, digits: int = 2) -> str:
@@ -219,11 +222,18 @@ def format_markdown(report: dict) -> str:
     if report["from_runs"]:
         lines.append(f"Measured on the trained runs of "
                      f"`{report['from_runs']}` (no retraining).")
-    lines += ["", ("**LEGACY protocol: epochs selected on TEST.**" if legacy
-                   else "Test metrics at the epoch selected on validation,")
-              + " mean ± std over seeds; Δ: paired difference over seeds "
-              "from the reference row, with its 95% t-interval (* when it "
-              "excludes 0).", ""]
+    if experiment.kind == "overhead":
+        lines += ["", f"Cost of each cell's model: mean ± std over seeds "
+                  f"(no std for one seed); in brackets the change of the "
+                  f"mean against the reference cell "
+                  f"{report['default_cell']}.", ""]
+    else:
+        lines += ["", ("**LEGACY protocol: epochs selected on TEST.**"
+                       if legacy else
+                       "Test metrics at the epoch selected on validation,")
+                  + " mean ± std over seeds (no std for one seed); Δ: "
+                  "paired difference over seeds from the reference row, "
+                  "with its 95% t-interval (* when it excludes 0).", ""]
     if experiment.kind == "overhead":
         lines += _overhead_table(report)
     else:
@@ -278,16 +288,15 @@ def _overhead_table(report: dict) -> List[str]:
         cells = [row["cell"], row["label"], str(len(row["seeds"]))]
         for key, _ in OVERHEAD_METRICS:
             stat = row[key]
-            text = (f"{stat['mean']:.4g} ± {stat['std']:.2g}"
-                    if "mean" in stat else "—")
+            text = "—" if "mean" not in stat else \
+                f"{stat['mean']:.4g}" + (f" ± {stat['std']:.2g}"
+                                         if stat["n"] > 1 else "")
             d = row["difference"].get(key)
             ref = row[key].get("mean") if d else None
             if d and ref:
                 text += f" ({100 * d['mean'] / (ref - d['mean']):+.1f}%)"
             cells.append(text)
         lines.append("| " + " | ".join(cells) + " |")
-    lines += ["", f"Change in % against the reference cell "
-              f"{report['default_cell']}."]
     return lines
 
 

@@ -2,6 +2,7 @@
 over the inter and intra subgraphs, gates, adaptive modality balancing and
 classifiers."""
 
+import math
 import random
 from dataclasses import asdict, dataclass, field
 from typing import Dict, Optional
@@ -67,6 +68,10 @@ def parse_fusion_weights(spec: Optional[str]) -> Optional[Dict[str, float]]:
                 or name in weights:
             raise ValueError(f"fusion_weights: expected MODALITY=WEIGHT pairs "
                              f"such as t=0.8,v=0.1,a=0.1, got {spec!r}")
+        if not math.isfinite(weight):
+            raise ValueError(f"fusion_weights: the {name} weight is "
+                             f"{weight}; expected finite weights >= 0, got "
+                             f"{spec!r}")
         weights[name] = weight
     return weights
 

@@ -11,6 +11,23 @@ import torch
 from torch_geometric.data import HeteroData
 
 from dsgdn_pyg.data.dialogue_graph import NODE_TYPE
+from dsgdn_pyg.errors import check_number
+
+
+def check_conditions(noise: float = 0.0, min_length: Optional[int] = None,
+                     max_length: Optional[int] = None) -> None:
+    """The options of a test-time condition, checked before any data is
+    read: a finite noise fraction >= 0 (NaN or infinity would silently
+    turn every feature into NaN) and length bounds >= 1, min <= max."""
+    check_number("--noise", noise, 0)
+    for option, value in (("--min-length", min_length),
+                          ("--max-length", max_length)):
+        if value is not None:
+            check_number(option, value, 1, integer=True)
+    if min_length is not None and max_length is not None and \
+            min_length > max_length:
+        raise ValueError(f"--min-length and --max-length: expected min <= "
+                         f"max, got {min_length} > {max_length}")
 
 
 def feature_std(graphs: Sequence[HeteroData],
@@ -29,9 +46,7 @@ def add_feature_noise(graphs: Sequence[HeteroData],
     ``fraction x std`` added to each feature of every modality in
     :obj:`std`, drawn from a generator seeded with :obj:`seed` (in graph
     order, so the same seed gives the same noise)."""
-    if fraction < 0:
-        raise ValueError(f"noise: expected a non-negative fraction of each "
-                         f"feature's std, got {fraction}")
+    check_conditions(noise=fraction)
     if fraction == 0:
         return list(graphs)
     generator = torch.Generator().manual_seed(seed)
@@ -52,13 +67,11 @@ def filter_lengths(graphs: Sequence[HeteroData],
                    max_length: Optional[int] = None) -> List[HeteroData]:
     """The dialogues with ``min_length <= utterances <= max_length``
     (either bound optional); an error when none is left."""
+    check_conditions(min_length=min_length, max_length=max_length)
     if min_length is None and max_length is None:
         return list(graphs)
     low = min_length if min_length is not None else 0
     high = max_length if max_length is not None else float("inf")
-    if low > high:
-        raise ValueError(f"min_length/max_length: expected min <= max, got "
-                         f"{min_length} > {max_length}")
     kept = [g for g in graphs if low <= g[NODE_TYPE].num_nodes <= high]
     if not kept:
         raise ValueError(f"min_length/max_length: no dialogue of the split "

@@ -90,6 +90,10 @@ def settings(request: TrainRequest) -> dict:
     for seed in request.seeds:
         check_number("--seed" if len(request.seeds) == 1 else "--seeds",
                      seed, 0, SEED_MAX, integer=True)
+    if request.synthetic is not None and request.data is not None:
+        raise ValueError("--data and --synthetic-dialogues: the built-in "
+                         "synthetic dialogues are used only without --data; "
+                         "drop one")
     if request.synthetic is not None:
         check_number("--synthetic-dialogues",
                      request.synthetic.get("num_dialogues", 1), 1,

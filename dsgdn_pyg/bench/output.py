@@ -1,0 +1,37 @@
+"""Where ``dsgdn bench`` writes its results, checked before any timing.
+
+A full benchmark runs for minutes; an output location that cannot take its
+files must be refused first, not after the measurements are lost.
+"""
+
+from pathlib import Path
+from typing import Sequence
+
+from dsgdn_pyg.io import check_writable
+
+#: The files a benchmark writes into its output folder.
+RESULT_FILES = ("results.json", "table.txt", "plot.png")
+
+
+def check_output_folder(out: Path, what: str = "--out",
+                        files: Sequence[str] = RESULT_FILES) -> None:
+    """Raises a one-line ``ValueError`` naming :obj:`what` and :obj:`out`
+    unless :obj:`out` can hold a benchmark's :obj:`files`: a writable
+    folder (created if needed) that is new, empty or an earlier
+    benchmark's (it holds one of :obj:`files`), where none of
+    :obj:`files` is a folder. Another folder's files are never mixed with
+    results (``--out .`` in a source tree is refused)."""
+    out = Path(out)
+    check_writable(out, what, directory=True)
+    if not out.is_dir():
+        return
+    for name in files:
+        if (out / name).exists() and not (out / name).is_file():
+            raise ValueError(f"{what} {out}: {out / name} is not a regular "
+                             f"file; expected a folder where the benchmark "
+                             f"can write {name}")
+    if any(out.iterdir()) and not any((out / n).is_file() for n in files):
+        raise ValueError(f"{what} {out}: holds other files and no "
+                         f"benchmark results ({', '.join(files)}); expected "
+                         f"a new or empty folder, or one an earlier `dsgdn "
+                         f"bench` wrote")
