@@ -23,7 +23,8 @@ from dsgdn_pyg.errors import DataError
 from dsgdn_pyg.features.extract import ProgressHook, extract_features
 from dsgdn_pyg.features.manifest import (Dialogue, location, read_manifest)
 from dsgdn_pyg.features.store import npz_name
-from dsgdn_pyg.io import atomic_write_text
+from dsgdn_pyg.io import (TEMPORARY, atomic_write_text, check_not_input,
+                          check_writable)
 from dsgdn_pyg.training.runs import load_model
 from dsgdn_pyg.training.trainer import to_device
 
@@ -101,23 +102,32 @@ class Predictor:
             dialogues: A JSON Lines manifest path, or dialogue dicts in the
                 manifest's format (relative paths resolved from the working
                 directory).
-            features_dir: Where features are computed and cached (reused
-                by later calls); default a temporary directory.
+            features_dir: A cache of this method's own, where each
+                dialogue's computed features are kept for later calls (see
+                :func:`check_feature_cache`: a new folder, or one an earlier
+                call filled; any other folder, a feature folder of ``dsgdn
+                features`` included, is refused, never rewritten). Default:
+                no cache kept.
             progress: Progress hook of the feature extraction.
             batch_size: Dialogues per forward pass.
         """
+        if features_dir is not None:
+            check_feature_cache(features_dir)
         with tempfile.TemporaryDirectory(prefix="dsgdn-predict-") as tmp:
             manifest = (Path(dialogues) if isinstance(dialogues,
                                                       (str, os.PathLike))
                         else _write_manifest(dialogues, Path(tmp)))
-            out = Path(features_dir) if features_dir else Path(tmp) / "feat"
             parsed = read_manifest(manifest)
-            arrays = self._features(manifest, parsed, out, progress)
+            if features_dir is not None:
+                _mark_feature_cache(Path(features_dir))
+            arrays = self._features(manifest, parsed, Path(tmp) / "feat",
+                                    progress, features_dir)
             graphs = [self._graph(d, arrays, str(manifest)) for d in parsed]
         return self._run(parsed, graphs, batch_size)
 
     def _features(self, manifest: Path, dialogues: List[Dialogue],
-                  out: Path, progress) -> Dict[str, Dict[str, np.ndarray]]:
+                  out: Path, progress, cache_dir: Optional[PathLike] = None
+                  ) -> Dict[str, Dict[str, np.ndarray]]:
         if "text" in self.modalities and not self.text_model:
             raise DataError(
                 f"{manifest}: the checkpoint records no text extractor (its "
@@ -127,7 +137,8 @@ class Predictor:
                          text_model=self.text_model or "",
                          visual_dim=self.input_dims.get("visual", 342),
                          device=self.text_device, progress=progress,
-                         classes=self._label_classes(dialogues))
+                         classes=self._label_classes(dialogues),
+                         cache_dir=cache_dir)
         arrays = {}
         for m in self.modalities:
             with np.load(out / npz_name(m), allow_pickle=False) as npz:
@@ -189,6 +200,74 @@ class Predictor:
                                    for c, v in zip(self.classes, p)},
                     label=label))
         return out
+
+
+#: The file that marks a folder as a feature cache of :meth:`Predictor.predict`.
+CACHE_MARK = "dsgdn-predict-cache.json"
+
+
+def check_feature_cache(folder: PathLike, what: str = "--features-dir"
+                        ) -> None:
+    """Raises a one-line ``ValueError`` unless :obj:`folder` can be the
+    feature cache of :meth:`Predictor.predict`: a writable directory path
+    that does not exist yet, is empty, or holds a cache that an earlier
+    call made (its :data:`CACHE_MARK`). Any other folder, above all a
+    feature folder of ``dsgdn features`` or a training data folder, is
+    refused: prediction never rewrites an existing folder."""
+    folder = Path(folder)
+    check_writable(folder, what, directory=True)
+    if not folder.is_dir() or (folder / CACHE_MARK).is_file():
+        return
+    others = sorted(p.name for p in folder.iterdir()
+                    if not TEMPORARY.match(p.name))
+    if others:
+        raise ValueError(
+            f"{what} {folder}: holds files that are not a `dsgdn predict` "
+            f"feature cache (e.g. {others[0]}); an existing folder is never "
+            f"rewritten: give a new folder, or one an earlier "
+            f"--features-dir filled")
+
+
+def _mark_feature_cache(folder: Path) -> None:
+    """Marks :obj:`folder` as a feature cache before its first entry."""
+    if not (folder / CACHE_MARK).is_file():
+        atomic_write_text(folder / CACHE_MARK, json.dumps({
+            "written_by": "dsgdn predict",
+            "holds": "per-dialogue feature arrays, <modality>/<key>.npy"})
+            + "\n")
+
+
+def check_prediction_outputs(run_dir: PathLike, manifest: PathLike,
+                             out: PathLike,
+                             features_dir: Optional[PathLike] = None
+                             ) -> None:
+    """The outputs of a prediction, checked before any work: :obj:`out`
+    must be a writable file path that is none of the inputs (the manifest,
+    an audio or visual file it names, the feature cache) and lies outside
+    the run directory; :obj:`features_dir` must pass
+    :func:`check_feature_cache` and lie outside the run directory. One-line
+    ``ValueError`` naming the option and the path given (a bad manifest is
+    left to the prediction to report)."""
+    out = Path(out)
+    run = ("the run directory", Path(run_dir))
+    check_writable(out, "--out")
+    try:
+        dialogues = read_manifest(manifest, check_files=False)
+    except DataError:
+        dialogues = []  # said by the prediction itself, after the run
+    media = [(f"the {kind} file of dialogue {d.dialogue_id!r}, utterance "
+              f"{i}", getattr(u, kind)) for d in dialogues
+             for i, u in enumerate(d.utterances)
+             for kind in ("audio", "visual") if getattr(u, kind)]
+    check_not_input(out, "--out", inputs=[("the manifest", Path(manifest)),
+                                          ("--features-dir", features_dir),
+                                          *media],
+                    folders=[run])
+    if features_dir is not None:
+        check_feature_cache(features_dir)
+        check_not_input(Path(features_dir), "--features-dir",
+                        inputs=[("the manifest", Path(manifest))],
+                        folders=[run])
 
 
 def _write_manifest(dialogues: Iterable[dict], folder: Path) -> Path:

@@ -12,7 +12,9 @@ def attention(
                                    "train` (one seed's), graph layer diff."),
     dialogue_id: str = typer.Argument(..., help="Id of a dialogue of the "
                                       "run's data (any split)."),
-    out: Path = typer.Option(..., "--out", help="PNG file to write."),
+    out: Path = typer.Option(..., "--out", help="PNG file to write "
+                             "(outside the run directory; checked before "
+                             "any work)."),
 ) -> None:
     """Draw the positive, negative and differential attention of each
     DiffRGCN block (inter- then intra-speaker, per modality) over the
@@ -22,7 +24,12 @@ def attention(
                                                  plot_attention)
     from dsgdn_pyg.experiments.plots import require_matplotlib
 
+    from dsgdn_pyg.io import check_not_input, check_writable
+
     with user_errors():
+        check_writable(out, "--out")  # before the model is run
+        check_not_input(out, "--out",
+                        folders=[("the run directory", run_dir)])
         require_matplotlib()
         maps = dialogue_attention(run_dir, dialogue_id)
         plot_attention(maps, out)

@@ -6,7 +6,8 @@ from typing import List, Optional
 import typer
 from rich.table import Table
 
-from dsgdn_pyg.cli.common import console, fail, user_errors
+from dsgdn_pyg.cli.common import (console, fail, parse_list,
+                                  refuse_together, user_errors)
 from dsgdn_pyg.cli.train import _parse_seeds
 
 experiment_app = typer.Typer(
@@ -104,11 +105,17 @@ def run(
         if value is not None:
             base += [option, str(value)]
     with user_errors():
+        refuse_together("--address", address is not None,
+                        f"--executor {executor}", executor != "ray",
+                        "the address is of a Ray cluster; use --executor ray "
+                        "or drop --address")
+        folder = out or Path("runs") / "experiments" / name
+        _check_out(folder, data, from_runs)
         outcome = run_experiment(
-            name, base, _parse_seeds(0, seeds),
-            out or Path("runs") / "experiments" / name, executor=executor,
+            name, base, _parse_seeds(0, seeds), folder, executor=executor,
             workers=workers, address=address, shard=shard,
-            only=[c.strip() for c in only.split(",")] if only else None,
+            only=parse_list("--only", only, "cell names")
+            if only is not None else None,
             extra_cells=_parse_cells(cell), from_runs=from_runs,
             report=report, log=console.print)
     if outcome["report"] is not None:
@@ -118,6 +125,18 @@ def run(
                    f"{outcome['failed'][0]['cell']} seed "
                    f"{outcome['failed'][0]['seed']}: "
                    f"{outcome['failed'][0]['error']}")
+
+
+def _check_out(folder: Path, data: Optional[Path],
+               from_runs: Optional[Path]) -> None:
+    """The experiment folder, before any run: a writable directory that is
+    none of the inputs (the data, the --from-runs folder) and lies inside
+    neither."""
+    from dsgdn_pyg.io import check_not_input, check_writable
+
+    check_writable(folder, "--out", directory=True)
+    inputs = [("the --data", data), ("the --from-runs folder", from_runs)]
+    check_not_input(folder, "--out", inputs=inputs, folders=inputs)
 
 
 def _print_report(report: dict) -> None:

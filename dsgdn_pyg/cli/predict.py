@@ -19,10 +19,15 @@ def predict(
         '{"dialogue_id", "utterances": [{"speaker", "text", "audio", '
         '"visual", "label"}]} (audio, visual, label optional).'),
     out: Path = typer.Option(Path("predictions.jsonl"), help="Where to "
-                             "write one JSON line per utterance."),
+                             "write one JSON line per utterance: never an "
+                             "input (the manifest, a file it names) nor a "
+                             "path inside the run directory."),
     features_dir: Optional[Path] = typer.Option(
-        None, help="Keep the computed features here and reuse them on the "
-        "next call (default: a temporary folder)."),
+        None, help="A feature cache of predict's own: each dialogue's "
+        "computed features are kept here and reused on the next call. A new "
+        "folder or one an earlier --features-dir filled; any other existing "
+        "folder (e.g. a `dsgdn features` folder) is refused, never "
+        "rewritten (default: no cache)."),
     text_model: Optional[str] = typer.Option(
         None, help="sentence-transformers model for the text features when "
         "the checkpoint records none."),
@@ -30,17 +35,18 @@ def predict(
     show: int = typer.Option(10, help="Predictions to print (0: none)."),
 ) -> None:
     """Predict the emotion of every utterance of a manifest, computing the
-    missing features with the extractors the checkpoint was trained on."""
-    from dsgdn_pyg.io import check_writable
-    from dsgdn_pyg.predict import Predictor, write_predictions
+    missing features with the extractors the checkpoint was trained on.
+
+    It writes --out (atomically) and, with --features-dir, its feature
+    cache; nothing else. Every output is checked before any work."""
+    from dsgdn_pyg.predict import (Predictor, check_prediction_outputs,
+                                   write_predictions)
 
     with user_errors():
         if show < 0:
             raise ValueError(f"--show: expected a number of predictions >= 0,"
                              f" got {show}")
-        check_writable(out, "--out")
-        if features_dir is not None:
-            check_writable(features_dir, "--features-dir", directory=True)
+        check_prediction_outputs(run_dir, manifest, out, features_dir)
         predictor = Predictor.from_run(run_dir, device=device,
                                        text_model=text_model)
         with Progress(TextColumn("[bold]{task.description}"), BarColumn(),

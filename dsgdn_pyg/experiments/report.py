@@ -61,6 +61,11 @@ def collect(out: Path) -> dict:
     per-seed metrics, their mean +- std and the difference from the
     default; plus the runs still missing."""
     out = Path(out)
+    if not out.is_dir():
+        what = "no such directory" if not out.exists() else \
+            "is a file, not a directory"
+        raise ValueError(f"report: {out}: {what}; expected the --out folder "
+                         f"of `dsgdn experiment run`")
     manifest = planning.read_manifest(out)
     if manifest is None:
         raise ValueError(f"report: {out} holds no experiment manifest "

@@ -236,7 +236,9 @@ def extract_features(manifest_path: PathLike, out_dir: PathLike,
                      batch_size: int = 64,
                      classes: Optional[Sequence[str]] = None,
                      progress: Optional[ProgressHook] = None,
-                     use_cache: bool = True) -> ExtractionSummary:
+                     use_cache: bool = True,
+                     cache_dir: Optional[PathLike] = None
+                     ) -> ExtractionSummary:
     """Extracts ``modalities`` of the dialogues in ``manifest_path`` into
     ``out_dir``.
 
@@ -253,7 +255,8 @@ def extract_features(manifest_path: PathLike, out_dir: PathLike,
         classes: the class names, in index order, for name labels (default:
             the sorted names found); recorded in ``features.json``.
         progress: optional :data:`ProgressHook` called as utterances finish.
-        use_cache: read and fill ``out_dir/.cache``.
+        use_cache: read and fill the per-dialogue cache.
+        cache_dir: where that cache lives (default ``out_dir/.cache``).
 
     Raises:
         DataError: a problem in the manifest or its files, or an out dir
@@ -288,7 +291,11 @@ def extract_features(manifest_path: PathLike, out_dir: PathLike,
             and _check_kept(out, m, dialogues, source)}
 
     remove_stale_temporaries(out)  # of a killed run, cache included
-    cache = FeatureCache(out / CACHE_DIR) if use_cache else None
+    cache_root = Path(cache_dir) if cache_dir is not None else \
+        out / CACHE_DIR
+    if use_cache and cache_dir is not None:
+        remove_stale_temporaries(cache_root)
+    cache = FeatureCache(cache_root) if use_cache else None
     summary = ExtractionSummary(
         out_dir=out, modalities=tuple(requested),
         num_dialogues=len(dialogues),
