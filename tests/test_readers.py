@@ -105,7 +105,8 @@ def _bundle_case(name):
                    rf"classes \(expected 0..5\)")
     if name == "non-integer label":
         b[2][vid][0] = 1.5
-        return b, rf"dialogue '{vid}': expected a list of integer class labels"
+        return b, (rf"dialogue '{vid}', utterance 0: label 1.5 is not a "
+                   rf"whole number; expected integer class labels")
     if name == "nan":
         b[8][vid][2] = np.full(DIMS["visual"], np.nan, dtype=np.float32)
         return b, (rf"\(videoVisual\): dialogue '{vid}', utterance 2: NaN or "

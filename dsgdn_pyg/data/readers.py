@@ -167,9 +167,14 @@ def check_labels(labels: Any, where: str, vid: Any,
         array = np.asarray(labels)
     except Exception:
         array = np.asarray([], dtype=object)
-    if array.ndim != 1 or array.dtype.kind not in "biuf" or (
-            array.dtype.kind == "f"
-            and not np.array_equal(array, np.round(array))):
+    if array.ndim == 1 and array.dtype.kind == "f":
+        odd = ~np.isfinite(array) | (array != np.round(array))
+        if odd.any():
+            i = int(np.flatnonzero(odd)[0])
+            raise DataError(f"{where}: dialogue '{vid}', utterance {i}: "
+                            f"label {array[i].item()!r} is not a whole number; "
+                            f"expected integer class labels")
+    if array.ndim != 1 or array.dtype.kind not in "biuf":
         raise DataError(f"{where}: dialogue '{vid}': expected a list of "
                         f"integer class labels, got {_type_name(labels)}")
     if array.shape[0] != num_utterances:
@@ -241,7 +246,9 @@ def check_features(value: Any, where: str, vid: Any,
         array = np.asarray(value)
         if array.dtype.kind not in "biuf":
             raise TypeError(f"dtype {array.dtype}")
-        array = np.ascontiguousarray(array, dtype=np.float32)
+        source = array
+        with np.errstate(over="ignore", invalid="ignore"):  # said below
+            array = np.ascontiguousarray(array, dtype=np.float32)
     except (TypeError, ValueError) as exc:
         raise DataError(f"{where}: dialogue '{vid}': expected a numeric "
                         f"[utterances, width] array ({exc})") from None
@@ -256,6 +263,11 @@ def check_features(value: Any, where: str, vid: Any,
     finite = np.isfinite(array).all(axis=1)
     if not finite.all():
         i = int(np.flatnonzero(~finite)[0])
+        if source.ndim == 2 and np.isfinite(source[i]).all():
+            raise DataError(f"{where}: dialogue '{vid}', utterance {i}: "
+                            f"features beyond the float32 range (|x| > "
+                            f"3.4e38, e.g. {np.abs(source[i]).max():.3g}); "
+                            f"expected finite float32 values")
         raise DataError(f"{where}: dialogue '{vid}', utterance {i}: NaN or "
                         f"infinite features; expected finite values")
     return array

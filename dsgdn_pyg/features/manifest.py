@@ -64,7 +64,8 @@ def describe(value: Any) -> str:
         text = value if len(value) <= 40 else value[:37] + "..."
         return f"the string {json.dumps(text)}"
     if isinstance(value, list):
-        return "a list"
+        return f"a list of {len(value)} item{'s' * (len(value) != 1)}" \
+            if value else "an empty list"
     if isinstance(value, dict):
         return "an object"
     return type(value).__name__

@@ -22,12 +22,26 @@ def load_visual(path: Union[str, os.PathLike], dim: int = VISUAL_DIM
     pickle-free ``.npy`` of ``dim`` finite real numbers."""
     expected = f"expected a .npy file of {dim} finite numbers, shape ({dim},)"
     try:
+        with open(path, "rb") as file:
+            magic = file.read(6)
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file; {expected}") from None
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read ({exc.strerror or exc}); "
+                        f"{expected}") from None
+    if magic != b"\x93NUMPY" and not magic.startswith(b"PK"):
+        raise DataError(f"{path}: cannot load (not a .npy file: no NumPy "
+                        f"header); "
+                        f"{expected}")
+    try:
         array = np.load(path, allow_pickle=False)
     except FileNotFoundError:
         raise DataError(f"{path}: no such file; {expected}") from None
     except (OSError, ValueError, EOFError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() \
             else type(exc).__name__
+        if "allow_pickle" in first:  # never unpickled: it could run code
+            first = "it holds pickled Python objects, which are not loaded"
         raise DataError(f"{path}: cannot load ({first}); {expected}") \
             from None
     if not isinstance(array, np.ndarray):  # an .npz archive
