@@ -7,20 +7,12 @@ from typing import List, Optional
 import typer
 from rich.table import Table
 
-from dsgdn_pyg.cli.common import console, err_console, user_errors
+from dsgdn_pyg.cli.common import (console, err_console, parse_int_list,
+                                  user_errors)
 
 
 def _int_list(option: str, text: Optional[str]) -> Optional[List[int]]:
-    if text is None:
-        return None
-    try:
-        values = [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        values = []
-    if not values:
-        raise ValueError(f"{option}: expected comma-separated integers, got "
-                         f"{text!r}")
-    return values
+    return None if text is None else parse_int_list(option, text)
 
 
 def _default_out(device: str, quick: bool) -> Path:

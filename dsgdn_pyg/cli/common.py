@@ -91,8 +91,9 @@ class Command(TyperCommand):
 
 
 def use_plain_help(app: typer.Typer) -> None:
-    """Makes ``app`` and its sub-apps :class:`Group`\ s and their commands
-    :class:`Command`\ s (those left with Typer's default classes)."""
+    """Makes ``app`` and its sub-apps of class :class:`Group`, and their
+    commands of class :class:`Command` (those left with Typer's
+    defaults)."""
     if isinstance(app.info.cls, DefaultPlaceholder) or \
             app.info.cls in (None, TyperGroup):
         app.info.cls = Group
