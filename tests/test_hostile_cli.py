@@ -366,3 +366,19 @@ def test_overhead_report_heading_and_one_seed(tmp_path):
     assert "t-interval" not in text
     assert "Cost of each cell's model" in text
     assert "±" not in text.split("| cell")[1]  # one seed: no std
+
+
+# Row 3, `dsgdn features`: no file it writes is the manifest or a file the
+# manifest names.
+@pytest.mark.parametrize("written", ["features.json", "metadata.pkl",
+                                     "visual.npz"])
+def test_features_never_write_over_an_input(tmp_path, written):
+    np.save(tmp_path / "v.npy", np.zeros(WIDTH, np.float32))
+    manifest = tmp_path / written
+    manifest.write_text(json.dumps({"dialogue_id": "d", "utterances": [
+        {"speaker": "A", "text": "hi", "visual": "v.npy"}]}) + "\n")
+    before = snapshot(tmp_path)
+    result = invoke("features", "visual", manifest, "--out", tmp_path,
+                    "--dim", WIDTH)
+    one_line_error(result, "--out", str(manifest), "an input")
+    assert snapshot(tmp_path) == before

@@ -27,7 +27,9 @@ features_app = typer.Typer(
 
 MANIFEST_HELP = ("Dialogue manifest (.jsonl). Relative audio/visual paths "
                  "are relative to its folder.")
-OUT_HELP = ("Feature folder; created if needed. Modalities extracted "
+OUT_HELP = ("Feature folder; created if needed and checked before any "
+            "work (none of its files may be the manifest or a file it "
+            "names). Modalities extracted "
             "earlier from the same manifest are kept.")
 CLASSES_HELP = ("Class names in index order, comma-separated (default: the "
                 "sorted label names of the manifest).")

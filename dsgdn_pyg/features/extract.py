@@ -26,7 +26,8 @@ from dsgdn_pyg.features.store import (FEATURES_JSON, METADATA, npz_name,
                                       write_npz)
 from dsgdn_pyg.features.text import DEFAULT_TEXT_MODEL, TextEncoder
 from dsgdn_pyg.features.visual import VISUAL_DIM, VisualLoader
-from dsgdn_pyg.io import check_writable, remove_stale_temporaries
+from dsgdn_pyg.io import (check_not_input, check_writable,
+                          remove_stale_temporaries)
 
 MODALITIES = ("text", "audio", "visual")
 CACHE_DIR = ".cache"
@@ -147,6 +148,23 @@ def _check_kept(out_dir: Path, modality: str,
         raise DataError(f"{path}: holds dialogue {extra[0]!r}, which is not "
                         f"in the manifest; {advice}")
     return True
+
+
+def _check_outputs_are_not_inputs(out: Path, modalities: Sequence[str],
+                                  manifest: PathLike,
+                                  dialogues: Sequence[Dialogue]) -> None:
+    """None of the files written (``metadata.pkl``, ``features.json``, the
+    ``.npz`` files) may be the manifest or a file it names, and neither may
+    lie in the cache."""
+    inputs = [("the manifest", Path(manifest))] + [
+        (f"the {kind} file of dialogue {d.dialogue_id!r}, utterance {i}",
+         getattr(u, kind)) for d in dialogues
+        for i, u in enumerate(d.utterances) for kind in ("audio", "visual")
+        if getattr(u, kind) is not None]
+    for name in [METADATA, FEATURES_JSON] + [npz_name(m) for m in modalities]:
+        check_not_input(out / name, "--out", inputs=inputs)
+    for name, path in inputs:
+        check_not_input(path, name, folders=[("the cache", out / CACHE_DIR)])
 
 
 def _batches(items: Sequence[Tuple[Dialogue, str]], size: int
@@ -284,6 +302,7 @@ def extract_features(manifest_path: PathLike, out_dir: PathLike,
     for modality in requested:
         if modality != "text":
             _check_inputs(dialogues, modality, source)
+    _check_outputs_are_not_inputs(out, requested, manifest_path, dialogues)
     metadata, classes = build_metadata(dialogues, source, classes)
     info = read_features_json(out / FEATURES_JSON)
     kept = {m: entry for m, entry in info["modalities"].items()
