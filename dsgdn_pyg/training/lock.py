@@ -4,9 +4,10 @@
 directory until it ends; an experiment holds each run's while it trains it,
 and its folder's while it merges its manifest or writes its report. The lock
 is the kernel's (``flock(2)``): it goes with the process, so a writer killed
-with ``kill -9`` never leaves a stale lock behind; the lock file itself stays
-(empty once released; while held it names the holder's PID, which the error
-of a second writer quotes). Locks work on local file systems and on NFS
+with ``kill -9`` never leaves a stale lock behind (only its lock file, which
+names its PID and locks nothing). While held, the file names the holder's
+PID, which the error of a second writer quotes; the holder removes it when
+it lets go (a waiter that then finds its file gone locks afresh). Locks work on local file systems and on NFS
 (Linux emulates ``flock`` there with byte-range locks).
 
 A process may take a lock it already holds again (the count goes up): an
@@ -96,10 +97,7 @@ def hold(folder, what: str, wait: bool = False,
         entry[1] -= 1
         if entry[1] == 0:
             del _held[key]
-            try:
-                os.ftruncate(entry[0], 0)
-            except OSError:
-                pass
+            path.unlink(missing_ok=True)  # still ours: only holders unlink
             os.close(entry[0])  # releases the lock
 
 

@@ -19,7 +19,6 @@ from dsgdn_pyg.models.amb_dsgdn import (ModelConfig, parse_modalities,
 from dsgdn_pyg.training import lock
 from dsgdn_pyg.training import run_dir as files
 from dsgdn_pyg.training.config import recipe_config
-from dsgdn_pyg.training.lock import LOCK
 from dsgdn_pyg.training.trainer import (RunResult, TrainCallback,
                                         check_finished, load_result,
                                         resolve_device, summarize,
@@ -191,7 +190,6 @@ def run_training(request: TrainRequest,
     files.check_location(out_dir, request.resume)
     created = not out_dir.exists()
     files.make_dir(out_dir, request.resume)
-    lock_existed = (out_dir / LOCK).exists()
     with contextlib.ExitStack() as stack:
         try:
             stack.enter_context(lock.hold(out_dir, f"{option} {out_dir}"))
@@ -210,9 +208,8 @@ def run_training(request: TrainRequest,
             corpus, model_config, train_config = load_data(request, device)
         except BaseException:
             # Refused, or bad data: leave no trace of the run.
-            if created or not lock_existed:
-                lock.discard(out_dir)
             if created:
+                lock.discard(out_dir)
                 out_dir.rmdir()
             raise
         return _train_seeds(request, out_dir, corpus, model_config,
