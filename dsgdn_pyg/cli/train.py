@@ -185,8 +185,9 @@ def train(
     resume: Optional[Path] = typer.Option(
         None, "--resume", metavar="RUN_DIR", help="Carry on an interrupted "
         "run from its last finished epoch, with the options of its "
-        "config.json (others given must agree; --device may change). The "
-        "result equals the uninterrupted run's."),
+        "config.json (others given must agree; --device may change), after "
+        "checking that its last.pt and best.pt are its own. The result "
+        "equals the uninterrupted run's (best.pt byte for byte on CPU)."),
     overwrite: bool = typer.Option(
         False, "--overwrite", help="Clear the run already in --out first "
         "(without it, a directory holding a run is refused)."),
@@ -198,6 +199,10 @@ def train(
     option, data or output location (or disk full), 3 training diverged
     (non-finite loss or parameter; best.pt keeps the last finite model),
     130 interrupted (resume with --resume RUN_DIR).
+
+    One process writes a run directory at a time (an OS lock on its .lock,
+    freed even by kill -9): a second train or --resume of a run in progress
+    is refused with the first's PID.
     """
     from dsgdn_pyg.models.amb_dsgdn import parse_fusion_weights
     from dsgdn_pyg.training.session import (TrainRequest, check_request,
