@@ -200,11 +200,17 @@ def test_kill_between_best_pt_and_last_pt_still_resumes(uninterrupted,
         _sha(uninterrupted / files.CHECKPOINT)
 
 
-@pytest.mark.parametrize("name", [files.CHECKPOINT, files.LAST])
-def test_resume_refuses_a_foreign_checkpoint(tmp_path, name):
-    other = tmp_path / "other"
+@pytest.fixture(scope="module")
+def other(tmp_path_factory):
+    """Another run (seed 2) whose checkpoints are foreign to seed 1's."""
+    out = tmp_path_factory.mktemp("other") / "run"
     assert run(["train", *IMPROVING, "--seed", "2", "--epochs", "1",
-                "--out", other]).returncode == 0
+                "--out", out]).returncode == 0
+    return out
+
+
+@pytest.mark.parametrize("name", [files.CHECKPOINT, files.LAST])
+def test_resume_refuses_a_foreign_checkpoint(tmp_path, other, name):
     out = tmp_path / "run"
     first = run(["train", *IMPROVING, "--seed", "1", "--out", out],
                 mode="written:last.pt", count=1)
