@@ -9,7 +9,9 @@ from dsgdn_pyg.cli.common import console, user_errors
 
 def attention(
     run_dir: Path = typer.Argument(..., help="A run directory of `dsgdn "
-                                   "train` (one seed's), graph layer diff."),
+                                   "train` (one seed's: of a run of several "
+                                   "seeds, its seed-N sub-directory), graph "
+                                   "layer diff."),
     dialogue_id: str = typer.Argument(..., help="Id of a dialogue of the "
                                       "run's data (any split)."),
     out: Path = typer.Option(..., "--out", help="PNG file to write "

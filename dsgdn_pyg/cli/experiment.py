@@ -83,10 +83,12 @@ def run(
         None, help="Comma-separated cells to run (a smaller grid)."),
     cell: Optional[List[str]] = typer.Option(
         None, help="Add (or replace) a cell: NAME='--option value ...' "
-        "with `dsgdn train` options; repeatable."),
+        "with `dsgdn train` options (NAME: letters, digits, -, _, .); "
+        "repeatable."),
     from_runs: Optional[Path] = typer.Option(
         None, help="long-dialogues and noise: measure the runs of this "
-        "experiment folder instead of training the default cell."),
+        "experiment folder instead of training the default cell (its seeds "
+        "and options: base options given must be its own)."),
     report: bool = typer.Option(True, help="Write the report at the end."),
 ) -> None:
     """Run (or resume) every cell x seed of an experiment, then report.
@@ -94,7 +96,10 @@ def run(
     Any other `dsgdn train` option (e.g. --hidden 256, --window 10,
     --synthetic-dialogues 24) joins the base configuration. Runs already
     complete are not redone and interrupted ones are resumed, so the same
-    command can be started again after a crash.
+    command can be started again after a crash. Options, cells and data are
+    all checked before anything is written. Shards (or two sweeps) may run
+    at once into one --out: each run is trained once, by the process that
+    holds its lock; the others wait for it before their report.
     """
     from dsgdn_pyg.experiments import run_experiment
 

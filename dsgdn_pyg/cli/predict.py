@@ -13,7 +13,9 @@ from dsgdn_pyg.cli.common import ProgressHookBar, console, user_errors
 
 def predict(
     run_dir: Path = typer.Argument(..., help="Run directory of `dsgdn "
-                                   "train` (its best.pt is used)."),
+                                   "train` (its best.pt is used; of a run "
+                                   "of several seeds, one seed's seed-N "
+                                   "sub-directory)."),
     manifest: Path = typer.Argument(
         ..., help="JSON Lines manifest, one dialogue per line: "
         '{"dialogue_id", "utterances": [{"speaker", "text", "audio", '

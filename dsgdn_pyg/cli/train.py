@@ -181,8 +181,9 @@ def train(
     resume: Optional[Path] = typer.Option(
         None, "--resume", metavar="RUN_DIR", help="Carry on an interrupted "
         "run from its last finished epoch, with the options of its "
-        "config.json (others given must agree; --device may change). The "
-        "result equals the uninterrupted run's."),
+        "config.json (others given must agree; --device may change), after "
+        "checking that its last.pt and best.pt are its own. The result "
+        "equals the uninterrupted run's (best.pt byte for byte on CPU)."),
     overwrite: bool = typer.Option(
         False, "--overwrite", help="Clear the run already in --out first "
         "(without it, a directory holding a run is refused)."),
@@ -194,6 +195,10 @@ def train(
     option, data or output location (or disk full), 3 training diverged
     (non-finite loss or parameter; best.pt keeps the last finite model),
     130 interrupted (resume with --resume RUN_DIR).
+
+    One process writes a run directory at a time (an OS lock on its .lock,
+    freed even by kill -9): a second train or --resume of a run in progress
+    is refused with the first's PID.
     """
     from dsgdn_pyg.models.amb_dsgdn import parse_fusion_weights
     from dsgdn_pyg.training.session import (TrainRequest, check_request,
@@ -322,8 +327,9 @@ def _pm(stat: dict) -> str:
 
 def evaluate(
     run_dir: Path = typer.Argument(..., help="A run directory written by "
-                                   "`dsgdn train` (or one seed's "
-                                   "sub-directory)."),
+                                   "`dsgdn train`: one seed's, or a run of "
+                                   "several seeds (each evaluated, then "
+                                   "mean and std)."),
     data: Optional[Path] = typer.Option(
         None, help="Data to evaluate on (default: the run's own data)."),
     split: str = typer.Option("test", help="train, valid or test."),
@@ -339,28 +345,32 @@ def evaluate(
     max_length: Optional[int] = typer.Option(
         None, help="Only the dialogues of at most this many utterances."),
 ) -> None:
-    """Reload a run's best checkpoint and report its metrics on a split."""
-    from dsgdn_pyg.training.run_dir import REPORT_JSON, run_status
-    from dsgdn_pyg.training.runs import evaluate_run
+    """Reload a run's best checkpoint and report its metrics on a split.
+
+    A run of several seeds (`dsgdn train --seeds`) is evaluated seed by
+    seed: one row per seed, then mean ± std."""
+    from dsgdn_pyg.training.runs import (evaluate_run, evaluate_seeds,
+                                         seed_runs)
 
     from dsgdn_pyg.training.conditions import check_conditions
 
     with user_errors():
         check_conditions(noise, min_length, max_length)  # before loading
         start = time.perf_counter()
+        if seed_runs(run_dir):
+            rows = evaluate_seeds(run_dir, str(data) if data else None,
+                                  split, device, noise=noise,
+                                  noise_seed=noise_seed,
+                                  min_length=min_length,
+                                  max_length=max_length)
+            _print_seeds(run_dir, split, rows, start)
+            return
         metrics, config = evaluate_run(run_dir, str(data) if data else None,
                                        split, device, noise=noise,
                                        noise_seed=noise_seed,
                                        min_length=min_length,
                                        max_length=max_length)
-    if run_status(run_dir) == "incomplete" and \
-            not (run_dir / REPORT_JSON).is_file():
-        err_console.print(
-            f"[bold yellow]warning:[/] {escape(str(run_dir))} is an "
-            f"incomplete run (interrupted, or still training: no "
-            f"summary.json); evaluating its best checkpoint so far, epoch "
-            f"{config.get('epoch')} (dsgdn train --resume RUN_DIR finishes "
-            f"it)", highlight=False, soft_wrap=True)
+    _warn_incomplete(run_dir, config)
     classes = config["data"]["classes"]
     console.print(_metrics_table(
         f"{run_dir} (epoch {config.get('epoch')}), {metrics.num_utterances} "
@@ -375,6 +385,52 @@ def evaluate(
     for c, row in zip(classes, metrics.confusion):
         table.add_row(c, *[str(v) for v in row])
     console.print(table)
+    console.print(f"evaluated in {time.perf_counter() - start:.1f} s")
+
+
+def _warn_incomplete(run_dir: Path, config: dict) -> None:
+    from dsgdn_pyg.training.run_dir import REPORT_JSON, run_status
+
+    if run_status(run_dir) == "incomplete" and \
+            not (run_dir / REPORT_JSON).is_file():
+        err_console.print(
+            f"[bold yellow]warning:[/] {escape(str(run_dir))} is an "
+            f"incomplete run (interrupted, or still training: no "
+            f"summary.json); evaluating its best checkpoint so far, epoch "
+            f"{config.get('epoch')} (dsgdn train --resume RUN_DIR finishes "
+            f"it)", highlight=False, soft_wrap=True)
+
+
+def _print_seeds(run_dir: Path, split: str, rows, start: float) -> None:
+    """The table of a run of several seeds: one row per seed, then mean ±
+    std over them."""
+    import numpy as np
+
+    for _, path, _, config in rows:
+        _warn_incomplete(path, config)
+    table = Table(title=f"{run_dir}: {len(rows)} seeds, {split} split "
+                  f"({rows[0][2].num_utterances} utterances)")
+    for col in ("seed", "epoch", "weighted F1", "accuracy"):
+        table.add_column(col, justify="right")
+    for seed, _, metrics, config in rows:
+        table.add_row(str(seed), str(config.get("epoch")),
+                      f"{100 * metrics.weighted_f1:.2f}",
+                      f"{100 * metrics.accuracy:.2f}")
+
+    def pm(values) -> str:
+        values = 100 * np.asarray(values)
+        if len(values) == 1:
+            return f"{values[0]:.2f}"
+        return f"{values.mean():.2f} ± {values.std(ddof=1):.2f}"
+
+    table.add_row("mean ± std" if len(rows) > 1 else "mean", "",
+                  pm([m.weighted_f1 for _, _, m, _ in rows]),
+                  pm([m.accuracy for _, _, m, _ in rows]), style="bold")
+    console.print(table)
+    classes = rows[0][3]["data"]["classes"]
+    console.print(_per_class_table(
+        classes, np.mean([m.per_class_f1 for _, _, m, _ in rows], 0),
+        f"{split} per-class F1 (mean over seeds)"))
     console.print(f"evaluated in {time.perf_counter() - start:.1f} s")
 
 

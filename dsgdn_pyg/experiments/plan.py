@@ -12,20 +12,26 @@ Layout of an experiment folder::
 """
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from dsgdn_pyg import __version__
-from dsgdn_pyg.experiments.options import (check_settings, parse_options,
+from dsgdn_pyg.experiments.options import (OPTIONS, build_request,
+                                           check_settings, parse_options,
                                            to_options)
 from dsgdn_pyg.experiments.registry import (Cell, Experiment,
                                             get_experiment)
+from dsgdn_pyg.io import TEMPORARY
+from dsgdn_pyg.training import lock
 from dsgdn_pyg.training import run_dir as files
 
 MANIFEST = "experiment.json"
 EVALUATIONS = "evaluations"
 OVERHEAD = "overhead.json"
+# A cell's name is a folder of the experiment: a plain name, never a path.
+CELL_NAME = re.compile(r"^[A-Za-z0-9._-]+$")
 
 
 @dataclass
@@ -79,6 +85,54 @@ def read_manifest(folder: Path) -> Optional[dict]:
                          f"({exc})") from None
 
 
+def check_cell_name(name: str, what: str = "--cell") -> str:
+    """:obj:`name` when it is a plain name (letters, digits, ``-``, ``_``,
+    ``.``; not ``.`` or ``..``), else a one-line error: a cell's name
+    becomes a folder of the experiment and must not lead out of it."""
+    if not isinstance(name, str) or not CELL_NAME.match(name) or \
+            name in (".", ".."):
+        raise ValueError(f"{what} {name!r}: a cell name is a plain name "
+                         f"(letters, digits, -, _ and ., not . or ..), not "
+                         f"a path")
+    return name
+
+
+def is_empty(folder: Path) -> bool:
+    """Whether :obj:`folder` holds nothing but its lock and temporaries
+    (another shard may have just locked it)."""
+    return all(p.name == lock.LOCK or TEMPORARY.match(p.name)
+               for p in Path(folder).iterdir())
+
+
+def _resolved(settings: dict) -> dict:
+    """Every value the settings resolve to (the preset's where they set
+    none), to compare two configurations."""
+    from dsgdn_pyg.training.session import settings as resolve
+
+    values = resolve(build_request(settings, 0, Path(".")))
+    if values.get("data") is not None:
+        values["data"] = str(Path(values["data"]).resolve())
+    return values
+
+
+def _check_source_base(given: dict, source_base: dict, from_runs) -> None:
+    """The base options given with ``--from-runs`` must be those the
+    source runs were trained with (the runs are measured as they are)."""
+    if not given:
+        return
+    mine, theirs = _resolved(given), _resolved(source_base)
+    names = {key: name for name, (key, _) in OPTIONS.items()}
+    for key in given:
+        setting = {"synthetic_dialogues": "synthetic"}.get(key, key)
+        if key == "device" or mine.get(setting) == theirs.get(setting):
+            continue
+        shown = source_base.get(key, theirs.get(setting))
+        raise ValueError(
+            f"{names[key]}: the runs of --from-runs {from_runs} were trained "
+            f"with {names[key]} {shown}, not {given[key]} (they are measured "
+            f"as trained: drop the option, or train new runs)")
+
+
 def _cell_entry(cell: Cell, base: dict, root: Path) -> dict:
     settings = dict(base, **parse_options(cell.options, f"cell {cell.name} "
                                           f"option"))
@@ -106,21 +160,33 @@ def make_plan(name: str, base_options: Sequence[str], seeds: Sequence[int],
             raise ValueError(f"--from-runs: only for the experiments that "
                              f"measure trained runs (long-dialogues, noise), "
                              f"not {name}")
+        if extra_cells:
+            raise ValueError("--cell and --from-runs: the cells are the "
+                             "source runs' own; choose one")
         source = read_manifest(from_runs)
         if source is None:
             raise ValueError(f"--from-runs: {from_runs} holds no experiment "
                              f"manifest ({MANIFEST}); expected the --out "
                              f"folder of a `dsgdn experiment run`")
-        cells = [dict(c, run_root=str(Path(from_runs) / c["name"]))
-                 for c in source["cells"]]
+        for seed in seeds:
+            if seed not in source.get("seeds", []):
+                raise ValueError(
+                    f"--seeds: {from_runs} has no seed {seed} (its runs have "
+                    f"seeds {', '.join(map(str, source.get('seeds', [])))})")
+        _check_source_base(base, source["base"], from_runs)
+        cells = [dict(c, run_root=str(Path(from_runs) / check_cell_name(
+            c["name"], f"{Path(from_runs) / MANIFEST}: cell")))
+            for c in source["cells"]]
         base = source["base"]
     else:
         cells = [_cell_entry(c, base, out)
                  for c in experiment.cells(preset)]
         for cell_name, options in (extra_cells or {}).items():
+            check_cell_name(cell_name)
+            entry = _cell_entry(Cell(cell_name, tuple(options)), base, out)
+            check_settings(entry["settings"], f"cell {cell_name}")
             cells = [c for c in cells if c["name"] != cell_name]
-            cells.append(_cell_entry(Cell(cell_name, tuple(options)), base,
-                                     out))
+            cells.append(entry)
     if only:
         known = [c["name"] for c in cells]
         unknown = [c for c in only if c not in known]
@@ -141,13 +207,7 @@ def make_plan(name: str, base_options: Sequence[str], seeds: Sequence[int],
         seeds=list(seeds),
         from_runs=str(Path(from_runs).resolve()) if from_runs is not None
         else None)
-    existing = read_manifest(out)
-    if existing is not None:
-        manifest = _merge(existing, manifest, out)
-    elif out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise ValueError(f"--out: {out} is not empty and holds no experiment "
-                         f"manifest ({MANIFEST}); expected a new folder or "
-                         f"one of this experiment's")
+    _merged(out, manifest)  # refuses a folder it cannot join
     return Plan(experiment, out, base, cells, list(seeds),
                 Path(from_runs) if from_runs is not None else None, manifest)
 
@@ -209,5 +269,25 @@ def tasks(plan: Plan) -> List[dict]:
     return out
 
 
+def _merged(out: Path, manifest: dict) -> dict:
+    """:obj:`manifest` merged with the one :obj:`out` already holds; a
+    one-line error for a folder holding something else."""
+    existing = read_manifest(out)
+    if existing is not None:
+        return _merge(existing, manifest, out)
+    if out.exists() and (not out.is_dir() or not is_empty(out)):
+        raise ValueError(f"--out: {out} is not empty and holds no experiment "
+                         f"manifest ({MANIFEST}); expected a new folder or "
+                         f"one of this experiment's")
+    return manifest
+
+
 def write_manifest(plan: Plan) -> None:
-    files.write_json(plan.out / MANIFEST, plan.manifest)
+    """Merges the plan's cells and seeds into the folder's manifest, under
+    the folder's lock: shards that start at once each add theirs (read,
+    merge and write are one step for each), and a conflicting manifest
+    written meanwhile is still refused."""
+    files.make_dir(plan.out)
+    with lock.hold(plan.out, f"--out {plan.out}", wait=True):
+        plan.manifest = _merged(plan.out, plan.manifest)
+        files.write_json(plan.out / MANIFEST, plan.manifest)

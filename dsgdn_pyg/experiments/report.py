@@ -18,6 +18,7 @@ from dsgdn_pyg.experiments import plan as planning
 from dsgdn_pyg.experiments.registry import TABLE4, get_experiment
 from dsgdn_pyg.experiments.statistics import mean_std, paired_difference
 from dsgdn_pyg.models.amb_dsgdn import parse_modalities
+from dsgdn_pyg.training import lock
 from dsgdn_pyg.training import run_dir as files
 
 REPORT_MD = "report.md"
@@ -310,10 +311,19 @@ def write_report(out: Path, plot: Optional[bool] = None) -> dict:
     experiment folder; returns the report with the paths written. The plot
     needs matplotlib (the ``bench`` extra): ``plot=None`` leaves it out,
     with a note, where matplotlib is missing; ``plot=True`` then raises
-    :class:`~dsgdn_pyg.errors.MissingExtraError`."""
+    :class:`~dsgdn_pyg.errors.MissingExtraError`. Holds the folder's lock
+    while it reads and writes, so that of shards finishing at once the last
+    to write has read every run the others finished."""
+    out = Path(out)
+    if not (out / planning.MANIFEST).is_file():
+        return _write_report(out, plot)  # collect's error
+    with lock.hold(out, f"report: {out}", wait=True):
+        return _write_report(out, plot)
+
+
+def _write_report(out: Path, plot: Optional[bool]) -> dict:
     from dsgdn_pyg.experiments import plots
 
-    out = Path(out)
     report = collect(out)
     notes = []
     if plot is None:

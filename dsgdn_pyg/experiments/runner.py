@@ -3,8 +3,11 @@
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence
 
+from dsgdn_pyg.errors import MissingExtraError
 from dsgdn_pyg.experiments import plan as planning
 from dsgdn_pyg.experiments.executors import check_executor, run_tasks
+from dsgdn_pyg.experiments.options import build_request
+from dsgdn_pyg.training.session import check_data
 
 
 def run_experiment(name: str, base_options: Sequence[str],
@@ -19,13 +22,23 @@ def run_experiment(name: str, base_options: Sequence[str],
                    log: Callable[[str], None] = print) -> dict:
     """Runs (or resumes) every (cell, seed) of an experiment, or one shard
     of them, then writes the report. Runs already complete are not redone;
-    interrupted ones are resumed. Checks all input before writing anything.
-    Returns ``{"results": [...], "failed": [...], "report": ...}``."""
+    interrupted ones are resumed. Checks all input, the data of every run
+    included (read once, here), before writing anything.
+
+    Several processes may work on one folder at once (shards of a job
+    array, or the same command twice): each run is trained by the one
+    process holding its lock; the others skip it and, once their own runs
+    are done, wait for it before their report. Returns ``{"results": [...],
+    "failed": [...], "report": ...}``."""
     shard_spec = planning.parse_shard(shard)
     check_executor(executor, workers)
     plan = planning.make_plan(name, base_options, seeds, out, only,
                               extra_cells, from_runs)
     todo = planning.shard_slice(planning.tasks(plan), shard_spec)
+    training = [build_request(t["settings"], t["seed"], Path(t["run_dir"]))
+                for t in todo if t["train"]]
+    if training:
+        check_data(training, log)
     planning.write_manifest(plan)
     log(f"{name} ({plan.experiment.reproduces}): {len(plan.cells)} cells x "
         f"{len(plan.seeds)} seeds"
@@ -34,24 +47,43 @@ def run_experiment(name: str, base_options: Sequence[str],
 
     results: List[dict] = []
     failed: List[dict] = []
+    held: List[dict] = []
 
     def done(task: dict, result: Optional[dict],
              error: Optional[BaseException]) -> None:
-        count = len(results) + len(failed) + 1
+        count = len(results) + len(failed) + len(held) + 1
         where = f"[{count}/{len(todo)}] {task['cell']} seed {task['seed']}"
         if error is not None:
-            message = str(error).strip().splitlines()
             failed.append(dict(cell=task["cell"], seed=task["seed"],
-                               error=f"{type(error).__name__}: "
-                               f"{message[0] if message else ''}"))
+                               error=_one_line(error)))
             log(f"{where}: FAILED ({failed[-1]['error']})")
+            return
+        if result["status"] == "held":
+            held.append(task)
+            log(f"{where}: held by another process (PID {result['pid']}), "
+                f"back to it at the end")
             return
         results.append(result)
         log(f"{where}: {result['status']} ({result['seconds']:.0f} s)")
 
     run_tasks(todo, done, executor, workers, address)
+    if held:
+        waiting = [dict(task, wait=True) for task in held]
+        held.clear()
+        log(f"waiting for the {len(waiting)} run(s) other processes hold")
+        run_tasks(waiting, done, executor, workers, address)
     written = None
     if report:
         from dsgdn_pyg.experiments.report import write_report
         written = write_report(plan.out)
     return dict(results=results, failed=failed, report=written)
+
+
+def _one_line(error: BaseException) -> str:
+    """A run's error on one line: the message of bad input or data as it
+    is, the exception's name before any other."""
+    message = str(error).strip().splitlines()
+    text = message[0] if message else ""
+    if isinstance(error, (ValueError, MissingExtraError)):
+        return text or type(error).__name__
+    return f"{type(error).__name__}: {text}"

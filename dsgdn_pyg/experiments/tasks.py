@@ -2,7 +2,12 @@
 a local worker process or on a Ray worker): train the (cell, seed) unless
 its run directory is complete (resuming an interrupted one), then, for an
 ``evaluate`` experiment, measure the selected checkpoint under every
-test-time condition."""
+test-time condition.
+
+All of it happens holding the run directory's lock (for the measurements
+of another experiment's runs, the lock of the measurement's file): a run
+that another process holds is not touched but reported ``held``, and the
+sweep comes back to it, waiting, once its other runs are done."""
 
 import time
 from pathlib import Path
@@ -11,16 +16,35 @@ from typing import List
 import numpy as np
 
 from dsgdn_pyg.experiments.options import build_request
+from dsgdn_pyg.training import lock
 from dsgdn_pyg.training import run_dir as files
 
 
 def execute_task(task: dict) -> dict:
-    """Runs :obj:`task` (see :func:`~dsgdn_pyg.experiments.plan.tasks`);
-    returns ``{cell, seed, status, seconds}``, status ``trained``,
-    ``done`` (nothing left to do), ``evaluated``, ``measured`` or
-    ``missing`` (an ``evaluate`` task whose run is not complete)."""
+    """Runs :obj:`task` (see :func:`~dsgdn_pyg.experiments.plan.tasks`)
+    holding its lock (waiting for it when ``task["wait"]``); returns
+    ``{cell, seed, status, seconds}``, status ``trained``, ``done``
+    (nothing left to do), ``evaluated``, ``measured``, ``missing`` (an
+    ``evaluate`` task whose run is not complete) or ``held`` (another
+    process holds the run; its PID as ``pid``)."""
     start = time.perf_counter()
     record = dict(cell=task["cell"], seed=task["seed"])
+    if task["train"] or task["kind"] == "overhead":
+        folder, name = Path(task["run_dir"]), lock.LOCK
+    else:  # another experiment's run: lock this experiment's measurement
+        path = Path(task["evaluation"])
+        folder, name = path.parent, f".{path.stem}.lock"
+    files.make_dir(folder)
+    try:
+        with lock.hold(folder, f"{task['cell']} seed {task['seed']}",
+                       wait=task.get("wait", False), name=name):
+            return _execute(task, record, start)
+    except lock.RunLocked as exc:
+        return dict(record, status="held", pid=exc.pid,
+                    seconds=time.perf_counter() - start)
+
+
+def _execute(task: dict, record: dict, start: float) -> dict:
     if task["kind"] == "overhead":
         from dsgdn_pyg.experiments.overhead import measure_task
         status = "done"

@@ -6,16 +6,25 @@ everything needed to rebuild the model), ``last.pt`` (the state to resume
 from, after every epoch), ``report.json`` / ``report.md`` (metrics at the
 selected epoch, per-class F1, confusion matrix; written when a seed
 finishes) and, last, ``summary.json``: a run directory is complete exactly
-when it holds ``summary.json``.
+when it holds ``summary.json``. Its ``.lock`` is the lock of the one
+process writing it (:mod:`dsgdn_pyg.training.lock`).
+
+The bytes of a checkpoint depend on its values only (see
+:func:`save_checkpoint`), so a resumed run's ``best.pt`` is the
+uninterrupted run's file, and ``last.pt`` records the SHA-256 of the
+``best.pt`` it goes with: a resume checks that it carries on its own files.
 """
 
+import hashlib
 import io
 import json
 import math
 import pickle
 import re
 import shutil
+import sys
 import warnings
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Dict, List
 
@@ -24,6 +33,7 @@ import torch
 from dsgdn_pyg.errors import DataError
 from dsgdn_pyg.io import (TEMPORARY, atomic_write, atomic_write_text,
                           remove_stale_temporaries, temporary_name)
+from dsgdn_pyg.training.lock import LOCK
 
 CONFIG = "config.json"
 METRICS = "metrics.jsonl"
@@ -69,14 +79,68 @@ def write_metrics(path: Path, records: List[dict]) -> None:
     atomic_write_text(path, "".join(to_json(r) + "\n" for r in records))
 
 
-def save_checkpoint(path: Path, payload: Dict[str, Any]) -> None:
-    """``torch.save`` into memory, then an atomic write of the bytes: a full
-    disk is then an ``OSError`` (ENOSPC) naming the file, which torch's
-    own writer would turn into an opaque ``RuntimeError``; the previous
-    checkpoint stays in place."""
+def canonical(obj: Any) -> Any:
+    """:obj:`obj` with every dict, list and tuple rebuilt and every string
+    interned, so that its pickle depends on its values only.
+
+    ``pickle`` writes an object met a second time as a reference to the
+    first: two equal strings that are one object in one process (a
+    request built from the command line) and two in another (the same
+    request read back from ``config.json`` by ``--resume``) give other
+    bytes. Interned, equal strings are always one object; rebuilt, no
+    container is ever shared."""
+    if isinstance(obj, str):
+        return sys.intern(str(obj))
+    if type(obj) is OrderedDict:  # a state dict, with its _metadata
+        out = OrderedDict((canonical(k), canonical(v))
+                          for k, v in obj.items())
+        if hasattr(obj, "_metadata"):
+            out._metadata = canonical(obj._metadata)
+        return out
+    if type(obj) is dict:
+        return {canonical(k): canonical(v) for k, v in obj.items()}
+    if type(obj) is list:
+        return [canonical(v) for v in obj]
+    if type(obj) is tuple:
+        return tuple(canonical(v) for v in obj)
+    return obj
+
+
+def save_checkpoint(path: Path, payload: Dict[str, Any]) -> str:
+    """``torch.save`` of :func:`canonical` ``(payload)`` into memory (the
+    same values always give the same bytes), then an atomic write of the
+    bytes: a full disk is then an ``OSError`` (ENOSPC) naming the file,
+    which torch's own writer would turn into an opaque ``RuntimeError``;
+    the previous checkpoint stays in place. Returns the bytes' SHA-256."""
     buffer = io.BytesIO()
-    torch.save(payload, buffer)
+    torch.save(canonical(payload), buffer)
     atomic_write(path, lambda f: f.write(buffer.getbuffer()))
+    return hashlib.sha256(buffer.getbuffer()).hexdigest()
+
+
+def file_digest(path: Path) -> str:
+    """The SHA-256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def identity(run_config: Dict[str, Any]) -> Dict[str, Any]:
+    """What makes a run itself: its configuration without where and by
+    which version it runs (``--resume`` may change the device)."""
+    out = {k: v for k, v in run_config.items() if k != "version"}
+    for key in ("train", "request"):
+        if isinstance(out.get(key), dict):
+            out[key] = {k: v for k, v in out[key].items() if k != "device"}
+    return json.loads(to_json(out))
+
+
+def identity_digest(run_config: Dict[str, Any]) -> str:
+    """SHA-256 of :func:`identity` (canonical JSON)."""
+    return hashlib.sha256(to_json(identity(run_config), sort_keys=True)
+                          .encode()).hexdigest()
 
 
 def load_checkpoint(run_dir: Path, name: str = CHECKPOINT) -> Dict[str, Any]:
@@ -111,7 +175,7 @@ def run_status(path) -> str:
     path = Path(path)
     if (path / SUMMARY).is_file():
         return "complete"
-    if not path.is_dir() or all(TEMPORARY.match(p.name)
+    if not path.is_dir() or all(TEMPORARY.match(p.name) or p.name == LOCK
                                 for p in path.iterdir()):
         return "empty"
     return "incomplete"
@@ -124,21 +188,47 @@ def _foreign_files(path: Path) -> List[str]:
         if child.is_dir() and SEED_DIR.match(child.name):
             foreign += [f"{child.name}/{n}" for n in _foreign_files(child)]
         elif not child.is_file() or not (child.name in RUN_FILES
+                                         or child.name == LOCK
                                          or TEMPORARY.match(child.name)):
             foreign.append(child.name)
     return foreign
+
+
+def check_location(path, resume: bool = False) -> None:
+    """What :func:`prepare` refuses without writing anything: a file, and
+    (:obj:`resume`) a location holding no run."""
+    path = Path(path)
+    option = "--resume" if resume else "--out"
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"{option} {path}: is a file; expected a run "
+                         f"directory")
+    if resume and not (path / CONFIG).is_file():
+        raise ValueError(f"--resume {path}: no run to resume (expected "
+                         f"a directory written by `dsgdn train`)")
+
+
+def make_dir(path, resume: bool = False) -> None:
+    """Creates the run directory (and its parents): a one-line error naming
+    the option where that is impossible."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        option = "--resume" if resume else "--out"
+        raise ValueError(f"{option} {path}: cannot write there "
+                         f"({exc.strerror or exc})") from None
 
 
 def prepare(path, resume: bool = False, overwrite: bool = False) -> None:
     """Makes :obj:`path` ready for a run before any work is done: refuses a
     file, a directory holding another run (unless :obj:`resume`, or
     :obj:`overwrite` which clears it first) or files of anything else, and
-    an unwritable location; removes the temporaries a killed run left."""
+    an unwritable location; removes the temporaries a killed run left.
+    Call it holding the run's lock (the temporaries could be another
+    writer's)."""
     path = Path(path)
     option = "--resume" if resume else "--out"
-    if path.exists() and not path.is_dir():
-        raise ValueError(f"{option} {path}: is a file; expected a run "
-                         f"directory")
+    check_location(path, resume)
     if path.is_dir() and not _foreign_files(path):
         try:  # only in a run's own directory
             remove_stale_temporaries(path)
@@ -150,7 +240,7 @@ def prepare(path, resume: bool = False, overwrite: bool = False) -> None:
                              f"a directory written by `dsgdn train`)")
         if overwrite:
             raise ValueError("--resume and --overwrite: choose one")
-    elif path.is_dir() and any(path.iterdir()):
+    elif path.is_dir() and any(p.name != LOCK for p in path.iterdir()):
         foreign = _foreign_files(path)
         if foreign:
             raise ValueError(
@@ -163,7 +253,7 @@ def prepare(path, resume: bool = False, overwrite: bool = False) -> None:
         for child in path.iterdir():
             if child.is_dir():
                 shutil.rmtree(child)
-            else:
+            elif child.name != LOCK:  # held by this process
                 child.unlink()
     try:
         path.mkdir(parents=True, exist_ok=True)

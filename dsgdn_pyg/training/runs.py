@@ -1,7 +1,14 @@
-"""Reloading a finished run: its model, its data, its metrics."""
+"""Reloading a finished run: its model, its data, its metrics.
 
+A run of several seeds (``dsgdn train --seeds 1,2,3``) keeps one run per
+seed in ``seed-<n>/``: :func:`evaluate_seeds` measures each of them; what
+needs one model (:func:`load_model`: ``dsgdn predict``, ``dsgdn
+attention``) says which seeds there are to choose from.
+"""
+
+import json
 from pathlib import Path
-from typing import Optional, Tuple
+from typing import List, Optional, Tuple
 
 
 from dsgdn_pyg.errors import DataError
@@ -12,9 +19,40 @@ from dsgdn_pyg.training.trainer import SplitMetrics, evaluate, resolve_device
 SPLITS = ("train", "valid", "test")
 
 
+def seed_runs(run_dir) -> List[Tuple[int, Path]]:
+    """``[(seed, directory)]`` of a run of several seeds (its ``seed-<n>``
+    sub-directories, in seed order); ``[]`` for a run of one seed (a
+    ``best.pt`` of its own) or anything else."""
+    path = Path(run_dir)
+    if (path / files.CHECKPOINT).exists() or not path.is_dir():
+        return []
+    seeds = sorted((int(p.name[5:]), p) for p in path.iterdir()
+                   if p.is_dir() and files.SEED_DIR.match(p.name))
+    if not seeds:
+        return []
+    try:  # the seeds asked for, in their order, where config.json says
+        asked = json.loads((path / files.CONFIG).read_text())[
+            "request"]["seeds"]
+        order = {int(s): i for i, s in enumerate(asked)}
+        seeds.sort(key=lambda item: order.get(item[0], len(order)))
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    return seeds
+
+
+def several_seeds_error(run_dir, seeds: List[Tuple[int, Path]]) -> DataError:
+    names = ", ".join(str(s) for s, _ in seeds)
+    return DataError(f"{run_dir}: a run of several seeds ({names}); expected "
+                     f"one seed's directory, e.g. {seeds[0][1]}")
+
+
 def load_model(run_dir, device: str = "cpu") -> Tuple[AMBDSGDN, dict]:
     """The best checkpoint of a run as an :class:`AMBDSGDN` in eval mode,
-    and the run's configuration (``model``, ``train``, ``data``)."""
+    and the run's configuration (``model``, ``train``, ``data``). A run of
+    several seeds is a one-line error naming them."""
+    seeds = seed_runs(run_dir)
+    if seeds:
+        raise several_seeds_error(run_dir, seeds)
     payload = files.load_checkpoint(Path(run_dir))
     try:
         model = AMBDSGDN(ModelConfig(**payload["model"]))
@@ -63,6 +101,41 @@ def evaluate_run(run_dir, data: Optional[str] = None, split: str = "test",
                                  noise_seed=noise_seed,
                                  min_length=min_length, max_length=max_length)
     return metrics, config
+
+
+def evaluate_seeds(run_dir, data: Optional[str] = None, split: str = "test",
+                   device: str = "cpu", noise: float = 0.0,
+                   noise_seed: int = 0, min_length: Optional[int] = None,
+                   max_length: Optional[int] = None
+                   ) -> List[Tuple[int, Path, SplitMetrics, dict]]:
+    """:func:`evaluate_run` of every seed of a run of several seeds that
+    has a checkpoint (``[(seed, directory, metrics, config)]``; the data is
+    read once); a one-seed run gives one entry (seed from its
+    checkpoint)."""
+    if split not in SPLITS:
+        raise ValueError(f"split: expected one of {SPLITS}, got {split!r}")
+    seeds = seed_runs(run_dir)
+    if not seeds:
+        metrics, config = evaluate_run(run_dir, data, split, device, noise,
+                                       noise_seed, min_length, max_length)
+        return [(config["train"]["seed"], Path(run_dir), metrics, config)]
+    ready = [(s, p) for s, p in seeds if (p / files.CHECKPOINT).is_file()]
+    if not ready:
+        raise DataError(f"{run_dir}: a run of seeds "
+                        f"{', '.join(str(s) for s, _ in seeds)}, none with a "
+                        f"checkpoint yet (expected {files.CHECKPOINT} in "
+                        f"{seeds[0][1]})")
+    out, corpus = [], None
+    for seed, path in ready:
+        model, config = load_model(path, device)
+        if corpus is None:
+            corpus = load_run_corpus(config, data)
+        metrics = evaluate_condition(model, config, corpus, split,
+                                     noise=noise, noise_seed=noise_seed,
+                                     min_length=min_length,
+                                     max_length=max_length)
+        out.append((seed, path, metrics, config))
+    return out
 
 
 def evaluate_condition(model, config: dict, corpus, split: str = "test",

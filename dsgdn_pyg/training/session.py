@@ -4,22 +4,25 @@ Kept in the library (not the CLI) so that scripts get the same behaviour as
 the command line.
 """
 
+import contextlib
 import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, List, Optional
+from typing import Callable, List, Optional, Sequence
 
 from dsgdn_pyg import __version__
 from dsgdn_pyg.data.readers import CLASSES_ADVICE, PRESET_CLASSES
 from dsgdn_pyg.errors import SEED_MAX, DataError, check_number
 from dsgdn_pyg.models.amb_dsgdn import (ModelConfig, parse_modalities,
                                         preset_config)
+from dsgdn_pyg.training import lock
 from dsgdn_pyg.training import run_dir as files
 from dsgdn_pyg.training.config import recipe_config
 from dsgdn_pyg.training.trainer import (RunResult, TrainCallback,
-                                        load_result, resolve_device,
-                                        summarize, train_run)
+                                        check_finished, load_result,
+                                        resolve_device, summarize,
+                                        train_run)
 
 INPUT_DIMS = ("preset", "data")
 CLASSES = ("preset", "data")
@@ -177,50 +180,124 @@ def run_training(request: TrainRequest,
     last) and returns the results.
 
     Every option, the device and the output directory are checked before
-    any data is read. With :obj:`request.resume`, finished seeds are read
-    back, unfinished ones carry on from their ``last.pt``: the outcome is
-    the uninterrupted run's.
+    any data is read. The run directory's lock is held throughout: a
+    second writer gets a one-line error naming this process's PID
+    (:class:`~dsgdn_pyg.training.lock.RunLocked`). With
+    :obj:`request.resume`, finished seeds are read back, unfinished ones
+    carry on from their ``last.pt`` (each checked to be the run's own): the
+    outcome is the uninterrupted run's.
     """
-    from dsgdn_pyg.data.corpus import load_corpus
-
     check_request(request)
     device = resolve_device(request.device)
     out_dir = Path(request.out or Path("runs") / default_run_name(request))
+    option = "--resume" if request.resume else "--out"
+    files.check_location(out_dir, request.resume)
     created = not out_dir.exists()
-    files.prepare(out_dir, resume=request.resume, overwrite=request.overwrite)
-    if request.resume:
-        _check_resume(request)
-    log(f"device: {device}")
+    files.make_dir(out_dir, request.resume)
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(lock.hold(out_dir, f"{option} {out_dir}"))
+        except OSError as exc:  # not RunLocked: cannot make the lock file
+            if created:
+                out_dir.rmdir()
+            raise ValueError(f"{option} {out_dir}: cannot write there "
+                             f"({exc.strerror or exc})") from None
+        try:
+            files.prepare(out_dir, resume=request.resume,
+                          overwrite=request.overwrite)
+            if request.resume:
+                _check_resume(request)
+            log(f"device: {device}")
+            start = time.perf_counter()
+            corpus, model_config, train_config = load_data(request, device)
+        except BaseException:
+            # Refused, or bad data: leave no trace of the run.
+            if created:
+                lock.discard(out_dir)
+                out_dir.rmdir()
+            raise
+        return _train_seeds(request, out_dir, corpus, model_config,
+                            train_config, time.perf_counter() - start,
+                            callback, log)
+
+
+def load_data(request: TrainRequest, device=None):
+    """The corpus of a request, read and checked, its model configuration
+    (checked against, or fitted to, the data) and its training
+    configuration; raises :class:`~dsgdn_pyg.errors.DataError` on bad
+    data."""
+    from dsgdn_pyg.data.corpus import load_corpus
 
     modalities = parse_modalities(request.modalities)
     synthetic = request.data is None
     preset_classes = request.classes == "preset" and not synthetic
     train_config = recipe_config(request.preset, synthetic=synthetic,
-                                 device=str(device),
+                                 device=str(device or "cpu"),
                                  **request.train_overrides)
-    start = time.perf_counter()
-    try:
-        corpus = load_corpus(request.data, window=train_config.window,
-                             modalities=list(modalities),
-                             seed=request.split_seed,
-                             valid_fraction=request.valid_fraction,
-                             synthetic_config=request.synthetic,
-                             classes=(PRESET_CLASSES.get(request.preset)
-                                      if preset_classes else None),
-                             classes_by=f"preset '{request.preset}'",
-                             classes_advice=CLASSES_ADVICE)
-        model_config = build_model_config(request, corpus)
-    except BaseException:
-        if created:  # bad data: leave no trace of the run
-            out_dir.rmdir()
-        raise
+    corpus = load_corpus(request.data, window=train_config.window,
+                         modalities=list(modalities),
+                         seed=request.split_seed,
+                         valid_fraction=request.valid_fraction,
+                         synthetic_config=request.synthetic,
+                         classes=(PRESET_CLASSES.get(request.preset)
+                                  if preset_classes else None),
+                         classes_by=f"preset '{request.preset}'",
+                         classes_advice=CLASSES_ADVICE)
+    model_config = build_model_config(request, corpus)
+    return corpus, model_config, train_config
+
+
+def check_data(requests: Sequence[TrainRequest],
+               log: Callable[[str], None] = print) -> None:
+    """Reads and checks the data of several requests (the runs of a sweep)
+    before any of them starts: each distinct data set once, its graphs
+    with the first request's window, and each distinct model configuration
+    against it. Raises the one-line error of the first problem."""
+    from dsgdn_pyg.data.corpus import load_corpus
+
+    corpora: dict = {}
+    checked = set()
+    for request in requests:
+        synthetic = request.data is None
+        preset_classes = request.classes == "preset" and not synthetic
+        classes = (PRESET_CLASSES.get(request.preset)
+                   if preset_classes else None)
+        key = files.to_json([request.data, request.synthetic,
+                             request.split_seed, request.valid_fraction,
+                             classes], sort_keys=True)
+        if key not in corpora:
+            train = recipe_config(request.preset, synthetic=synthetic,
+                                  **request.train_overrides)
+            start = time.perf_counter()
+            corpora[key] = load_corpus(
+                request.data, window=train.window, seed=request.split_seed,
+                valid_fraction=request.valid_fraction,
+                synthetic_config=request.synthetic, classes=classes,
+                classes_by=f"preset '{request.preset}'",
+                classes_advice=CLASSES_ADVICE)
+            log(f"data: {corpora[key].name} read and checked in "
+                f"{time.perf_counter() - start:.1f} s")
+        model_key = files.to_json([key, request.preset, request.modalities,
+                                   request.input_dims,
+                                   request.model_overrides], sort_keys=True)
+        if model_key not in checked:
+            corpus = corpora[key].select_modalities(
+                list(parse_modalities(request.modalities)))
+            build_model_config(request, corpus)
+            checked.add(model_key)
+
+
+def _train_seeds(request: TrainRequest, out_dir: Path, corpus,
+                 model_config: ModelConfig, train_config, seconds: float,
+                 callback: Optional[TrainCallback],
+                 log: Callable[[str], None]) -> TrainOutcome:
     if not request.resume:
         files.write_json(out_dir / files.CONFIG, dict(
             version=__version__, request=request.to_dict()))
     log(f"data: {corpus.name} ({len(corpus.train)} train / "
         f"{len(corpus.valid)} valid ({corpus.valid_source}) / "
         f"{len(corpus.test)} test dialogues), graphs built in "
-        f"{time.perf_counter() - start:.1f} s")
+        f"{seconds:.1f} s")
     log(_choose_class_weights(request, train_config, corpus))
     train_config.extra = dict(split_seed=request.split_seed,
                               valid_fraction=request.valid_fraction,
@@ -233,6 +310,7 @@ def run_training(request: TrainRequest,
         seed_dir = out_dir if len(request.seeds) == 1 else \
             out_dir / f"seed-{seed}"
         if request.resume and (seed_dir / files.REPORT_JSON).is_file():
+            check_finished(seed_dir)
             log(f"seed {seed}: finished, read back from {seed_dir}")
             results.append(load_result(seed_dir))
             continue

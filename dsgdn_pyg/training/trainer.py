@@ -20,7 +20,7 @@ from torch_geometric.loader import DataLoader
 
 from dsgdn_pyg import __version__
 from dsgdn_pyg.data.dialogue_graph import NODE_TYPE
-from dsgdn_pyg.errors import TrainingDiverged
+from dsgdn_pyg.errors import DataError, TrainingDiverged
 from dsgdn_pyg.models.amb_dsgdn import AMBDSGDN, ModelConfig, amb_dsgdn_loss
 from dsgdn_pyg.training import run_dir as files
 from dsgdn_pyg.training.config import TrainConfig
@@ -269,7 +269,9 @@ def train_run(corpus, model_config: ModelConfig, config: TrainConfig,
     was asked for), ``metrics.jsonl``, the best checkpoint, ``last.pt``
     after every epoch and, once finished, the report. With :obj:`resume`,
     carries on from ``last.pt`` where there is one: the result is the
-    uninterrupted run's, bit for bit on CPU. A non-finite loss or parameter
+    uninterrupted run's, bit for bit on CPU (``best.pt`` byte for byte), and
+the run's own ``last.pt`` and ``best.pt`` are checked first
+(:func:`check_own`). A non-finite loss or parameter
     raises :class:`TrainingDiverged`; ``best.pt`` then stays the last
     finite model.
     """
@@ -300,11 +302,13 @@ def train_run(corpus, model_config: ModelConfig, config: TrainConfig,
         run_config["request"] = request
     history: List[dict] = []
     best = None
+    best_digest = None
     first = 1
     if out_dir is not None:
         out_dir = Path(out_dir)
         if resume and (out_dir / files.LAST).is_file():
             state = files.load_checkpoint(out_dir, files.LAST)
+            best_digest = check_own(out_dir, state, run_config)
             model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
             history = list(state["history"])
@@ -357,9 +361,10 @@ def train_run(corpus, model_config: ModelConfig, config: TrainConfig,
         if improved:
             best = (score, epoch, evals["valid"], evals["test"])
             if out_dir is not None:
-                files.save_checkpoint(out_dir / files.CHECKPOINT, dict(
-                    state_dict=model.state_dict(), epoch=epoch,
-                    **run_config))
+                best_digest = files.save_checkpoint(
+                    out_dir / files.CHECKPOINT,
+                    dict(state_dict=model.state_dict(), epoch=epoch,
+                         **run_config))
         record["best"] = improved
         history.append(record)
         if out_dir is not None:
@@ -367,8 +372,10 @@ def train_run(corpus, model_config: ModelConfig, config: TrainConfig,
             files.save_checkpoint(out_dir / files.LAST, dict(
                 model=model.state_dict(), optimizer=optimizer.state_dict(),
                 epoch=epoch, history=history, rng=rng_states(generator, draw),
+                run=files.identity_digest(run_config),
                 best=dict(score=best[0], epoch=best[1],
-                          valid=best[2].to_dict(), test=best[3].to_dict())))
+                          valid=best[2].to_dict(), test=best[3].to_dict(),
+                          sha256=best_digest)))
         callback.on_epoch_end(record)
 
     _, best_epoch, valid, test = best
@@ -381,6 +388,66 @@ def train_run(corpus, model_config: ModelConfig, config: TrainConfig,
     if out_dir is not None:
         write_report(out_dir, result, meta["classes"])
     return result
+
+
+def check_own(run_dir: Path, state: dict, run_config: dict) -> Optional[str]:
+    """Checks that the ``last.pt`` state :obj:`state` and the run's
+    ``best.pt`` are this run's own before a resume carries them on: the
+    configuration digest that ``last.pt`` records must be the run's, and
+    ``best.pt`` the file whose SHA-256 it records (or, where a kill fell
+    between the two writes of an improving epoch, this run's checkpoint of
+    the epoch after, which the resume computes again). Returns the digest
+    of the ``best.pt`` in place; a one-line :class:`DataError` otherwise.
+    (A ``last.pt`` of an older version records neither: not checked.)"""
+    where = f"--resume {run_dir}"
+    recorded = state.get("run")
+    if recorded is not None and recorded != files.identity_digest(run_config):
+        raise DataError(f"{where}: {files.LAST} is not this run's (it "
+                        f"records another configuration); restore the "
+                        f"run's own {files.LAST}, or start it again with "
+                        f"--overwrite")
+    expected = (state.get("best") or {}).get("sha256")
+    if expected is None:
+        return None
+    path = Path(run_dir) / files.CHECKPOINT
+    if not path.is_file():
+        raise DataError(f"{where}: {files.CHECKPOINT} is missing ({files.LAST}"
+                        f" records the one of epoch {state['best']['epoch']});"
+                        f" restore it, or start the run again with "
+                        f"--overwrite")
+    digest = files.file_digest(path)
+    if digest == expected:
+        return digest
+    try:
+        best = files.load_checkpoint(run_dir)
+        own = best.get("epoch") == state["epoch"] + 1 and \
+            files.identity({k: best.get(k) for k in run_config}) == \
+            files.identity(run_config)
+    except DataError:
+        own = False
+    if not own:
+        raise DataError(f"{where}: {files.CHECKPOINT} is not this run's (its "
+                        f"SHA-256 is not the one {files.LAST} records for "
+                        f"epoch {state['best']['epoch']}); restore the run's "
+                        f"own {files.CHECKPOINT}, or start it again with "
+                        f"--overwrite")
+    return digest
+
+
+def check_finished(run_dir: Path) -> None:
+    """Checks that a finished seed's ``best.pt`` is the one its ``last.pt``
+    records (a one-line :class:`DataError` otherwise)."""
+    run_dir = Path(run_dir)
+    if not (run_dir / files.LAST).is_file():
+        return
+    state = files.load_checkpoint(run_dir, files.LAST)
+    expected = (state.get("best") or {}).get("sha256")
+    path = run_dir / files.CHECKPOINT
+    if expected is not None and (not path.is_file() or
+                                 files.file_digest(path) != expected):
+        raise DataError(f"--resume {run_dir}: {files.CHECKPOINT} is not this "
+                        f"run's (its SHA-256 is not the one {files.LAST} "
+                        f"records); restore the run's own {files.CHECKPOINT}")
 
 
 def load_result(run_dir: Path) -> RunResult:
