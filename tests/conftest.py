@@ -270,3 +270,20 @@ def check_one_line_error(result, *parts: str) -> str:
 def one_line_error():
     """:func:`check_one_line_error`, for test modules."""
     return check_one_line_error
+
+
+#: The settings of the published layer (Sec. 4.5): the relation term, a
+#: per-head LayerNorm and a GELU; the layer's own defaults leave them out.
+PUBLISHED = dict(num_relations=5, act=True, norm=True)
+
+
+def paper_conv(*args, **kwargs):
+    """A :class:`DiffGATConv` with :data:`PUBLISHED` settings unless given."""
+    from dsgdn_pyg.nn import DiffGATConv
+    return DiffGATConv(*args, **{**PUBLISHED, **kwargs})
+
+
+def paper_dense_conv(*args, **kwargs):
+    """A :class:`DenseDiffGATConv` with :data:`PUBLISHED` settings."""
+    from dsgdn_pyg.nn import DenseDiffGATConv
+    return DenseDiffGATConv(*args, **{**PUBLISHED, **kwargs})

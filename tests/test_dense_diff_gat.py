@@ -7,6 +7,7 @@ import torch
 from torch_geometric.data import Batch
 from torch_geometric.utils import to_dense_batch
 
+from conftest import paper_conv, paper_dense_conv
 from dsgdn_pyg.data import INTER, INTRA, NODE_TYPE, dense_relation_adjacency
 from dsgdn_pyg.nn import (DenseDiffGAT, DenseDiffGATConv, DenseDiffRGCN,
                           DiffGATConv, DiffRGCN)
@@ -54,10 +55,10 @@ def test_dense_head_matches_sparse_head(heads, concat, typed, key,
     x, edge_index, edge_type, index, x_dense, adj, mask = padded_batch(
         random_dialogues, key, seed=heads + 3 * typed)
     # The dense baseline is the published head: no added loops, no bias.
-    sparse = DiffGATConv(12, 8, heads=heads, concat=concat,
+    sparse = paper_conv(12, 8, heads=heads, concat=concat,
                          add_self_loops=False, bias=False).eval()
     randomize_(sparse)
-    dense = DenseDiffGATConv(12, 8, heads=heads, concat=concat).eval()
+    dense = paper_dense_conv(12, 8, heads=heads, concat=concat).eval()
     dense.load_state_dict(sparse.state_dict())
     if not typed:
         adj = adj != 0  # untyped edges: no relation term
@@ -140,10 +141,10 @@ def test_padding_and_nodes_without_edges_match_sparse():
     edge_type = torch.tensor([1, 4, 5, 1, 1])
     index = torch.tensor([0, 0, 0, 1])
     x = torch.randn(4, 6)
-    sparse = DiffGATConv(6, 4, heads=2, add_self_loops=False,
+    sparse = paper_conv(6, 4, heads=2, add_self_loops=False,
                          bias=False).eval()
     randomize_(sparse)
-    dense = DenseDiffGATConv(6, 4, heads=2).eval()
+    dense = paper_dense_conv(6, 4, heads=2).eval()
     dense.load_state_dict(sparse.state_dict())
     x_dense, mask = to_dense_batch(x, index)
     adj = dense_relation_adjacency(edge_index, edge_type, index)
@@ -160,7 +161,7 @@ def test_padding_and_nodes_without_edges_match_sparse():
 
 
 def test_single_graph_without_batch_dimension():
-    dense = DenseDiffGATConv(4, 4, heads=2).eval()
+    dense = paper_dense_conv(4, 4, heads=2).eval()
     adj = torch.tensor([[1, 0, 0], [5, 1, 0], [0, 4, 1]])
     x = torch.randn(3, 4)
     out, alpha = dense(x, adj, return_attention_weights=True)
@@ -193,10 +194,10 @@ def test_dropout_only_in_training():
 
 def test_bad_inputs():
     with pytest.raises(ValueError, match="out_channels must be an int >= 1"):
-        DenseDiffGATConv(4, 0)
+        paper_dense_conv(4, 0)
     with pytest.raises(ValueError, match="heads must be >= 1"):
-        DenseDiffGATConv(4, 4, heads=0)
-    dense = DenseDiffGATConv(4, 4)
+        paper_dense_conv(4, 4, heads=0)
+    dense = paper_dense_conv(4, 4)
     with pytest.raises(ValueError, match=r"\[batch, nodes, 4\]"):
         dense(torch.randn(2, 3, 5), torch.ones(2, 3, 3, dtype=torch.long))
     with pytest.raises(ValueError, match="adjacency of shape"):
@@ -208,7 +209,7 @@ def test_bad_inputs():
 def test_relation_term_same_with_and_without_autograd():
     # Training takes a one-hot product, inference an embedding lookup.
     torch.manual_seed(4)
-    dense = DenseDiffGATConv(6, 4, heads=2).eval()
+    dense = paper_dense_conv(6, 4, heads=2).eval()
     x = torch.randn(2, 5, 6)
     adj = torch.randint(0, 6, (2, 5, 5))
     out = dense(x, adj)

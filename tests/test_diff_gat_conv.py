@@ -12,6 +12,7 @@ from torch_geometric.data import Batch
 from torch_geometric.loader import DataLoader
 from torch_geometric.utils import scatter, to_dense_batch
 
+from conftest import paper_conv, paper_dense_conv
 from dsgdn_pyg.data import INTER, INTRA, NODE_TYPE
 from dsgdn_pyg.nn import DiffGATConv
 
@@ -52,7 +53,7 @@ def test_matches_dense_reference(heads, use_types, concat, key, layout,
     shuffle = torch.randperm(edge_index.size(1))
     edge_index, edge_type = edge_index[:, shuffle], edge_type[shuffle]
     # The dialogue graphs carry their own loops: the edges stay as given.
-    conv = DiffGATConv(IN, OUT, heads=heads, concat=concat,
+    conv = paper_conv(IN, OUT, heads=heads, concat=concat,
                        add_self_loops=False, layout=layout).eval()
     dense.randomize_(conv)
 
@@ -83,12 +84,12 @@ def test_matches_dense_reference(heads, use_types, concat, key, layout,
 
 def test_lambda_init_follows_depth():
     for depth in (1, 2, 5):
-        conv = DiffGATConv(4, 4, depth=depth)
+        conv = paper_conv(4, 4, depth=depth)
         assert conv.lambda_init == pytest.approx(
             0.8 - 0.6 * math.exp(-0.3 * depth))
-    assert DiffGATConv(4, 4).lambda_init == pytest.approx(0.3555, abs=1e-4)
-    assert DiffGATConv(4, 4, lambda_init=0.5).lambda_init == 0.5
-    conv = DiffGATConv(4, 4, heads=2)
+    assert paper_conv(4, 4).lambda_init == pytest.approx(0.3555, abs=1e-4)
+    assert paper_conv(4, 4, lambda_init=0.5).lambda_init == 0.5
+    conv = paper_conv(4, 4, heads=2)
     with torch.no_grad():
         expected = torch.stack([
             torch.exp(conv.lambda_q1[h] @ conv.lambda_k1[h]) -
@@ -106,7 +107,7 @@ def test_weights_of_every_target_sum_to_one_minus_lambda(
     torch.manual_seed(heads)
     graphs = random_dialogues(5, channels=IN, seed=3 + heads)
     x, edge_index, edge_type, _, _ = flat_batch(graphs, key)
-    conv = DiffGATConv(IN, OUT, heads=heads, dropout=0.5,
+    conv = paper_conv(IN, OUT, heads=heads, dropout=0.5,
                        add_self_loops=False, layout=layout).eval()
     dense.randomize_(conv)
     _, (_, alpha) = conv(x, edge_index, edge_type,
@@ -129,7 +130,7 @@ def test_permuting_nodes_permutes_output(heads, layout, random_dialogues):
     torch.manual_seed(0)
     graphs = random_dialogues(4, channels=IN, seed=11)
     x, edge_index, edge_type, _, _ = flat_batch(graphs, INTER)
-    conv = DiffGATConv(IN, OUT, heads=heads, layout=layout).eval()
+    conv = paper_conv(IN, OUT, heads=heads, layout=layout).eval()
     out = conv(x, edge_index, edge_type)
 
     n = x.size(0)
@@ -150,8 +151,8 @@ def test_dataloader_batch_equals_each_dialogue_alone(layout,
     torch.manual_seed(0)
     graphs = random_dialogues(7, channels=IN, seed=5)
     model = inter_then_intra(
-        DiffGATConv(IN, OUT, heads=2, layout=layout),
-        DiffGATConv(2 * OUT, OUT, heads=2, concat=False, layout=layout),
+        paper_conv(IN, OUT, heads=2, layout=layout),
+        paper_conv(2 * OUT, OUT, heads=2, concat=False, layout=layout),
     ).eval()
     batch = next(iter(DataLoader(graphs, batch_size=len(graphs))))
     out = model(batch)
@@ -164,7 +165,7 @@ def test_dataloader_batch_equals_each_dialogue_alone(layout,
 @pytest.mark.parametrize("layout", LAYOUTS)
 def test_gradcheck_through_input_and_parameters(layout):
     torch.manual_seed(0)
-    conv = DiffGATConv(3, 4, heads=2, relation_dim=3,
+    conv = paper_conv(3, 4, heads=2, relation_dim=3,
                        layout=layout).double()
     # Node 3 sends but receives nothing; node 0 receives three edges.
     edge_index = torch.tensor([[0, 1, 2, 3, 1, 0, 2], [0, 0, 0, 0, 1, 2, 2]])
@@ -184,7 +185,7 @@ def test_gradcheck_through_input_and_parameters(layout):
 @pytest.mark.parametrize("with_types", [True, False])
 def test_graph_without_edges_gives_gelu_of_scaled_bias(with_types, dense):
     torch.manual_seed(0)
-    conv = DiffGATConv(IN, OUT, heads=2, add_self_loops=False)
+    conv = paper_conv(IN, OUT, heads=2, add_self_loops=False)
     dense.randomize_(conv)
     x = torch.randn(5, IN)
     edge_index = torch.empty(2, 0, dtype=torch.long)
@@ -200,7 +201,7 @@ def test_graph_without_edges_gives_gelu_of_scaled_bias(with_types, dense):
 @pytest.mark.parametrize("layout", LAYOUTS)
 def test_node_without_incoming_edge(layout, dense):
     torch.manual_seed(0)
-    conv = DiffGATConv(IN, OUT, heads=2, add_self_loops=False, layout=layout)
+    conv = paper_conv(IN, OUT, heads=2, add_self_loops=False, layout=layout)
     dense.randomize_(conv)
     x = torch.randn(4, IN)
     # Nodes 1 and 2 receive nothing (a gap in the CSR row pointer).
@@ -219,7 +220,7 @@ def test_dropout_on_alpha_only_in_training(layout, random_dialogue):
     graph = random_dialogue(30, 4, channels=IN, seed=1)
     x = graph[NODE_TYPE].x
     edge_index, edge_type = graph[INTER].edge_index, graph[INTER].edge_type
-    conv = DiffGATConv(IN, OUT, heads=2, dropout=0.5, layout=layout)
+    conv = paper_conv(IN, OUT, heads=2, dropout=0.5, layout=layout)
 
     conv.eval()
     out_1, (_, alpha_1) = conv(x, edge_index, edge_type,
@@ -247,7 +248,7 @@ def test_return_attention_weights_shapes(random_dialogue):
     x = graph[NODE_TYPE].x
     edge_index, edge_type = graph[INTRA].edge_index, graph[INTRA].edge_type
     num_edges = edge_index.size(1)
-    conv = DiffGATConv(IN, OUT, heads=3)
+    conv = paper_conv(IN, OUT, heads=3)
     out, (ei, alpha) = conv(x, edge_index, edge_type,
                             return_attention_weights=True)
     assert out.shape == (9, 3 * OUT)
@@ -258,10 +259,10 @@ def test_return_attention_weights_shapes(random_dialogue):
 
 
 def test_repr():
-    conv = DiffGATConv(16, 8, heads=2)
+    conv = paper_conv(16, 8, heads=2)
     assert repr(conv) == ("DiffGATConv(16, 8, heads=2, num_relations=5, "
                           "lambda_init=0.3555)")
-    assert "heads=1" in repr(DiffGATConv(4, 4))
+    assert "heads=1" in repr(paper_conv(4, 4))
 
 
 @pytest.mark.parametrize("in_channels,out_channels,heads", [
@@ -272,7 +273,7 @@ def test_initial_statistics_follow_the_published_init(in_channels,
     # on each branch's attention vectors [1, d_out / 2] and relation vectors
     # [1, 10]; the relation embedding N(0, 1), the lambda vectors N(0, 0.1).
     torch.manual_seed(0)
-    conv = DiffGATConv(in_channels, out_channels, heads=heads)
+    conv = paper_conv(in_channels, out_channels, heads=heads)
     half = out_channels // 2
 
     def check_uniform(values, fan_in, fan_out):
@@ -300,7 +301,7 @@ def test_initial_statistics_follow_the_published_init(in_channels,
 
 
 def test_reset_parameters_changes_weights():
-    conv = DiffGATConv(IN, OUT, heads=2)
+    conv = paper_conv(IN, OUT, heads=2)
     with torch.no_grad():
         for p in conv.parameters():
             p.fill_(0.123)
@@ -330,10 +331,10 @@ def test_parameter_count(in_channels, out_channels, relation_dim):
                 + 4 * half  # lambda_q1, k1, q2, k2
                 + 2 * out_channels  # LayerNorm weight and bias
                 + out_channels)  # the output bias
-    single = DiffGATConv(in_channels, out_channels, relation_dim=relation_dim)
+    single = paper_conv(in_channels, out_channels, relation_dim=relation_dim)
     assert count(single) == one_head
     for heads in (2, 3):
-        multi = DiffGATConv(in_channels, out_channels, heads=heads,
+        multi = paper_conv(in_channels, out_channels, heads=heads,
                             relation_dim=relation_dim)
         assert count(multi) == heads * count(single)
 
@@ -345,11 +346,11 @@ def test_heads_are_independent_single_head_layers(random_dialogue, dense):
     graph = random_dialogue(10, 3, channels=IN)
     x = graph[NODE_TYPE].x
     edge_index, edge_type = graph[INTER].edge_index, graph[INTER].edge_type
-    multi = DiffGATConv(IN, OUT, heads=3, bias=False)
+    multi = paper_conv(IN, OUT, heads=3, bias=False)
     dense.randomize_(multi)
     out = multi(x, edge_index, edge_type)
     for h in range(3):
-        single = DiffGATConv(IN, OUT, bias=False)
+        single = paper_conv(IN, OUT, bias=False)
         with torch.no_grad():
             for name, p in single.named_parameters():
                 src = getattr(multi, name)
@@ -367,7 +368,7 @@ def test_heads_are_independent_single_head_layers(random_dialogue, dense):
 @pytest.mark.slow  # 10-40 s on 2 CPU cores (Inductor code generation)
 def test_torch_compile_matches_eager(random_dialogues):
     torch.manual_seed(0)
-    conv = DiffGATConv(IN, OUT, heads=2).eval()  # the default layout
+    conv = paper_conv(IN, OUT, heads=2).eval()  # the default layout
     torch._dynamo.reset()
     compiled = torch.compile(conv)
     # Two batches of different sizes: the second reuses or recompiles.
@@ -385,17 +386,17 @@ def test_torch_compile_matches_eager(random_dialogues):
 
 def test_out_channels_below_one():
     with pytest.raises(ValueError, match="out_channels must be an int >= 1"):
-        DiffGATConv(8, 0)
+        paper_conv(8, 0)
 
 
 def test_bad_heads():
     with pytest.raises(ValueError, match="heads must be >= 1"):
-        DiffGATConv(8, 8, heads=0)
+        paper_conv(8, 8, heads=0)
 
 
 @pytest.mark.parametrize("bad_id", [6, -1])
 def test_edge_type_outside_relation_embedding(bad_id):
-    conv = DiffGATConv(4, 4, num_relations=5)
+    conv = paper_conv(4, 4, num_relations=5)
     edge_index = torch.tensor([[0, 1], [1, 0]])
     with pytest.raises(ValueError,
                        match=r"edge_type ids must lie in \[0, 5\]"):
@@ -403,7 +404,7 @@ def test_edge_type_outside_relation_embedding(bad_id):
 
 
 def test_wrong_feature_width():
-    conv = DiffGATConv(4, 4)
+    conv = paper_conv(4, 4)
     edge_index = torch.tensor([[0, 1], [1, 0]])
     with pytest.raises(ValueError,
                        match=r"expected x \(or x_src\) of shape "
@@ -412,7 +413,7 @@ def test_wrong_feature_width():
 
 
 def test_edge_type_of_wrong_length():
-    conv = DiffGATConv(4, 4)
+    conv = paper_conv(4, 4)
     edge_index = torch.tensor([[0, 1], [1, 0]])
     with pytest.raises(ValueError,
                        match=r"expected edge_type as an integer tensor of "
@@ -421,7 +422,7 @@ def test_edge_type_of_wrong_length():
 
 
 def test_malformed_edge_index():
-    conv = DiffGATConv(4, 4)
+    conv = paper_conv(4, 4)
     with pytest.raises(ValueError, match=r"\[2, num_edges\]"):
         conv(torch.randn(2, 4), torch.tensor([[0, 1, 1], [1, 0, 0],
                                               [0, 0, 0]]))
@@ -429,4 +430,4 @@ def test_malformed_edge_index():
 
 def test_bad_layout():
     with pytest.raises(ValueError, match="layout must be one of"):
-        DiffGATConv(8, 8, layout="dense")
+        paper_conv(8, 8, layout="dense")

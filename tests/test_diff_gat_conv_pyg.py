@@ -18,6 +18,7 @@ from torch_geometric.typing import WITH_TORCH_SPARSE
 from torch_geometric.utils import (to_torch_coo_tensor, to_torch_csc_tensor,
                                    to_torch_csr_tensor)
 
+from conftest import paper_conv, paper_dense_conv
 from dsgdn_pyg.data import INTER, INTRA, NODE_TYPE, build_dialogue_graph
 from dsgdn_pyg.nn import DiffGATConv, DiffRGCN
 from dsgdn_pyg.nn import diff_gat_conv as diff_gat_conv_module
@@ -137,7 +138,7 @@ def test_matches_dense_reference_with_added_loops(layout, out_channels, heads,
     num_edges = edge_index.size(1)
     edge_type = torch.randint(0, 4, (num_edges, )) if typed else None
     edge_attr = None if edge_dim is None else torch.randn(num_edges, edge_dim)
-    conv = DiffGATConv(6, out_channels, heads=heads, concat=concat,
+    conv = paper_conv(6, out_channels, heads=heads, concat=concat,
                        num_relations=4, edge_dim=edge_dim, self_loop_type=3,
                        residual=True, layout=layout).double().eval()
     randomize_(conv)
@@ -164,7 +165,7 @@ def test_bipartite_matches_dense_reference(layout):
     x_src, x_dst = torch.randn(7, 8), torch.randn(4, 16)
     edge_index = random_edges(7, 4, 0.5, seed=2, loops=True)
     edge_type = torch.randint(0, 6, (edge_index.size(1), ))
-    conv = DiffGATConv((8, 16), 5, heads=2, add_self_loops=False,
+    conv = paper_conv((8, 16), 5, heads=2, add_self_loops=False,
                        residual=True, layout=layout).eval()
     randomize_(conv)
     assert conv.weight_src.shape == (8, 10)
@@ -195,14 +196,14 @@ def test_bipartite_pair_with_shared_projection():
     torch.manual_seed(1)
     x_src, x_dst = torch.randn(5, 8), torch.randn(3, 8)
     edge_index = random_edges(5, 3, 0.6, seed=3, loops=True)
-    conv = DiffGATConv(8, 4, heads=2, add_self_loops=False).eval()
+    conv = paper_conv(8, 4, heads=2, add_self_loops=False).eval()
     randomize_(conv)
     out = conv((x_src, x_dst), edge_index)
     with torch.no_grad():
         expected = dense_reference(conv, x_src, x_dst, edge_index, 3)
     assert (out - expected).abs().max() < 1e-5
     # Self-loops in a bipartite graph: one per node present on both sides.
-    looped = DiffGATConv(8, 4, heads=2).eval()
+    looped = paper_conv(8, 4, heads=2).eval()
     _, (ei, _) = looped((x_src, x_dst), edge_index,
                         return_attention_weights=True)
     loops = ei[:, ei[0] == ei[1]]
@@ -218,9 +219,9 @@ def test_graph_without_loops_gets_them():
     edge_index = random_edges(n, n, 0.25, seed=5)
     edge_type = torch.randint(2, 6, (edge_index.size(1), ))
     x = torch.randn(n, 6)
-    conv = DiffGATConv(6, 4, heads=2).eval()
+    conv = paper_conv(6, 4, heads=2).eval()
     randomize_(conv)
-    plain = DiffGATConv(6, 4, heads=2, add_self_loops=False).eval()
+    plain = paper_conv(6, 4, heads=2, add_self_loops=False).eval()
     plain.load_state_dict(conv.state_dict())
     looped_index, looped_type, _ = with_loops(edge_index, n, edge_type, 1)
     assert torch.allclose(conv(x, edge_index, edge_type),
@@ -239,7 +240,7 @@ def test_no_node_ignores_its_own_features(layout):
     # Edgeless graph, and a node without incoming edges: each node's output
     # follows its own features.
     torch.manual_seed(0)
-    conv = DiffGATConv(6, 4, heads=2, layout=layout).eval()
+    conv = paper_conv(6, 4, heads=2, layout=layout).eval()
     randomize_(conv)
     x = torch.randn(5, 6)
     for edge_index in (torch.empty(2, 0, dtype=torch.long),
@@ -261,9 +262,9 @@ def test_dialogue_graphs_are_unchanged_by_the_loop_handling(random_dialogues):
     x = batch[NODE_TYPE].x
     for key in (INTER, INTRA):
         edge_index, edge_type = batch[key].edge_index, batch[key].edge_type
-        conv = DiffGATConv(6, 4, heads=2).eval()
+        conv = paper_conv(6, 4, heads=2).eval()
         randomize_(conv)
-        plain = DiffGATConv(6, 4, heads=2, add_self_loops=False).eval()
+        plain = paper_conv(6, 4, heads=2, add_self_loops=False).eval()
         plain.load_state_dict(conv.state_dict())
         assert torch.allclose(conv(x, edge_index, edge_type),
                               plain(x, edge_index, edge_type), atol=1e-6)
@@ -332,7 +333,7 @@ def test_block_reproduces_the_published_code(layout):
 @pytest.mark.parametrize("out_channels", [1, 3, 7])
 def test_odd_width_splits_and_initialises_per_branch(out_channels):
     torch.manual_seed(0)
-    conv = DiffGATConv(64, out_channels, heads=3)
+    conv = paper_conv(64, out_channels, heads=3)
     pos, neg = out_channels - out_channels // 2, out_channels // 2
     assert (conv.pos_channels, conv.neg_channels) == (pos, neg)
     for name, width in (("att_dst_pos", pos), ("att_src_pos", pos),
@@ -352,16 +353,16 @@ def test_lazy_in_channels():
     torch.manual_seed(0)
     x = torch.randn(4, 6)
     edge_index = torch.tensor([[0, 1, 2], [1, 2, 3]])
-    conv = DiffGATConv(-1, 4, heads=2)
+    conv = paper_conv(-1, 4, heads=2)
     assert "in_channels" not in repr(conv) and repr(conv).startswith(
         "DiffGATConv(-1, 4")
     out = conv(x, edge_index)
     assert conv.weight.shape == (6, 8) and out.shape == (4, 8)
     # Loading a state_dict into a fresh lazy layer materialises it.
-    fresh = DiffGATConv(-1, 4, heads=2)
+    fresh = paper_conv(-1, 4, heads=2)
     fresh.load_state_dict(conv.state_dict())
     assert torch.equal(fresh(x, edge_index), out)
-    pair = DiffGATConv((-1, -1), 4, heads=2, add_self_loops=False)
+    pair = paper_conv((-1, -1), 4, heads=2, add_self_loops=False)
     out = pair((x, torch.randn(2, 3)), torch.tensor([[0, 3], [1, 0]]))
     assert pair.weight_src.shape == (6, 8) and pair.weight_dst.shape == (3, 8)
     assert out.shape == (2, 8)
@@ -372,22 +373,22 @@ def count(module):
 
 
 def test_parameter_counts_of_the_options():
-    base = DiffGATConv(12, 8, heads=2, bias=False)
-    assert count(DiffGATConv(12, 8, heads=2)) == count(base) + 16
-    assert count(DiffGATConv(12, 8, heads=2, concat=False)) == \
+    base = paper_conv(12, 8, heads=2, bias=False)
+    assert count(paper_conv(12, 8, heads=2)) == count(base) + 16
+    assert count(paper_conv(12, 8, heads=2, concat=False)) == \
         count(base) + 8
-    assert count(DiffGATConv(12, 8, heads=2, bias=False,
+    assert count(paper_conv(12, 8, heads=2, bias=False,
                              residual=True)) == count(base) + 12 * 16
     # No relations: no embedding (6 x 10 per head), no relation vectors.
-    assert count(DiffGATConv(12, 8, heads=2, bias=False,
+    assert count(paper_conv(12, 8, heads=2, bias=False,
                              num_relations=None)) == count(base) - 2 * 80
-    assert DiffGATConv(12, 8, num_relations=None).rel_emb is None
+    assert paper_conv(12, 8, num_relations=None).rel_emb is None
     # Edge features: a projection [edge_dim, H * C] and a vector per branch.
-    assert count(DiffGATConv(12, 8, heads=2, bias=False,
+    assert count(paper_conv(12, 8, heads=2, bias=False,
                              edge_dim=3)) == count(base) + 3 * 16 + 16
-    assert count(DiffGATConv(12, 8, heads=2, bias=False,
+    assert count(paper_conv(12, 8, heads=2, bias=False,
                              norm=False)) == count(base) - 2 * 16
-    assert count(DiffGATConv((12, 5), 8, heads=2, bias=False)) == \
+    assert count(paper_conv((12, 5), 8, heads=2, bias=False)) == \
         count(base) + 5 * 16
 
 
@@ -395,9 +396,9 @@ def test_bias_and_residual_are_added_after_the_heads():
     torch.manual_seed(0)
     x = torch.randn(6, 5)
     edge_index = random_edges(6, 6, 0.4, seed=1)
-    conv = DiffGATConv(5, 4, heads=2, residual=True).eval()
+    conv = paper_conv(5, 4, heads=2, residual=True).eval()
     randomize_(conv)
-    plain = DiffGATConv(5, 4, heads=2, bias=False).eval()
+    plain = paper_conv(5, 4, heads=2, bias=False).eval()
     plain.load_state_dict(conv.state_dict(), strict=False)
     expected = plain(x, edge_index) + conv.res(x) + conv.bias
     assert torch.allclose(conv(x, edge_index), expected, atol=1e-6)
@@ -405,7 +406,7 @@ def test_bias_and_residual_are_added_after_the_heads():
 
 def test_without_relations():
     torch.manual_seed(0)
-    conv = DiffGATConv(5, 4, num_relations=None)
+    conv = paper_conv(5, 4, num_relations=None)
     x = torch.randn(4, 5)
     edge_index = torch.tensor([[0, 1, 2], [1, 2, 3]])
     assert conv(x, edge_index).shape == (4, 4)
@@ -416,7 +417,7 @@ def test_without_relations():
 
 def test_untyped_edges_give_relation_parameters_a_zero_gradient():
     # DistributedDataParallel needs every parameter in the graph.
-    conv = DiffGATConv(5, 4, heads=2)
+    conv = paper_conv(5, 4, heads=2)
     conv(torch.randn(4, 5), torch.tensor([[0, 1], [1, 2]])).sum().backward()
     for p in (conv.rel_emb, conv.att_rel_pos, conv.att_rel_neg):
         assert p.grad is not None and p.grad.abs().max() == 0
@@ -424,7 +425,7 @@ def test_untyped_edges_give_relation_parameters_a_zero_gradient():
 
 
 def test_attention_maps_kept_are_detached():
-    conv = DiffGATConv(5, 4, heads=2)
+    conv = paper_conv(5, 4, heads=2)
     x = torch.randn(4, 5, requires_grad=True)
     out, (_, alpha) = conv(x, torch.tensor([[0, 1], [1, 2]]),
                            return_attention_weights=True)
@@ -441,7 +442,7 @@ def test_size_argument():
     torch.manual_seed(0)
     x = torch.randn(4, 5)
     edge_index = torch.tensor([[0, 1, 2, 3], [0, 0, 1, 1]])
-    conv = DiffGATConv(5, 4, heads=2).eval()
+    conv = paper_conv(5, 4, heads=2).eval()
     out = conv(x, edge_index)
     assert torch.allclose(conv(x, edge_index, size=(4, 4)), out)
     with pytest.raises(ValueError, match=r"size\[0\] is 3, but x has 4 rows"):
@@ -456,7 +457,7 @@ def test_torch_sparse_adjacency_equals_edge_index(builder, loops):
     n = 7
     edge_index = random_edges(n, n, 0.4, seed=4)
     x = torch.randn(n, 5)
-    conv = DiffGATConv(5, 4, heads=2, add_self_loops=loops).eval()
+    conv = paper_conv(5, 4, heads=2, add_self_loops=loops).eval()
     randomize_(conv)
     out, (ei, alpha) = conv(x, edge_index, return_attention_weights=True)
     adj_t = builder(edge_index.flip(0), size=(n, n))
@@ -485,7 +486,7 @@ def test_bipartite_sparse_adjacency():
     torch.manual_seed(0)
     x_src, x_dst = torch.randn(5, 8), torch.randn(3, 16)
     edge_index = random_edges(5, 3, 0.6, seed=6, loops=True)
-    conv = DiffGATConv((8, 16), 4, heads=2, add_self_loops=False).eval()
+    conv = paper_conv((8, 16), 4, heads=2, add_self_loops=False).eval()
     out = conv((x_src, x_dst), edge_index)
     adj_t = to_torch_csr_tensor(edge_index.flip(0), size=(3, 5))
     assert torch.allclose(conv((x_src, x_dst), adj_t), out, atol=1e-6)
@@ -500,7 +501,7 @@ def test_sparse_tensor_adjacency():
     torch.manual_seed(0)
     edge_index = random_edges(6, 6, 0.4, seed=7)
     x = torch.randn(6, 5)
-    conv = DiffGATConv(5, 4, heads=2).eval()
+    conv = paper_conv(5, 4, heads=2).eval()
     out, (ei, alpha) = conv(x, edge_index, return_attention_weights=True)
     adj_t = SparseTensor.from_edge_index(edge_index,
                                          sparse_sizes=(6, 6)).t()
@@ -515,7 +516,7 @@ def test_int32_and_edge_index_inputs(layout):
     torch.manual_seed(0)
     x = torch.randn(6, 5)
     edge_index = random_edges(6, 6, 0.4, seed=8)
-    conv = DiffGATConv(5, 4, heads=2, layout=layout).eval()
+    conv = paper_conv(5, 4, heads=2, layout=layout).eval()
     out = conv(x, edge_index)
     assert torch.allclose(conv(x, edge_index.int()), out, atol=1e-6)
     typed = EdgeIndex(edge_index, sparse_size=(6, 6))
@@ -527,7 +528,7 @@ def test_int32_and_edge_index_inputs(layout):
 
 @pytest.mark.parametrize("layout", LAYOUTS)
 def test_empty_graphs(layout):
-    conv = DiffGATConv(5, 4, heads=2, layout=layout)
+    conv = paper_conv(5, 4, heads=2, layout=layout)
     out, (ei, alpha) = conv(torch.empty(0, 5),
                             torch.empty(2, 0, dtype=torch.long),
                             return_attention_weights=True)
@@ -546,15 +547,15 @@ def test_other_aggregations_take_propagate(aggr):
     torch.manual_seed(0)
     x = torch.randn(8, 5)
     edge_index = random_edges(8, 8, 0.5, seed=9)
-    conv = DiffGATConv(5, 4, heads=2, aggr=aggr).eval()
+    conv = paper_conv(5, 4, heads=2, aggr=aggr).eval()
     randomize_(conv)
-    ref = DiffGATConv(5, 4, heads=2, aggr=aggr, layout="coo").eval()
+    ref = paper_conv(5, 4, heads=2, aggr=aggr, layout="coo").eval()
     ref.load_state_dict(conv.state_dict())
     with mock.patch.object(diff_gat_conv_module, "csr_weighted_sum") as spy:
         out = conv(x, edge_index)
     spy.assert_not_called()
     assert torch.equal(out, ref(x, edge_index))
-    summed = DiffGATConv(5, 4, heads=2).eval()
+    summed = paper_conv(5, 4, heads=2).eval()
     summed.load_state_dict(conv.state_dict())
     assert not torch.allclose(out, summed(x, edge_index), atol=1e-3)
 
@@ -563,9 +564,9 @@ def test_flow_target_to_source():
     torch.manual_seed(0)
     x = torch.randn(7, 5)
     edge_index = random_edges(7, 7, 0.4, seed=10)
-    conv = DiffGATConv(5, 4, heads=2, flow="target_to_source").eval()
+    conv = paper_conv(5, 4, heads=2, flow="target_to_source").eval()
     randomize_(conv)
-    forward = DiffGATConv(5, 4, heads=2).eval()
+    forward = paper_conv(5, 4, heads=2).eval()
     forward.load_state_dict(conv.state_dict())
     assert torch.allclose(conv(x, edge_index), forward(x, edge_index.flip(0)),
                           atol=1e-6)
@@ -575,7 +576,7 @@ def test_hooks_see_every_message():
     torch.manual_seed(0)
     x = torch.randn(6, 5)
     edge_index = random_edges(6, 6, 0.5, seed=11)
-    conv = DiffGATConv(5, 4, heads=2).eval()
+    conv = paper_conv(5, 4, heads=2).eval()
     seen = []
     handle = conv.register_message_forward_hook(
         lambda module, inputs, out: seen.append(out.shape))
@@ -597,8 +598,8 @@ def test_gnn_explainer_with_the_default_layout():
     class Net(torch.nn.Module):
         def __init__(self):
             super().__init__()
-            self.conv1 = DiffGATConv(5, 4, heads=2)
-            self.conv2 = DiffGATConv(8, 3, concat=False)
+            self.conv1 = paper_conv(5, 4, heads=2)
+            self.conv2 = paper_conv(8, 3, concat=False)
 
         def forward(self, x, edge_index):
             return self.conv2(self.conv1(x, edge_index), edge_index)
@@ -623,9 +624,9 @@ def test_sequential():
     x = torch.randn(6, 5)
     edge_index = random_edges(6, 6, 0.5, seed=13)
     model = Sequential("x, edge_index", [
-        (DiffGATConv(5, 4, heads=2), "x, edge_index -> x"),
+        (paper_conv(5, 4, heads=2), "x, edge_index -> x"),
         torch.nn.ReLU(),
-        (DiffGATConv(8, 3, concat=False), "x, edge_index -> x"),
+        (paper_conv(8, 3, concat=False), "x, edge_index -> x"),
     ])
     assert model(x, edge_index).shape == (6, 3)
 
@@ -649,7 +650,7 @@ def test_to_hetero_with_two_node_types():
     class Net(torch.nn.Module):
         def __init__(self):
             super().__init__()
-            self.conv = DiffGATConv((-1, -1), 4, heads=2,
+            self.conv = paper_conv((-1, -1), 4, heads=2,
                                     add_self_loops=False)
 
         def forward(self, x, edge_index):
@@ -664,10 +665,10 @@ def test_to_hetero_with_two_node_types():
 def test_hetero_conv_with_two_node_types():
     data = hetero_data()
     conv = HeteroConv({
-        ("paper", "cites", "paper"): DiffGATConv(8, 4, heads=2),
-        ("author", "writes", "paper"): DiffGATConv(
+        ("paper", "cites", "paper"): paper_conv(8, 4, heads=2),
+        ("author", "writes", "paper"): paper_conv(
             (12, 8), 4, heads=2, add_self_loops=False),
-        ("paper", "rev_writes", "author"): DiffGATConv(
+        ("paper", "rev_writes", "author"): paper_conv(
             (8, 12), 4, heads=2, add_self_loops=False),
     }, aggr="sum")
     out = conv(data.x_dict, data.edge_index_dict)
@@ -688,7 +689,7 @@ def test_torch_compile_forward_and_backward():
     x = torch.randn(9, 5)
     edge_index = random_edges(9, 9, 0.4, seed=16)
     edge_type = torch.randint(0, 6, (edge_index.size(1), ))
-    conv = DiffGATConv(5, 4, heads=2)
+    conv = paper_conv(5, 4, heads=2)
     torch._dynamo.reset()
     compiled = torch.compile(conv)
     x_eager = x.clone().requires_grad_()
@@ -726,7 +727,7 @@ def test_bad_constructor_arguments(kwargs, match):
     args = dict(in_channels=8, out_channels=4)
     args.update(kwargs)
     with pytest.raises(ValueError, match=match):
-        DiffGATConv(**args)
+        paper_conv(**args)
 
 
 @pytest.mark.parametrize("call,match", [
@@ -747,7 +748,7 @@ def test_bad_constructor_arguments(kwargs, match):
      r"size\[1\] is 3, but x has 4 rows"),
 ])
 def test_bad_forward_arguments(call, match):
-    conv = DiffGATConv(5, 4)
+    conv = paper_conv(5, 4)
     x = torch.randn(4, 5)
     edge_index = torch.tensor([[0, 1, 2], [1, 2, 3]])
     with pytest.raises(ValueError, match=match):
@@ -760,21 +761,21 @@ def test_bad_forward_arguments(call, match):
     (torch.rand(4, 2), r"of shape \[3, 2\]"),
 ])
 def test_bad_edge_attr(edge_attr, match):
-    conv = DiffGATConv(5, 4, edge_dim=2)
+    conv = paper_conv(5, 4, edge_dim=2)
     with pytest.raises(ValueError, match=match):
         conv(torch.randn(4, 5), torch.tensor([[0, 1, 2], [1, 2, 3]]),
              edge_attr=edge_attr)
     # A 1-D edge_attr is one feature per edge.
-    assert DiffGATConv(5, 4, edge_dim=1)(
+    assert paper_conv(5, 4, edge_dim=1)(
         torch.randn(4, 5), torch.tensor([[0, 1, 2], [1, 2, 3]]),
         edge_attr=torch.rand(3)).shape == (4, 4)
 
 
 def test_bad_sparse_size():
-    conv = DiffGATConv(5, 4)
+    conv = paper_conv(5, 4)
     adj_t = to_torch_csr_tensor(torch.tensor([[0, 1], [1, 2]]), size=(4, 4))
     with pytest.raises(ValueError, match=r"size must be \(4, 4\)"):
         conv(torch.randn(4, 5), adj_t, size=(4, 3))
-    flow = DiffGATConv(5, 4, flow="target_to_source")
+    flow = paper_conv(5, 4, flow="target_to_source")
     with pytest.raises(ValueError, match="needs flow='source_to_target'"):
         flow(torch.randn(4, 5), adj_t)

@@ -40,7 +40,7 @@ def test_cora_example_learns(shared_dir, capsys):
     results = script["main"](["--root", str(root), "--seeds", "0",
                               "--epochs", "30"])
     # Seven classes: chance is about 0.14 (0.32 for the majority class).
-    assert set(results) == {"gat", "diff", "diff-nonorm"}
+    assert set(results) == {"gat", "diff", "diff-norm"}
     assert all(acc[0] > 0.6 for acc in results.values())
     printed = capsys.readouterr().out
     assert "GATConv" in printed and "DiffGATConv" in printed

@@ -11,6 +11,7 @@ import torch
 from torch.autograd import gradcheck
 from torch_geometric.data import Batch
 
+from conftest import paper_conv, paper_dense_conv
 from dsgdn_pyg.data import INTER, INTRA, NODE_TYPE
 from dsgdn_pyg.nn import DiffGATConv, DiffRGCN
 from dsgdn_pyg.nn import diff_gat_conv as diff_gat_conv_module
@@ -79,7 +80,7 @@ def test_csr_matches_coo_on_general_graphs(heads, concat, typed, num_edges,
     torch.manual_seed(heads + 10 * num_edges)
     edge_index, edge_type = random_graph(20, num_edges, seed=num_edges)
     edge_type = edge_type if typed else None
-    conv = DiffGATConv(6, 4, heads=heads, concat=concat,
+    conv = paper_conv(6, 4, heads=heads, concat=concat,
                        add_self_loops=loops).double()
     randomize_(conv)
     ref = coo_twin(conv)
@@ -128,7 +129,7 @@ def test_csr_matches_coo_on_dialogue_batches(key, random_dialogues):
 def test_gradcheck_through_csr_path():
     torch.manual_seed(0)
     edge_index, edge_type = random_graph(7, 18, seed=3)
-    conv = DiffGATConv(3, 4, heads=2).double()
+    conv = paper_conv(3, 4, heads=2).double()
     randomize_(conv)
     x = torch.randn(7, 3, dtype=torch.float64, requires_grad=True)
     params = [conv.weight, conv.att_dst_pos, conv.att_src_neg, conv.rel_emb,
@@ -228,7 +229,7 @@ def test_precomputed_layout_is_used(random_dialogue):
 
 
 def test_layout_of_another_graph_is_refused():
-    conv = DiffGATConv(4, 4, add_self_loops=False)
+    conv = paper_conv(4, 4, add_self_loops=False)
     edge_index = torch.tensor([[0, 1], [1, 0]])
     with pytest.raises(ValueError, match=r"csr is the layout of a graph with "
                        r"3 -> 3 nodes and 2 edges, expected 2 -> 2 nodes"):
@@ -240,29 +241,29 @@ def test_layout_of_another_graph_is_refused():
     # With added loops the layout would lack them.
     with pytest.raises(ValueError, match="csr must be None with "
                        "add_self_loops=True"):
-        DiffGATConv(4, 4)(torch.randn(2, 4), edge_index,
+        paper_conv(4, 4)(torch.randn(2, 4), edge_index,
                           csr=csr_layout(edge_index, 2))
 
 
 def test_path_selection():
     edge_index = torch.tensor([[0, 1], [1, 0]])
     x = torch.randn(2, 4)
-    assert DiffGATConv(4, 4).uses_csr(x, edge_index)
-    assert not DiffGATConv(4, 4, layout="coo").uses_csr(x, edge_index)
+    assert paper_conv(4, 4).uses_csr(x, edge_index)
+    assert not paper_conv(4, 4, layout="coo").uses_csr(x, edge_index)
     # No edges, or a dtype torch.sparse does not multiply: the reference.
-    assert not DiffGATConv(4, 4).uses_csr(x, edge_index[:, :0])
-    assert not DiffGATConv(4, 4).uses_csr(x.half(), edge_index)
+    assert not paper_conv(4, 4).uses_csr(x, edge_index[:, :0])
+    assert not paper_conv(4, 4).uses_csr(x.half(), edge_index)
     with pytest.raises(ValueError, match="layout='csr' supports"):
-        DiffGATConv(4, 4, layout="csr").uses_csr(x.bfloat16(), edge_index)
+        paper_conv(4, 4, layout="csr").uses_csr(x.bfloat16(), edge_index)
     with pytest.raises(ValueError, match="layout must be one of"):
-        DiffGATConv(4, 4, layout="banded")
+        paper_conv(4, 4, layout="banded")
     with pytest.raises(ValueError, match="layout must be one of"):
         DiffRGCN(4, layout="dense")
 
 
 def test_csr_path_in_bfloat16_falls_back_to_reference():
     edge_index, edge_type = random_graph(6, 12, seed=0)
-    conv = DiffGATConv(4, 4, heads=2).to(torch.bfloat16)
+    conv = paper_conv(4, 4, heads=2).to(torch.bfloat16)
     x = torch.randn(6, 4, dtype=torch.bfloat16)
     with mock.patch.object(diff_gat_conv_module, "csr_weighted_sum") as spy:
         out = conv(x, edge_index, edge_type)
@@ -299,7 +300,7 @@ def test_torch_scatter_path_matches_pure_torch():
     assert pyg_typing.WITH_TORCH_SCATTER
     torch.manual_seed(5)
     edge_index, edge_type = random_graph(30, 160, seed=8)
-    conv = DiffGATConv(6, 4, heads=2, layout="csr").double()
+    conv = paper_conv(6, 4, heads=2, layout="csr").double()
     randomize_(conv)
     x = torch.randn(30, 6, dtype=torch.float64, requires_grad=True)
     g = torch.randn(30, 8, dtype=torch.float64)

@@ -57,12 +57,13 @@ class DenseDiffGATConv(DiffAttentionParameters, torch.nn.Module):
         dropout: float = 0.0,
         depth: int = 1,
         lambda_init: Optional[float] = None,
-        act: bool = True,
+        act: bool = False,
+        norm: bool = False,
     ):
         super().__init__()
         self.init_diff_attention(in_channels, out_channels, heads, concat,
                                  num_relations, relation_dim, negative_slope,
-                                 dropout, depth, lambda_init, act)
+                                 dropout, depth, lambda_init, act, norm)
         self.reset_parameters()
 
     def reset_parameters(self):
@@ -113,8 +114,10 @@ class DenseDiffGATConv(DiffAttentionParameters, torch.nn.Module):
         alpha = F.dropout(alpha, p=self.dropout, training=self.training)
 
         out = alpha @ wh.transpose(1, 2)  # [B, H, L, C]
-        out = head_layer_norm(out.transpose(1, 2), self.norm_weight,
-                              self.norm_bias, 1.0 - self.lambda_init)
+        out = out.transpose(1, 2)
+        if self.norm:
+            out = head_layer_norm(out, self.norm_weight, self.norm_bias,
+                                  1.0 - self.lambda_init)
         out = F.gelu(out) if self.act else out
         out = out.reshape(B, L, H * C) if self.concat else out.mean(dim=2)
 
@@ -174,7 +177,8 @@ class DenseDiffRGCN(DiffRGCNBase):
         super().__init__(DenseDiffGATConv, channels, heads, dropout,
                          num_relations=num_relations,
                          relation_dim=relation_dim,
-                         negative_slope=negative_slope, depth=depth)
+                         negative_slope=negative_slope, depth=depth,
+                         act=True, norm=True)  # the published heads
 
     def forward(self, x: Tensor, adj: Tensor) -> Tensor:
         r"""Runs the block on :obj:`x [B, L, d_h]` and :obj:`adj [B, L,

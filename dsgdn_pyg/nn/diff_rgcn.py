@@ -114,7 +114,8 @@ class DiffRGCN(DiffRGCNBase):
                          num_relations=num_relations,
                          relation_dim=relation_dim,
                          negative_slope=negative_slope, depth=depth,
-                         layout=layout, add_self_loops=False, bias=False)
+                         layout=layout, add_self_loops=False, bias=False,
+                         act=True, norm=True)  # the published heads
 
     def forward(self, x: Tensor, edge_index: Adj, edge_type: OptTensor = None,
                 csr: Optional[CSRLayout] = None) -> Tensor:
