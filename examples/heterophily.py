@@ -299,8 +299,9 @@ def main(argv: Optional[List[str]] = None) -> dict:
             print(f"{name:19s} {MODELS[model]:18s} {metric} "
                   f"{s['mean']:.2f} +- {s['std']:.2f} ({seconds:.0f} s)",
                   flush=True)
-    atomic_write_text(out / "results.json",
-                      json.dumps(result, indent=1) + "\n")
+            # After each model, so that an interrupted run keeps its part.
+            atomic_write_text(out / "results.json",
+                              json.dumps(result, indent=1) + "\n")
     atomic_write_text(out / "table.md", table_md(result))
     plot(result, out / "plot.png")
     print(f"results: {out}")
