@@ -5,8 +5,8 @@ Differential attention subtracts a second attention map from the first
 (the paper's Eq. 6-7), which is meant to cancel attention spread over
 irrelevant neighbours. Random edges are such neighbours: this study adds
 0, 50, 100 and 200 % extra edges (relative to the graph's own edge count,
-PyG's :func:`~torch_geometric.utils.add_random_edge`, undirected, one fixed
-noise seed so every layer and seed sees the same noisy graphs) and trains
+PyG's :func:`~torch_geometric.utils.add_random_edge`: undirected, drawn
+uniformly among the node pairs not yet linked, one fixed noise seed so every layer and seed sees the same noisy graphs) and trains
 each layer with PyG's GAT recipe of ``examples/cora.py`` (imported from
 there, not copied) over 10 seeds. Validation and test nodes keep their
 labels; only the graph is perturbed.
@@ -24,6 +24,7 @@ Writes ``results.json``, ``table.md`` and ``plot.png`` to ``--out``::
 
 import argparse
 import json
+import random
 import statistics
 import sys
 import time
@@ -50,6 +51,9 @@ def noisy_graph(data: Data, percent: float, noise_seed: int) -> Data:
     edges (the same ones for a given seed)."""
     if percent == 0:
         return data
+    # PyG's negative sampling behind add_random_edge draws from Python's
+    # random module as well as torch's generator: seed both.
+    random.seed(noise_seed)
     torch.manual_seed(noise_seed)
     edge_index, target = data.edge_index, data.num_edges * (1 + percent / 100)
     # add_random_edge adds at most as many edges as there are: in steps.
