@@ -33,7 +33,7 @@ import torch.nn.functional as F
 import torch_geometric.transforms as T
 from torch_geometric.data import Data
 from torch_geometric.datasets import Planetoid
-from torch_geometric.nn import GATConv
+from torch_geometric.nn import GATConv, GATv2Conv
 
 from dsgdn_pyg.nn import DiffGATConv
 
@@ -41,23 +41,28 @@ DEFAULT_ROOT = (Path(__file__).resolve().parents[1].parent / "shared" /
                 "data" / "planetoid")
 RAW_FILES = [f"ind.cora.{name}" for name in
              ("x", "tx", "allx", "y", "ty", "ally", "graph", "test.index")]
-LAYERS = {"gat": "GATConv", "diff": "DiffGATConv",
+LAYERS = {"gat": "GATConv", "gatv2": "GATv2Conv", "diff": "DiffGATConv",
           # The ablation of the README: the paper's per-head LayerNorm in the
           # hidden layer.
           "diff-norm": "DiffGATConv, LayerNorm"}
 
 
-def load_cora(root: Path) -> Data:
-    """Cora with row-normalised features, read from a copy of
-    ``root/Cora/raw``; exits with a one-line message when it is absent."""
-    raw = Path(root) / "Cora" / "raw"
-    missing = [name for name in RAW_FILES if not (raw / name).is_file()]
+def load_cora(root: Path, name: str = "Cora",
+              script: str = "cora.py") -> Data:
+    """A Planetoid graph (Cora by default) with row-normalised features,
+    read from a copy of ``root/<name>/raw``; exits with a one-line message
+    when it is absent."""
+    raw = Path(root) / name / "raw"
+    prefix = f"ind.{name.lower()}."
+    missing = [f for f in RAW_FILES
+               if not (raw / f.replace("ind.cora.", prefix)).is_file()]
     if missing:
-        sys.exit(f"cora.py: Cora is not in {raw} (missing {missing[0]}); "
-                 f"pass --root with a folder that holds Cora/raw/")
+        sys.exit(f"{script}: {name} is not in {raw} (missing "
+                 f"{missing[0].replace('ind.cora.', prefix)}); pass --root "
+                 f"with a folder that holds {name}/raw/")
     with tempfile.TemporaryDirectory() as tmp:
-        shutil.copytree(raw, Path(tmp) / "Cora" / "raw")
-        dataset = Planetoid(tmp, "Cora", transform=T.NormalizeFeatures())
+        shutil.copytree(raw, Path(tmp) / name / "raw")
+        dataset = Planetoid(tmp, name, transform=T.NormalizeFeatures())
         return dataset[0]
 
 
@@ -68,11 +73,12 @@ class Net(torch.nn.Module):
                  hidden: int = 8, heads: int = 8, dropout: float = 0.6):
         super().__init__()
         self.dropout = dropout
-        if layer == "gat":
-            self.conv1 = GATConv(in_channels, hidden, heads=heads,
-                                 dropout=dropout)
-            self.conv2 = GATConv(hidden * heads, num_classes, heads=1,
-                                 concat=False, dropout=dropout)
+        if layer in ("gat", "gatv2"):
+            conv = GATConv if layer == "gat" else GATv2Conv
+            self.conv1 = conv(in_channels, hidden, heads=heads,
+                              dropout=dropout)
+            self.conv2 = conv(hidden * heads, num_classes, heads=1,
+                              concat=False, dropout=dropout)
         else:
             self.conv1 = DiffGATConv(in_channels, hidden, heads=heads,
                                      dropout=dropout,
@@ -126,9 +132,10 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, List[float]]:
                         help="comma-separated seeds (default: 0-9)")
     parser.add_argument("--epochs", type=int, default=200)
     parser.add_argument("--layers", default="gat,diff,diff-norm",
-                        help="comma-separated: gat (GATConv), diff "
-                        "(DiffGATConv, defaults), diff-norm (DiffGATConv with "
-                        "the per-head LayerNorm in the hidden layer)")
+                        help="comma-separated: gat (GATConv), gatv2 "
+                        "(GATv2Conv), diff (DiffGATConv, defaults), diff-norm "
+                        "(DiffGATConv with the per-head LayerNorm in the "
+                        "hidden layer)")
     args = parser.parse_args(argv)
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     layers = [s.strip() for s in args.layers.split(",") if s.strip()]

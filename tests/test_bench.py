@@ -4,6 +4,7 @@ ratios and the CLI."""
 
 import json
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -293,3 +294,207 @@ def test_cases_run_on_a_busy_machine_are_marked():
     _, rows = table_rows(data)
     assert rows[0][0] == "L=8 w=2 *"
     assert "machine was busy" in format_table(data)
+
+
+# --- the layer suite (``dsgdn bench layers``) -------------------------------
+
+from dsgdn_pyg.bench import layer_report, layer_suite  # noqa: E402
+from dsgdn_pyg.bench.output import check_output_folder  # noqa: E402
+
+TINY = dict(random_nodes=300, random_edges=2_000, sampled_nodes=2_000,
+            sampled_edges=10_000, batch_size=16, batches=2, repeats=1,
+            warmup=0, isolate=False)
+
+
+@pytest.fixture
+def tiny_tolokers(tmp_path):
+    """A graph in the heterophilous .npz layout: edges stored once."""
+    import numpy as np
+    rng = np.random.default_rng(0)
+    path = tmp_path / "tolokers.npz"
+    edges = np.array([[0, 1], [1, 2], [2, 3], [3, 0], [4, 0]])
+    np.savez(path, node_features=rng.normal(size=(5, 3)).astype("float32"),
+             node_labels=np.array([0, 1, 0, 1, 1]), edges=edges,
+             train_masks=np.ones((10, 5), bool),
+             val_masks=np.zeros((10, 5), bool),
+             test_masks=np.zeros((10, 5), bool))
+    return path
+
+
+def test_heterophilous_loader_adds_the_reverse_edges(tiny_tolokers):
+    from dsgdn_pyg.bench.graphs import load_heterophilous
+    data = load_heterophilous(tiny_tolokers)
+    assert data.num_edges == 10 and data.is_undirected()
+    assert data.train_mask.shape == (5, 10)
+    with pytest.raises(ValueError, match="no such file"):
+        load_heterophilous(tiny_tolokers.with_name("absent.npz"))
+
+
+def test_layer_suite_measures_every_layer_and_reports_absent_data(
+        tmp_path, tiny_tolokers):
+    config = layer_suite.LayerSuiteConfig(
+        planetoid_root=str(tmp_path / "no-planetoid"),
+        tolokers=str(tiny_tolokers), **TINY)
+    result = layer_suite.run_layer_suite(config)
+    cases = {c["name"]: c for c in result["cases"]}
+    assert list(cases) == list(layer_suite.CASES)
+    # Cora's data is absent: reported, not dropped.
+    assert cases["cora"]["status"] == "not run"
+    assert "Cora is not in" in cases["cora"]["note"]
+    for name in ("random-100k", "tolokers", "sampled-1m"):
+        case = cases[name]
+        assert case["status"] == "ok", case
+        assert set(case["results"]) == set(layer_suite.LAYERS)
+        for modes in case["results"].values():
+            for mode in layer_suite.MODES:
+                assert modes[mode]["status"] == "ok"
+                assert modes[mode]["median_ms"] > 0
+                assert modes[mode]["peak_mb"] is not None
+        assert layer_report.ratio(case, "gat") == 1.0
+    assert cases["tolokers"]["edges"] == 10  # both directions
+    assert cases["random-100k"]["nodes"] == 300
+    sampled = cases["sampled-1m"]
+    assert sampled["graphs"] == 2 and sampled["full_nodes"] == 2_000
+    assert sampled["sampler"] == layer_suite.sampler_name()
+    if sampled["sampler"] == "k_hop_subgraph":
+        assert "NeighborLoader needs pyg-lib or torch-sparse" in \
+            sampled["note"]
+    text = layer_report.format_table(result)
+    assert "cora" in text and "not run" in text and "DiffGATConv" in text
+    ratios = {(r["case"], r["metric"]): r for r in result["ratios"]}
+    assert ratios[("cora", "time")]["value"] is None
+    assert ratios[("random-100k", "time")]["value"] > 0
+
+
+def test_layer_suite_case_in_a_fresh_process(tiny_tolokers):
+    config = layer_suite.LayerSuiteConfig(
+        cases=("tolokers", ), layers=("gat", "diff"),
+        tolokers=str(tiny_tolokers), **dict(TINY, isolate=True))
+    result = layer_suite.run_layer_suite(config)
+    assert result["isolated"]
+    (case, ) = result["cases"]
+    assert case["status"] == "ok" and set(case["results"]) == {"gat", "diff"}
+
+
+def test_layer_suite_key_ratios_and_goals():
+    def case(name, edges, diff_ms, diff_mb):
+        def m(ms, mb):
+            return dict(status="ok", median_ms=ms, peak_mb=mb)
+        return dict(name=name, status="ok", max_edges=edges, results=dict(
+            gat=dict(forward_backward=m(10.0, 100.0)),
+            diff=dict(forward_backward=m(diff_ms, diff_mb))))
+    result = dict(environment=dict(gpu=None), cases=[
+        case("cora", 10_556, 9.0, 90.0),
+        case("tolokers", 1_038_000, 6.0, 40.0),
+        case("random-small", 1_000, 20.0, 200.0),
+        dict(name="sampled-1m", status="error", note="timed out")])
+    rows = {(r["case"], r["metric"]): r
+            for r in layer_report.key_ratios(result)}
+    assert rows[("cora", "time")]["met"] is True
+    assert rows[("cora", "time")]["goal"] == 1.0
+    assert rows[("cora", "memory")]["goal"] is None
+    assert rows[("tolokers", "time")]["met"] is False  # 0.6 > 0.5
+    assert rows[("tolokers", "memory")]["met"] is True  # 0.4
+    assert rows[("random-small", "time")]["goal"] is None
+    assert rows[("sampled-1m", "time")]["value"] is None
+    assert "timed out" in rows[("sampled-1m", "time")]["note"]
+    result["environment"]["gpu"] = "H200"
+    assert all(r["goal"] is None for r in layer_report.key_ratios(result))
+
+
+def test_layer_suite_config_validation():
+    with pytest.raises(ValueError, match="--cases"):
+        layer_suite.LayerSuiteConfig(cases=("cora", "imagenet"))
+    with pytest.raises(ValueError, match="--layers"):
+        layer_suite.LayerSuiteConfig(layers=("diff", ))
+    with pytest.raises(ValueError, match="--repeats"):
+        layer_suite.LayerSuiteConfig(repeats=0)
+
+
+def test_output_check_refuses_files_foreign_folders_and_unwritable(
+        tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text("keep me\n")
+    with pytest.raises(ValueError, match="--out .*README.md: is a file; "
+                       "expected a directory"):
+        check_output_folder(readme)
+    with pytest.raises(ValueError, match="is a file, so nothing can be "
+                       "created under it"):
+        check_output_folder(readme / "sub")
+    with pytest.raises(ValueError, match="holds other files and no "
+                       "benchmark results"):
+        check_output_folder(tmp_path)  # holds README.md, no results.json
+    with pytest.raises(ValueError, match="/proc/x"):
+        check_output_folder(Path("/proc/x"))
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "results.json").write_text("{}")
+    (tmp_path / "old" / "plot.png").mkdir()
+    with pytest.raises(ValueError, match="plot.png is not a regular file"):
+        check_output_folder(tmp_path / "old")
+    (tmp_path / "old" / "plot.png").rmdir()
+    check_output_folder(tmp_path / "old")
+    check_output_folder(tmp_path / "new" / "deeper")
+    # The check leaves nothing behind.
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["README.md", "old"]
+    assert readme.read_text() == "keep me\n"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--out", "{readme}"], "--out {readme}: is a file; expected a "
+     "directory"),
+    (["--out", "/proc/x"], "--out /proc/x: cannot create files in /proc"),
+    (["--cases", "cora,imagenet"], "--cases: expected some of"),
+    (["--layers", "diff"], "--layers: expected gat"),
+    (["--repeats", "0"], "--repeats: expected >= 1"),
+    (["--tolokers", "{tmp}/absent.npz"], "--tolokers: {tmp}/absent.npz is "
+     "not an existing file"),
+    (["--device", "tpu"], "device: expected auto, cpu or cuda"),
+])
+def test_layer_suite_bad_input_is_refused_before_any_work(
+        tmp_path, monkeypatch, args, message):
+    readme = tmp_path / "README.md"
+    readme.write_text("keep me\n")
+
+    def no_work(*a, **k):
+        raise AssertionError("the suite ran before its input was checked")
+    monkeypatch.setattr(layer_suite, "run_layer_suite", no_work)
+    args = [a.format(readme=readme, tmp=tmp_path) for a in args]
+    if "--out" not in args:
+        args += ["--out", str(tmp_path / "res")]
+    result = CliRunner().invoke(app, ["bench", "layers"] + args)
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ")
+    assert message.format(readme=readme, tmp=tmp_path) in lines[0]
+    assert "Traceback" not in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["README.md"]
+    assert readme.read_text() == "keep me\n"
+
+
+def test_layer_suite_cli_writes_json_table_and_plot(tmp_path):
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "res"
+    result = CliRunner().invoke(app, [
+        "bench", "layers", "--quick", "--cases", "random-100k,tolokers",
+        "--layers", "gat,diff", "--repeats", "1", "--warmup", "0",
+        "--no-isolate", "--tolokers", str(tmp_path / "absent.npz"),
+        "--out", str(out)])
+    # A named data file must exist ...
+    assert result.exit_code == 2 and not out.exists()
+    result = CliRunner().invoke(app, [
+        "bench", "layers", "--quick", "--cases", "random-100k",
+        "--layers", "gat,diff", "--repeats", "1", "--warmup", "0",
+        "--no-isolate", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "DiffGATConv / GATConv forward+backward time" in result.output
+    data = json.loads((out / "results.json").read_text())
+    assert data["suite"] == "layers"
+    assert data["cases"][0]["nodes"] == 10_000
+    assert "random-100k" in (out / "table.txt").read_text()
+    assert (out / "plot.png").read_bytes()[:4] == b"\x89PNG"
+    # An earlier results folder may be written again.
+    result = CliRunner().invoke(app, [
+        "bench", "layers", "--quick", "--cases", "random-100k", "--layers",
+        "gat,diff", "--repeats", "1", "--warmup", "0", "--no-isolate",
+        "--out", str(out)])
+    assert result.exit_code == 0, result.output

@@ -4,8 +4,11 @@ A full benchmark runs for minutes; an output location that cannot take its
 files must be refused first, not after the measurements are lost.
 """
 
+import re
 from pathlib import Path
 from typing import Sequence
+
+import torch
 
 from dsgdn_pyg.io import check_writable
 
@@ -35,3 +38,17 @@ def check_output_folder(out: Path, what: str = "--out",
                          f"benchmark results ({', '.join(files)}); expected "
                          f"a new or empty folder, or one an earlier `dsgdn "
                          f"bench` wrote")
+
+
+def default_out_dir(device: torch.device, suffix: str = "") -> Path:
+    """``benchmarks/results/<device>[-suffix]``: ``cpu-<cpu model>`` or
+    ``cuda-<gpu name>``, lower case, dashes for anything else."""
+    from dsgdn_pyg.bench.suite import cpu_model
+
+    if device.type == "cuda":
+        name = "cuda-" + torch.cuda.get_device_name(device)
+    else:
+        name = "cpu-" + cpu_model()
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+    return Path("benchmarks") / "results" / (slug + (f"-{suffix}" if suffix
+                                                     else ""))

@@ -1,5 +1,7 @@
-"""``dsgdn bench``: sparse DiffRGCN vs the dense-adjacency baseline."""
+"""``dsgdn bench``: sparse DiffRGCN vs the dense-adjacency baseline;
+``dsgdn bench layers``: DiffGATConv vs PyG's attention convolutions."""
 
+import json
 import re
 from pathlib import Path
 from typing import List, Optional
@@ -30,6 +32,7 @@ def _default_out(device: str, quick: bool) -> Path:
 
 
 def bench(
+    ctx: typer.Context,
     quick: bool = typer.Option(
         False, "--quick", help="A subset (3 lengths, w=5, 3 repeats, a "
         "small end-to-end epoch) that runs in under two minutes on CPU."),
@@ -68,7 +71,10 @@ def bench(
         None, help="torch intra-op threads (default: torch's choice)."),
 ) -> None:
     """Benchmark the sparse DiffRGCN block against the dense padded
-    formulation (and PyG's GATConv) over dialogue lengths and windows."""
+    formulation (and PyG's GATConv) over dialogue lengths and windows.
+    `dsgdn bench layers` benchmarks single layers instead."""
+    if ctx.invoked_subcommand is not None:
+        return
     from dsgdn_pyg.bench import (BenchConfig, format_table, key_ratios,
                                  quick_config, run_benchmark, table_rows,
                                  write_json)
@@ -126,5 +132,118 @@ def bench(
     console.print(f"results: [bold]{out_dir}[/]")
 
 
+def layers(
+    quick: bool = typer.Option(
+        False, "--quick", help="Smaller random graphs (10,000 nodes / "
+        "100,000 edges; mini-batches of a 100,000-node graph), 3 repeats."),
+    cases: Optional[str] = typer.Option(
+        None, help="Comma-separated cases (default: "
+        "cora,random-100k,tolokers,sampled-1m)."),
+    layer_names: Optional[str] = typer.Option(
+        None, "--layers", help="Comma-separated layers, gat among them "
+        "(default: gat,gatv2,transformer,diff)."),
+    device: str = typer.Option("auto", help="auto, cpu or cuda."),
+    out: Optional[Path] = typer.Option(
+        None, help="Output folder for results.json, table.txt and plot.png "
+        "(default: benchmarks/results/<device>-layers[-quick])."),
+    repeats: Optional[int] = typer.Option(
+        None, help="Timed repeats per measurement (median reported; "
+        "default 10, quick 3)."),
+    warmup: Optional[int] = typer.Option(
+        None, help="Untimed calls before timing (default 2, quick 1)."),
+    isolate: Optional[bool] = typer.Option(
+        None, "--isolate/--no-isolate", help="Each case in a fresh process "
+        "(default: on CPU, for its own memory peak)."),
+    planetoid: Optional[Path] = typer.Option(
+        None, help="Folder holding Cora/raw/ (default: "
+        "../shared/data/planetoid; the case is not run when absent)."),
+    tolokers: Optional[Path] = typer.Option(
+        None, help="tolokers.npz of Platonov et al. 2023 (default: "
+        "../shared/data/heterophilous/tolokers.npz; not run when absent)."),
+    seed: int = typer.Option(0, help="Seed of graphs, inputs and weights."),
+    threads: Optional[int] = typer.Option(
+        None, help="torch intra-op threads (default: torch's choice)."),
+) -> None:
+    """Benchmark DiffGATConv against PyG's GATConv, GATv2Conv and
+    TransformerConv, one layer at the same widths and heads: forward+backward
+    and inference time (median of repeats) and peak memory, on Cora, a
+    100k-node / 1M-edge random graph, tolokers and mini-batches of a 1M-node
+    graph."""
+    from dsgdn_pyg.bench.layer_report import (format_ratio, key_ratios,
+                                              notes, plot, table_rows,
+                                              title)
+    from dsgdn_pyg.bench.layer_suite import (LayerSuiteConfig,
+                                             run_layer_suite)
+    from dsgdn_pyg.bench.output import check_output_folder, default_out_dir
+    from dsgdn_pyg.bench.suite import resolve_device
+    from dsgdn_pyg.io import atomic_write_text
+
+    with user_errors():
+        values = dict(repeats=repeats, warmup=warmup, device=device,
+                      isolate=isolate, seed=seed, threads=threads)
+        if quick:
+            values.update(random_nodes=10_000, random_edges=100_000,
+                          sampled_nodes=100_000, sampled_edges=1_000_000,
+                          repeats=repeats or 3, warmup=1 if warmup is None
+                          else warmup, max_seconds=5.0)
+        if cases is not None:
+            values["cases"] = [c.strip() for c in cases.split(",")
+                               if c.strip()]
+        if layer_names is not None:
+            values["layers"] = [c.strip() for c in layer_names.split(",")
+                                if c.strip()]
+        for option, path, kind in (("--planetoid", planetoid, "folder"),
+                                   ("--tolokers", tolokers, "file")):
+            if path is not None and not (path.is_dir() if kind == "folder"
+                                         else path.is_file()):
+                raise ValueError(f"{option}: {path} is not an existing "
+                                 f"{kind}")
+        values.update(planetoid_root=str(planetoid) if planetoid else None,
+                      tolokers=str(tolokers) if tolokers else None)
+        config = LayerSuiteConfig(**{k: v for k, v in values.items()
+                                     if v is not None})
+        resolved = resolve_device(device)
+        out_dir = out or default_out_dir(
+            resolved, "layers" + ("-quick" if quick else ""))
+        check_output_folder(out_dir)  # before minutes of timing
+        result = run_layer_suite(config, progress=lambda line: console.print(
+            line, highlight=False))
+
+    header, rows = table_rows(result)
+    table = Table(title=title(result))
+    for col in header:
+        table.add_column(col, justify="left" if col in ("case", "layer")
+                         else "right", no_wrap=col == "case")
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+    for line in notes(result)[:-len(key_ratios(result)) or None]:
+        console.print(line, highlight=False)
+    for row in key_ratios(result):
+        colour = {True: "green", False: "red"}.get(row["met"], "white")
+        console.print(f"[{colour}]{row['case']}: DiffGATConv / GATConv "
+                      f"forward+backward {row['metric']}: "
+                      f"{format_ratio(row)}[/]", highlight=False)
+    for case in result["cases"]:
+        if case.get("status") != "ok":
+            err_console.print(f"[yellow]{case['status']}:[/] {case['name']}: "
+                              f"{case.get('note', '')}", highlight=False)
+    from dsgdn_pyg.bench.layer_report import format_table
+    with user_errors():
+        atomic_write_text(out_dir / "results.json",
+                          json.dumps(result, indent=1) + "\n")
+        atomic_write_text(out_dir / "table.txt", format_table(result))
+        try:
+            plot(result, out_dir / "plot.png")
+        except ImportError as exc:
+            err_console.print(f"[yellow]no plot:[/] {exc}", highlight=False)
+    console.print(f"results: [bold]{out_dir}[/]")
+
+
+bench_app = typer.Typer(help=bench.__doc__, add_completion=False)
+bench_app.callback(invoke_without_command=True)(bench)
+bench_app.command("layers")(layers)
+
+
 def register(app: typer.Typer) -> None:
-    app.command("bench")(bench)
+    app.add_typer(bench_app, name="bench")

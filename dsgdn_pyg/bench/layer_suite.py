@@ -1,0 +1,367 @@
+"""``dsgdn bench layers``: :class:`~dsgdn_pyg.nn.DiffGATConv` against PyG's
+attention convolutions (``GATConv``, ``GATv2Conv``, ``TransformerConv``) as
+single layers at the same input width, heads and head width.
+
+Cases (:data:`CASES`):
+
+- ``cora``: the Cora citation graph (2,708 nodes, 10,556 edges),
+  1,433 -> 8 heads x 8, read offline with PyG's ``Planetoid``;
+- ``random-100k``: 100,000 nodes and 1,000,000 uniformly random directed
+  edges, 64 -> 4 x 16;
+- ``tolokers``: the ``tolokers`` graph of Platonov et al. (ICLR 2023),
+  11,758 nodes, its 519,000 undirected edges in both directions (about a
+  million, average degree 88), random 64-wide inputs, 64 -> 4 x 16;
+- ``sampled-1m``: mini-batches of a 1,000,000-node, 10,000,000-edge random
+  graph, 1,024 seed nodes and two hops each, 64 -> 4 x 16. With ``pyg-lib``
+  or ``torch-sparse`` installed they come from PyG's ``NeighborLoader``
+  (10 neighbours per hop); without either (``NeighborLoader`` cannot sample
+  then) they are the full two-hop neighbourhoods of the seeds from PyG's
+  :func:`~torch_geometric.utils.k_hop_subgraph`, and the record says so.
+
+A case whose data is absent is reported ``not run`` with the reason. Every
+case checks that each layer's output has the expected shape and is finite,
+then measures the layers side by side (timed calls interleaved, median of
+repeats) in two modes: ``forward_backward`` (training mode, gradients of
+every parameter) and ``inference`` (eval mode, no autograd), with the peak
+memory of one call (CPU: the process's resident peak above its baseline; on
+CPU each case runs in a fresh process; CUDA: ``max_memory_allocated``).
+``DiffGATConv`` runs with its defaults and ``num_relations=None`` (the
+graphs are untyped); the others with PyG's defaults.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+import torch
+from torch import Tensor
+
+from dsgdn_pyg.bench.graphs import (default_heterophilous_root,
+                                    load_heterophilous)
+from dsgdn_pyg.bench.measure import Timer
+
+CASES = ("cora", "random-100k", "tolokers", "sampled-1m")
+LAYERS = ("gat", "gatv2", "transformer", "diff")
+LAYER_TITLES = {"gat": "GATConv", "gatv2": "GATv2Conv",
+                "transformer": "TransformerConv", "diff": "DiffGATConv"}
+MODES = ("forward_backward", "inference")
+#: (input width, heads, width per head) of each case.
+WIDTHS = {"cora": (1433, 8, 8), "random-100k": (64, 4, 16),
+          "tolokers": (64, 4, 16), "sampled-1m": (64, 4, 16)}
+CORA_RAW = [f"ind.cora.{name}" for name in
+            ("x", "tx", "allx", "y", "ty", "ally", "graph", "test.index")]
+#: The issue's goals for DiffGATConv / GATConv (forward+backward, CPU).
+SMALL_GOAL, LARGE_GOAL, LARGE_EDGES = 1.0, 0.5, 1_000_000
+
+
+def default_planetoid_root() -> Path:
+    """``../shared/data/planetoid`` beside the repository."""
+    return Path(__file__).resolve().parents[2].parent / "shared" / "data" \
+        / "planetoid"
+
+
+@dataclass
+class LayerSuiteConfig:
+    """What ``dsgdn bench layers`` runs (defaults: the full suite)."""
+    cases: Sequence[str] = CASES
+    layers: Sequence[str] = LAYERS
+    repeats: int = 10
+    warmup: int = 2
+    #: Stop repeating a measurement after this many seconds (at least 3).
+    max_seconds: float = 20.0
+    device: str = "auto"
+    seed: int = 0
+    threads: Optional[int] = None
+    #: Each case in a fresh process (default: on CPU, for its memory peak).
+    isolate: Optional[bool] = None
+    planetoid_root: Optional[str] = None  # default_planetoid_root()
+    tolokers: Optional[str] = None  # default: <heterophilous>/tolokers.npz
+    random_nodes: int = 100_000
+    random_edges: int = 1_000_000
+    sampled_nodes: int = 1_000_000
+    sampled_edges: int = 10_000_000
+    batch_size: int = 1024
+    num_neighbors: Sequence[int] = (10, 10)
+    batches: int = 4
+    #: Seconds a case's process may run before it is recorded as timed out.
+    timeout: float = 900.0
+
+    def __post_init__(self):
+        self.cases = tuple(self.cases)
+        self.layers = tuple(self.layers)
+        self.num_neighbors = tuple(int(v) for v in self.num_neighbors)
+        bad = [c for c in self.cases if c not in CASES]
+        if bad or not self.cases:
+            raise ValueError(f"--cases: expected some of {', '.join(CASES)}, "
+                             f"got {','.join(self.cases) or 'none'}")
+        bad = [n for n in self.layers if n not in LAYERS]
+        if bad or "gat" not in self.layers or len(self.layers) < 2:
+            raise ValueError(f"--layers: expected gat and at least one of "
+                             f"{', '.join(LAYERS[1:])}, got "
+                             f"{','.join(self.layers)}")
+        if self.repeats < 1 or self.warmup < 0:
+            raise ValueError(f"--repeats: expected >= 1 and --warmup >= 0, "
+                             f"got {self.repeats} and {self.warmup}")
+        if self.threads is not None and self.threads < 1:
+            raise ValueError(f"--threads: expected >= 1, got {self.threads}")
+        sizes = dict(random_nodes=self.random_nodes,
+                     random_edges=self.random_edges,
+                     sampled_nodes=self.sampled_nodes,
+                     sampled_edges=self.sampled_edges,
+                     batch_size=self.batch_size, batches=self.batches)
+        for key, value in sizes.items():
+            if value < 1:
+                raise ValueError(f"{key}: expected >= 1, got {value}")
+        if self.batch_size > self.sampled_nodes or not self.num_neighbors \
+                or min(self.num_neighbors) < 1:
+            raise ValueError("sampling: expected batch_size <= sampled_nodes "
+                             "and at least one hop of >= 1 neighbours")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def tolokers_path(self) -> Path:
+        return Path(self.tolokers) if self.tolokers else \
+            default_heterophilous_root() / "tolokers.npz"
+
+    def planetoid_path(self) -> Path:
+        return Path(self.planetoid_root) if self.planetoid_root else \
+            default_planetoid_root()
+
+
+def case_problem(case: str, config: LayerSuiteConfig) -> Optional[str]:
+    """Why :obj:`case` cannot run here (its data is absent), or
+    :obj:`None`."""
+    if case == "cora":
+        raw = config.planetoid_path() / "Cora" / "raw"
+        missing = [f for f in CORA_RAW if not (raw / f).is_file()]
+        if missing:
+            return f"Cora is not in {raw} (missing {missing[0]})"
+    if case == "tolokers" and not config.tolokers_path().is_file():
+        return f"{config.tolokers_path()} is absent"
+    return None
+
+
+def _random_graph(nodes: int, edges: int, generator: torch.Generator
+                  ) -> Tensor:
+    return torch.randint(nodes, (2, edges), generator=generator)
+
+
+def sampler_name() -> str:
+    """How ``sampled-1m`` draws its mini-batches on this installation."""
+    import torch_geometric.typing as pyg_typing
+    if pyg_typing.WITH_PYG_LIB or pyg_typing.WITH_TORCH_SPARSE:
+        return "NeighborLoader"
+    return "k_hop_subgraph"
+
+
+def build_graphs(case: str, config: LayerSuiteConfig
+                 ) -> Tuple[List[Tuple[Tensor, Tensor]], dict]:
+    """The ``(x, edge_index)`` graphs of :obj:`case` (one, or the
+    mini-batches of ``sampled-1m``) and what to record about them."""
+    from torch_geometric.utils import coalesce
+
+    generator = torch.Generator().manual_seed(config.seed)
+    in_channels = WIDTHS[case][0]
+    info: dict = {}
+    if case == "cora":
+        from torch_geometric.datasets import Planetoid
+        raw = config.planetoid_path() / "Cora" / "raw"
+        with tempfile.TemporaryDirectory() as tmp:
+            # Planetoid writes processed files beside raw/: a copy.
+            shutil.copytree(raw, Path(tmp) / "Cora" / "raw")
+            data = Planetoid(tmp, "Cora")[0]
+        graphs = [(data.x, data.edge_index)]
+    elif case == "random-100k":
+        n = config.random_nodes
+        edge_index = coalesce(_random_graph(n, config.random_edges,
+                                            generator), num_nodes=n)
+        graphs = [(torch.randn(n, in_channels, generator=generator),
+                   edge_index)]
+    elif case == "tolokers":
+        data = load_heterophilous(config.tolokers_path())
+        graphs = [(torch.randn(data.num_nodes, in_channels,
+                               generator=generator), data.edge_index)]
+    elif case == "sampled-1m":
+        graphs, info = _sampled_batches(config, generator)
+    else:
+        raise ValueError(f"case: expected one of {CASES}, got {case!r}")
+    info.update(nodes=sum(x.size(0) for x, _ in graphs),
+                edges=sum(int(e.size(1)) for _, e in graphs),
+                max_edges=max(int(e.size(1)) for _, e in graphs),
+                graphs=len(graphs))
+    return graphs, info
+
+
+def _sampled_batches(config: LayerSuiteConfig, generator: torch.Generator
+                     ) -> Tuple[List[Tuple[Tensor, Tensor]], dict]:
+    from torch_geometric.data import Data
+    from torch_geometric.utils import k_hop_subgraph
+
+    n, hops = config.sampled_nodes, len(config.num_neighbors)
+    in_channels = WIDTHS["sampled-1m"][0]
+    edge_index = _random_graph(n, config.sampled_edges, generator)
+    x = torch.randn(n, in_channels, generator=generator)
+    seeds = torch.randperm(n, generator=generator)[
+        :config.batch_size * config.batches].view(config.batches, -1)
+    info = dict(sampler=sampler_name(), full_nodes=n,
+                full_edges=config.sampled_edges,
+                seeds_per_batch=config.batch_size)
+    if info["sampler"] == "NeighborLoader":
+        from torch_geometric.loader import NeighborLoader
+        loader = NeighborLoader(Data(x=x, edge_index=edge_index),
+                                list(config.num_neighbors),
+                                input_nodes=seeds.flatten(),
+                                batch_size=config.batch_size)
+        graphs = [(b.x, b.edge_index) for b, _ in
+                  zip(loader, range(config.batches))]
+        info["num_neighbors"] = list(config.num_neighbors)
+        return graphs, info
+    graphs = []
+    for batch in seeds:
+        subset, sub_edges, _, _ = k_hop_subgraph(
+            batch, hops, edge_index, relabel_nodes=True, num_nodes=n)
+        graphs.append((x[subset], sub_edges))
+    info["note"] = (f"NeighborLoader needs pyg-lib or torch-sparse, neither "
+                    f"installed: full {hops}-hop neighbourhoods of the seeds "
+                    f"(k_hop_subgraph), not {list(config.num_neighbors)} "
+                    f"sampled neighbours")
+    return graphs, info
+
+
+def make_layer(name: str, case: str, seed: int) -> torch.nn.Module:
+    """Layer :obj:`name` at :obj:`case`'s widths, seeded."""
+    from torch_geometric.nn import GATConv, GATv2Conv, TransformerConv
+
+    from dsgdn_pyg.nn import DiffGATConv
+
+    in_channels, heads, channels = WIDTHS[case]
+    torch.manual_seed(seed)
+    if name == "gat":
+        return GATConv(in_channels, channels, heads=heads)
+    if name == "gatv2":
+        return GATv2Conv(in_channels, channels, heads=heads)
+    if name == "transformer":
+        return TransformerConv(in_channels, channels, heads=heads)
+    if name == "diff":
+        return DiffGATConv(in_channels, channels, heads=heads,
+                           num_relations=None)
+    raise ValueError(f"layer: expected one of {LAYERS}, got {name!r}")
+
+
+def _runner(layer: torch.nn.Module, graphs, mode: str) -> Callable[[], None]:
+    if mode == "inference":
+        layer.eval()
+
+        def run():
+            with torch.no_grad():
+                for x, edge_index in graphs:
+                    layer(x, edge_index)
+        return run
+    layer.train()
+
+    def run():
+        layer.zero_grad(set_to_none=True)
+        for x, edge_index in graphs:
+            layer(x, edge_index).sum().backward()
+    return run
+
+
+def run_case(case: str, config: LayerSuiteConfig, device: torch.device
+             ) -> dict:
+    """Checks and measures one case in this process; returns its record."""
+    from dsgdn_pyg.bench.suite import _load_average
+
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    in_channels, heads, channels = WIDTHS[case]
+    record = dict(name=case, status="ok", in_channels=in_channels,
+                  heads=heads, channels=channels)
+    graphs, info = build_graphs(case, config)
+    record.update(info)
+    graphs = [(x.to(device), e.to(device)) for x, e in graphs]
+    layers = {name: make_layer(name, case, config.seed).to(device)
+              for name in config.layers}
+    x0, e0 = graphs[0]
+    for name, layer in layers.items():
+        layer.eval()
+        with torch.no_grad():
+            out = layer(x0, e0)
+        if tuple(out.shape) != (x0.size(0), heads * channels) or \
+                not torch.isfinite(out).all():
+            raise RuntimeError(f"bench layers: {LAYER_TITLES[name]} on {case} "
+                               f"gave shape {tuple(out.shape)} or non-finite "
+                               f"values")
+    timer = Timer(device)
+    record["load_before"] = _load_average()
+    results: Dict[str, dict] = {}
+    for mode in MODES:
+        measured = timer.measure_side_by_side(
+            {name: _runner(layer, graphs, mode)
+             for name, layer in layers.items()},
+            config.repeats, config.warmup, record["nodes"],
+            config.max_seconds)
+        for name, m in measured.items():
+            results.setdefault(name, {})[mode] = m.to_dict()
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+    record["load_after"] = _load_average()
+    record["results"] = results
+    return record
+
+
+def run_case_isolated(case: str, config: LayerSuiteConfig,
+                      device: torch.device) -> dict:
+    """:func:`run_case` in a fresh process (``dsgdn_pyg.bench.worker``); a
+    crash or a time-out there is recorded, not raised."""
+    payload = json.dumps(dict(suite="layers", case=case,
+                              config=config.to_dict(), device=str(device)))
+    cmd = [sys.executable, "-m", "dsgdn_pyg.bench.worker"]
+    try:
+        proc = subprocess.run(cmd, input=payload, capture_output=True,
+                              text=True, timeout=config.timeout,
+                              env=dict(os.environ))
+    except subprocess.TimeoutExpired:
+        return dict(name=case, status="error",
+                    note=f"timed out after {config.timeout:.0f} s")
+    if proc.returncode != 0:
+        tail = (proc.stderr or "").strip().splitlines()[-1:] or [""]
+        return dict(name=case, status="error",
+                    note=f"worker exited with {proc.returncode}: {tail[0]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def run_layer_suite(config: LayerSuiteConfig,
+                    progress: Optional[Callable[[str], None]] = None) -> dict:
+    """Runs every case of :obj:`config`; returns the result (environment,
+    config, one record per case, the key ratios)."""
+    from dsgdn_pyg.bench.layer_report import key_ratios
+    from dsgdn_pyg.bench.suite import environment, resolve_device
+
+    progress = progress or (lambda line: None)
+    device = resolve_device(config.device)
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    isolate = config.isolate if config.isolate is not None else \
+        device.type == "cpu"
+    result = dict(suite="layers", environment=environment(device),
+                  config=config.to_dict(), isolated=isolate, cases=[])
+    for i, case in enumerate(config.cases, 1):
+        problem = case_problem(case, config)
+        if problem:
+            progress(f"[{i}/{len(config.cases)}] {case}: not run ({problem})")
+            result["cases"].append(dict(name=case, status="not run",
+                                        note=problem))
+            continue
+        progress(f"[{i}/{len(config.cases)}] {case}")
+        record = (run_case_isolated(case, config, device) if isolate else
+                  run_case(case, config, device))
+        result["cases"].append(record)
+    result["ratios"] = key_ratios(result)
+    return result
