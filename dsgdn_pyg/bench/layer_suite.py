@@ -44,6 +44,7 @@ from torch import Tensor
 
 from dsgdn_pyg.bench.graphs import (default_heterophilous_root,
                                     load_heterophilous)
+from dsgdn_pyg.bench.layer_goals import key_ratios
 from dsgdn_pyg.bench.measure import Timer
 
 CASES = ("cora", "random-100k", "tolokers", "sampled-1m")
@@ -56,8 +57,6 @@ WIDTHS = {"cora": (1433, 8, 8), "random-100k": (64, 4, 16),
           "tolokers": (64, 4, 16), "sampled-1m": (64, 4, 16)}
 CORA_RAW = [f"ind.cora.{name}" for name in
             ("x", "tx", "allx", "y", "ty", "ally", "graph", "test.index")]
-#: The issue's goals for DiffGATConv / GATConv (forward+backward, CPU).
-SMALL_GOAL, LARGE_GOAL, LARGE_EDGES = 1.0, 0.5, 1_000_000
 
 
 def default_planetoid_root() -> Path:
@@ -341,7 +340,6 @@ def run_layer_suite(config: LayerSuiteConfig,
                     progress: Optional[Callable[[str], None]] = None) -> dict:
     """Runs every case of :obj:`config`; returns the result (environment,
     config, one record per case, the key ratios)."""
-    from dsgdn_pyg.bench.layer_report import key_ratios
     from dsgdn_pyg.bench.suite import environment, resolve_device
 
     progress = progress or (lambda line: None)

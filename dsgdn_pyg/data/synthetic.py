@@ -194,9 +194,10 @@ def make_synthetic_dialogues(config: Optional[SyntheticConfig] = None
     """Generates the dialogues of :obj:`config` (bit-identical for a seed).
 
     Returns:
-        ``{"classes", "speakers": {id: int64 [N]}, "labels": {id: int64
-        [N]}, "features": {modality: {id: float32 [N, D]}}, "train_ids",
-        "test_ids"}``.
+        A dict with ``"classes"``, ``"speakers"`` and ``"labels"``
+        (``{id: int64 [N]}``), ``"features"``
+        (``{modality: {id: float32 [N, D]}}``), ``"train_ids"`` and
+        ``"test_ids"``.
     """
     config = config or SyntheticConfig()
     rng = np.random.default_rng([config.seed, 0])

@@ -10,6 +10,7 @@ from typing import List
 
 import numpy as np
 
+from dsgdn_pyg.experiments.registry import OVERHEAD_METRICS, get_experiment
 from dsgdn_pyg.features.optional import import_extra
 from dsgdn_pyg.io import atomic_write
 
@@ -36,7 +37,6 @@ def plot_report(report: dict, path: Path) -> None:
     """Draws the report's plot into :obj:`path` (PNG, written
     atomically)."""
     plt = require_matplotlib()
-    from dsgdn_pyg.experiments.registry import get_experiment
     experiment = get_experiment(report["experiment"])
     rows = report["rows"]
     kind = experiment.plot
@@ -183,7 +183,6 @@ def _noise(plt, rows, report, experiment):
 
 
 def _overhead(plt, rows, report, experiment):
-    from dsgdn_pyg.experiments.report import OVERHEAD_METRICS
     fig, axes = plt.subplots(1, len(OVERHEAD_METRICS),
                              figsize=(3.2 * len(OVERHEAD_METRICS), 3.8))
     for ax, (key, label) in zip(axes, OVERHEAD_METRICS):

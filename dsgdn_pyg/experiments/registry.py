@@ -23,6 +23,14 @@ TABLE4 = {
              "ta": (65.65, 65.49), "tv": (65.86, 65.77),
              "tav": (66.18, 66.07)},
 }
+# What the overhead experiment (Table 8) measures per cell: key, label.
+OVERHEAD_METRICS = (
+    ("inference_ms_per_utterance", "inference (ms / utterance)"),
+    ("throughput_utterances_per_s", "throughput (utterances / s)"),
+    ("batch_ms", "training batch (ms)"),
+    ("gflop_per_utterance", "GFLOP / utterance (inference)"),
+    ("tflop_per_s", "TFLOP/s (inference)"),
+)
 # Table 7 (weighted F1 only): {preset: {(q_base, p_exe): F1}}.
 TABLE7 = {
     "iemocap": {(0.1, 0.3): 74.88, (0.1, 0.5): 75.62, (0.1, 0.7): 75.2,

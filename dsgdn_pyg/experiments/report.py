@@ -8,14 +8,18 @@ t-interval. Runs that are missing are listed, never averaged away.
 """
 
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Callable, Dict, List, NamedTuple, Optional, Tuple
 
 import numpy as np
 
 from dsgdn_pyg.errors import MissingExtraError
 from dsgdn_pyg.experiments import plan as planning
-from dsgdn_pyg.experiments.registry import TABLE4, get_experiment
+from dsgdn_pyg.experiments import plots
+from dsgdn_pyg.experiments.registry import (OVERHEAD_METRICS, TABLE4,
+                                            Condition, Experiment,
+                                            get_experiment)
 from dsgdn_pyg.experiments.statistics import mean_std, paired_difference
 from dsgdn_pyg.models.amb_dsgdn import parse_modalities
 from dsgdn_pyg.training import lock
@@ -25,13 +29,6 @@ REPORT_MD = "report.md"
 REPORT_JSON = "report.json"
 PLOT = "plot.png"
 METRICS = ("weighted_f1", "accuracy")
-OVERHEAD_METRICS = (
-    ("inference_ms_per_utterance", "inference (ms / utterance)"),
-    ("throughput_utterances_per_s", "throughput (utterances / s)"),
-    ("batch_ms", "training batch (ms)"),
-    ("gflop_per_utterance", "GFLOP / utterance (inference)"),
-    ("tflop_per_s", "TFLOP/s (inference)"),
-)
 
 
 def modality_code(spec) -> str:
@@ -57,6 +54,77 @@ def _load(path: Path) -> Optional[dict]:
         return None
 
 
+@dataclass
+class Found:
+    """What an experiment folder holds for one (cell, seed): the metrics
+    per condition, or why it is missing."""
+    conditions: Dict[str, dict] = field(default_factory=dict)
+    classes: Optional[list] = None
+    protocols: Tuple[str, ...] = ()  # the epoch selection of a run
+    missing: Optional[dict] = None
+
+
+def _missing(cell: str, seed: int, path: Path, status: str) -> Found:
+    return Found(missing=dict(cell=cell, seed=seed, path=str(path),
+                              status=status))
+
+
+def _trained(out: Path, run: Path, cell: str, seed: int) -> Found:
+    """A ``train`` experiment's run: its test metrics at the selected
+    epoch, once the run is complete."""
+    status = files.run_status(run)
+    report = _load(run / files.REPORT_JSON) if status == "complete" else None
+    if report is None:
+        return _missing(cell, seed, run, status)
+    return Found({"test": dict(report["test"],
+                               best_epoch=report["best_epoch"])},
+                 classes=report.get("classes"),
+                 protocols=(report.get("selected_on", "valid"), ))
+
+
+def _evaluated(out: Path, run: Path, cell: str, seed: int) -> Found:
+    """An ``evaluate`` experiment's measurement of a trained run: its
+    metrics under every test-time condition."""
+    path = planning.evaluation_path(out, cell, seed)
+    record = _load(path)
+    if record is None:
+        return _missing(cell, seed, path, files.run_status(run))
+    return Found(dict(record["conditions"]),
+                 classes=(_load(run / files.REPORT_JSON) or {}).get("classes"))
+
+
+def _measured(out: Path, run: Path, cell: str, seed: int) -> Found:
+    """An ``overhead`` experiment's timings and FLOPs of a cell."""
+    path = run / planning.OVERHEAD
+    record = _load(path)
+    if record is None:
+        return _missing(cell, seed, path, "missing")
+    return Found({"overhead": record})
+
+
+class Collector(NamedTuple):
+    """How one kind of experiment is read: what a (cell, seed) holds, and
+    the conditions that make a cell's rows."""
+    read: Callable[[Path, Path, str, int], Found]
+    conditions: Callable[[Experiment], List[Tuple[str, Optional[Condition]]]]
+
+
+COLLECTORS = {
+    "train": Collector(_trained, lambda experiment: [("test", None)]),
+    "evaluate": Collector(_evaluated, lambda experiment: [
+        (c.name, c) for c in experiment.conditions]),
+    "overhead": Collector(_measured, lambda experiment: [("overhead", None)]),
+}
+
+
+def _cells(manifest: dict, root: Path, out: Path, preset: str) -> dict:
+    """The cells by name: the experiment's own, or those of the experiment
+    whose runs it measured (``--from-runs``)."""
+    source = planning.read_manifest(root) if root != out else None
+    name = (source or manifest)["experiment"]
+    return {c.name: c for c in get_experiment(name).cells(preset)}
+
+
 def collect(out: Path) -> dict:
     """The rows of an experiment folder: per cell (and condition), the
     per-seed metrics, their mean +- std and the difference from the
@@ -73,62 +141,26 @@ def collect(out: Path) -> dict:
                          f"({planning.MANIFEST}); expected the --out folder "
                          f"of `dsgdn experiment run`")
     experiment = get_experiment(manifest["experiment"])
+    collector = COLLECTORS[experiment.kind]
     base = manifest["base"]
     preset = base.get("preset", "iemocap")
     modalities = modality_code(base.get("modalities"))
-    cells = {c.name: c for c in experiment.cells(preset)}
     default = manifest["default_cell"]
     root = Path(manifest["from_runs"]) if manifest.get("from_runs") else out
-    source = planning.read_manifest(root) if root != out else None
-    if source is not None:  # measured on another experiment's cells
-        cells = {c.name: c for c in
-                 get_experiment(source["experiment"]).cells(preset)}
-    rows, missing, protocols, classes = [], [], set(), None
+    cells = _cells(manifest, root, out, preset)
+    found = {(entry["name"], seed): collector.read(
+        out, root / entry["name"] / f"seed-{seed}", entry["name"], seed)
+        for entry in manifest["cells"] for seed in manifest["seeds"]}
+    rows = []
     for entry in manifest["cells"]:
         name = entry["name"]
         cell = cells.get(name)
         label = cell.label if cell else " ".join(entry["options"])
-        per_condition: Dict[str, Dict[int, dict]] = {}
-        for seed in manifest["seeds"]:
-            run = root / name / f"seed-{seed}"
-            if experiment.kind == "train":
-                report = _load(run / files.REPORT_JSON) \
-                    if files.run_status(run) == "complete" else None
-                if report is None:
-                    missing.append(dict(cell=name, seed=seed, path=str(run),
-                                        status=files.run_status(run)))
-                    continue
-                protocols.add(report.get("selected_on", "valid"))
-                classes = classes or report.get("classes")
-                per_condition.setdefault("test", {})[seed] = dict(
-                    report["test"], best_epoch=report["best_epoch"])
-            elif experiment.kind == "evaluate":
-                path = planning.evaluation_path(out, name, seed)
-                record = _load(path)
-                if record is None:
-                    missing.append(dict(cell=name, seed=seed, path=str(path),
-                                        status=files.run_status(run)))
-                    continue
-                classes = classes or (_load(run / files.REPORT_JSON)
-                                      or {}).get("classes")
-                for cond, metrics in record["conditions"].items():
-                    per_condition.setdefault(cond, {})[seed] = metrics
-            else:
-                record = _load(run / planning.OVERHEAD)
-                if record is None:
-                    missing.append(dict(cell=name, seed=seed,
-                                        path=str(run / planning.OVERHEAD),
-                                        status="missing"))
-                    continue
-                per_condition.setdefault("overhead", {})[seed] = record
-        conditions = ([(c.name, c) for c in experiment.conditions]
-                      if experiment.kind == "evaluate" else
-                      [("overhead" if experiment.kind == "overhead" else
-                        "test", None)])
-        for cond_name, cond in conditions:
-            values = per_condition.get(cond_name, {})
-            rows.append(_row(name, label, cell, cond_name, cond, values,
-                             experiment, preset, modalities, default))
+        values = _per_condition(found, name, manifest["seeds"])
+        rows += [_row(name, label, cell, cond_name, cond,
+                      values.get(cond_name, {}), experiment, preset,
+                      modalities, default)
+                 for cond_name, cond in collector.conditions(experiment)]
     _differences(rows, experiment, default)
     return dict(experiment=experiment.name,
                 reproduces=experiment.reproduces, varies=experiment.varies,
@@ -137,8 +169,31 @@ def collect(out: Path) -> dict:
                 default_cell=default,
                 default_condition=experiment.default_condition,
                 from_runs=manifest.get("from_runs"),
-                selected_on=sorted(protocols), classes=classes, rows=rows,
-                missing=missing)
+                selected_on=sorted({p for f in found.values()
+                                    for p in f.protocols}),
+                classes=_classes(found.values()),
+                rows=rows, missing=[f.missing for f in found.values()
+                                    if f.missing is not None])
+
+
+def _classes(found) -> Optional[list]:
+    """The class names of the first (cell, seed) found that names them."""
+    classes = None
+    for f in found:
+        if f.missing is None:
+            classes = classes or f.classes
+    return classes
+
+
+def _per_condition(found: Dict[Tuple[str, int], Found], cell: str,
+                   seeds: List[int]) -> Dict[str, Dict[int, dict]]:
+    """A cell's metrics as condition -> seed -> metrics (missing seeds
+    left out)."""
+    per_condition: Dict[str, Dict[int, dict]] = {}
+    for seed in seeds:
+        for cond, metrics in found[cell, seed].conditions.items():
+            per_condition.setdefault(cond, {})[seed] = metrics
+    return per_condition
 
 
 def _metric_keys(experiment) -> List[str]:
@@ -322,8 +377,6 @@ def write_report(out: Path, plot: Optional[bool] = None) -> dict:
 
 
 def _write_report(out: Path, plot: Optional[bool]) -> dict:
-    from dsgdn_pyg.experiments import plots
-
     report = collect(out)
     notes = []
     if plot is None:

@@ -1,0 +1,111 @@
+"""No import cycle inside the package: module-level and deferred
+(function-level) imports alike, since a deferred import that closes a cycle
+only hides it."""
+
+import ast
+from pathlib import Path
+
+import dsgdn_pyg
+
+PACKAGE = Path(dsgdn_pyg.__file__).resolve().parent
+
+
+def _modules(package: Path) -> dict:
+    """Dotted module name -> source path of every module of the package."""
+    modules = {}
+    for path in package.rglob("*.py"):
+        parts = path.relative_to(package.parent).with_suffix("").parts
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        modules[".".join(parts)] = path
+    return modules
+
+
+def _imports(name: str, path: Path, modules: dict) -> set:
+    """The package's modules that ``name`` imports anywhere in its source.
+    ``from a.b import c`` imports the module ``a.b.c`` if there is one, else
+    the package ``a.b``; an import of one of its own parent packages is
+    left out, as Python has run those already."""
+    def owner(dotted: str) -> str:
+        while dotted and dotted not in modules:
+            dotted = dotted.rpartition(".")[0]
+        return dotted
+
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found.update(owner(a.name) for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:  # relative: from the module's own package
+                package = name if path.name == "__init__.py" else \
+                    name.rpartition(".")[0]
+                for _ in range(node.level - 1):
+                    package = package.rpartition(".")[0]
+                base = ".".join(p for p in (package, base) if p)
+            found.update(f"{base}.{a.name}" if f"{base}.{a.name}" in modules
+                         else owner(base) for a in node.names)
+    return {m for m in found
+            if m and m != name and not name.startswith(m + ".")}
+
+
+def import_cycles(package: Path) -> list:
+    """The strongly connected components of more than one module of the
+    package's import graph (Tarjan's algorithm, iteratively)."""
+    modules = _modules(package)
+    graph = {name: sorted(_imports(name, path, modules))
+             for name, path in modules.items()}
+    index, low, stack, on_stack, cycles = {}, {}, [], set(), []
+    for start in graph:
+        if start in index:
+            continue
+        work = [(start, iter(graph[start]))]
+        index[start] = low[start] = len(index)
+        stack.append(start)
+        on_stack.add(start)
+        while work:
+            node, edges = work[-1]
+            for succ in edges:
+                if succ not in index:
+                    index[succ] = low[succ] = len(index)
+                    stack.append(succ)
+                    on_stack.add(succ)
+                    work.append((succ, iter(graph[succ])))
+                    break
+                if succ in on_stack:
+                    low[node] = min(low[node], index[succ])
+            else:
+                work.pop()
+                if work:
+                    parent = work[-1][0]
+                    low[parent] = min(low[parent], low[node])
+                if low[node] == index[node]:
+                    component = []
+                    while True:
+                        member = stack.pop()
+                        on_stack.discard(member)
+                        component.append(member)
+                        if member == node:
+                            break
+                    if len(component) > 1:
+                        cycles.append(sorted(component))
+    return cycles
+
+
+def test_the_package_has_no_import_cycle():
+    assert len(_modules(PACKAGE)) > 50
+    assert import_cycles(PACKAGE) == []
+
+
+def test_a_deferred_import_cycle_is_found(tmp_path):
+    package = tmp_path / "pkg"
+    (package / "sub").mkdir(parents=True)
+    (package / "__init__.py").write_text("from pkg.a import A\n")
+    (package / "a.py").write_text("A = 1\n\ndef f():\n"
+                                  "    from .sub import b\n")
+    (package / "sub" / "__init__.py").write_text("")
+    (package / "sub" / "b.py").write_text("from pkg import a\n")
+    (package / "sub" / "c.py").write_text("import pkg.sub.b\nimport os\n")
+    assert import_cycles(package) == [["pkg.a", "pkg.sub.b"]]
+    (package / "sub" / "b.py").write_text("import pkg\n")  # a parent only
+    assert import_cycles(package) == []
