@@ -270,10 +270,10 @@ def train_run(corpus, model_config: ModelConfig, config: TrainConfig,
     after every epoch and, once finished, the report. With :obj:`resume`,
     carries on from ``last.pt`` where there is one: the result is the
     uninterrupted run's, bit for bit on CPU (``best.pt`` byte for byte), and
-the run's own ``last.pt`` and ``best.pt`` are checked first
-(:func:`check_own`). A non-finite loss or parameter
-    raises :class:`TrainingDiverged`; ``best.pt`` then stays the last
-    finite model.
+    the run's own ``last.pt`` and ``best.pt`` are checked first
+    (:func:`check_own`). A non-finite loss or parameter raises
+    :class:`TrainingDiverged`; ``best.pt`` then stays the last finite
+    model.
     """
     callback = callback or TrainCallback()
     device = resolve_device(config.device)
