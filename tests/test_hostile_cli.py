@@ -19,6 +19,8 @@ import dsgdn_pyg.bench
 import dsgdn_pyg.experiments
 from dsgdn_pyg.cli import app
 
+from conftest import check_one_line_error as one_line_error
+
 runner = CliRunner()
 S = ["--synthetic-dialogues", "12", "--hidden", "32", "--epochs", "1"]
 CLASSES = ["calm", "joy", "anger"]
@@ -81,18 +83,6 @@ def V(tmp_path_factory):
     assert result.exit_code == 0, result.output
     return dict(folder=folder, feats=feats, run=run,
                 manifest=_manifest(folder, "m", 1, 2))
-
-
-def one_line_error(result, *parts: str) -> str:
-    """Exit 2, one ``error:`` line on stderr holding every part, no
-    traceback."""
-    assert result.exit_code == 2, (result.exit_code, result.output)
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    assert "Traceback" not in result.output
-    for part in parts:
-        assert part in lines[0], (part, lines[0])
-    return lines[0]
 
 
 @pytest.fixture
