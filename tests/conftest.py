@@ -10,6 +10,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Callable, Optional
 
+import numpy as np
 import pytest
 import torch
 from torch_geometric.data import HeteroData
@@ -287,3 +288,16 @@ def paper_dense_conv(*args, **kwargs):
     """A :class:`DenseDiffGATConv` with :data:`PUBLISHED` settings."""
     from dsgdn_pyg.nn import DenseDiffGATConv
     return DenseDiffGATConv(*args, **{**PUBLISHED, **kwargs})
+
+
+def nan_feature_folder(folder: Path) -> str:
+    """Writes a six-dialogue synthetic dialogue folder into :obj:`folder`
+    whose first text feature array holds a NaN; returns that dialogue id."""
+    from dsgdn_pyg.data.synthetic import write_dialogue_folder
+    write_dialogue_folder(folder, num_dialogues=6)
+    npz = next(folder.glob("text*.npz"))
+    arrays = dict(np.load(npz))
+    first = sorted(arrays)[0]
+    arrays[first][0, 0] = np.nan
+    np.savez(npz, **arrays)
+    return first

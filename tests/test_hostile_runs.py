@@ -8,28 +8,22 @@ import hashlib
 import json
 import shutil
 
-import numpy as np
 import pytest
 from typer.testing import CliRunner
 
 from fault_runner import killed, run
 
 from dsgdn_pyg.cli import app
+
 from dsgdn_pyg.experiments.plan import make_plan
 from dsgdn_pyg.training import run_dir as files
+
+from conftest import check_one_line_error as _one_line_error  # noqa: E402
+from conftest import nan_feature_folder  # noqa: E402
 
 runner = CliRunner()
 S = ["--synthetic-dialogues", "12", "--hidden", "16", "--num-heads", "2",
      "--epochs", "1"]
-
-
-def _one_line_error(result, *fragments) -> str:
-    assert result.exit_code == 2, result.output
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error:"), result.output
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
-    return lines[0]
 
 
 def _sweep(*args):
@@ -64,14 +58,8 @@ def test_a_cell_left_out_by_only_is_checked_too(tmp_path):
 
 def test_bad_data_of_a_sweep_is_refused_before_anything_is_written(
         tmp_path):
-    from dsgdn_pyg.data.synthetic import write_dialogue_folder
     folder = tmp_path / "data"
-    write_dialogue_folder(folder, num_dialogues=6)
-    npz = next(folder.glob("text*.npz"))
-    arrays = dict(np.load(npz))
-    first = sorted(arrays)[0]
-    arrays[first][0, 0] = np.nan
-    np.savez(npz, **arrays)
+    first = nan_feature_folder(folder)
     out = tmp_path / "e43"
     result = _sweep("window", "--data", folder, "--modalities", "t",
                     "--input-dims", "data", "--seeds", "1,2", "--only",

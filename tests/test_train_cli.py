@@ -9,6 +9,8 @@ import pytest
 from typer.testing import CliRunner
 
 from dsgdn_pyg.cli import app
+
+from conftest import nan_feature_folder
 from dsgdn_pyg.training import run_dir as files
 
 runner = CliRunner()
@@ -109,14 +111,8 @@ def test_width_that_does_not_match_the_preset(iemocap_dir):
 
 
 def test_bad_data_folder_is_refused(tmp_path):
-    from dsgdn_pyg.data.synthetic import write_dialogue_folder
     folder = tmp_path / "data"
-    write_dialogue_folder(folder, num_dialogues=6)
-    npz = next(folder.glob("text*.npz"))
-    arrays = dict(np.load(npz))
-    first = sorted(arrays)[0]
-    arrays[first][0, 0] = np.nan
-    np.savez(npz, **arrays)
+    first = nan_feature_folder(folder)
     _assert_one_line_error(
         runner.invoke(app, ["train", "--data", str(folder),
                             "--input-dims", "data", "--out",
