@@ -45,7 +45,7 @@ autodoc_inherit_docstrings = False
 autodoc_default_options = {"members": True, "show-inheritance": True}
 autosummary_generate = False
 
-# The guides are the README's sections in MyST markdown.
+# The guides are MyST markdown; the README links to them.
 myst_enable_extensions = ["dollarmath"]
 myst_heading_anchors = 3
 

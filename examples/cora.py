@@ -9,7 +9,7 @@ layers add self-loops. ``DiffGATConv`` is swapped in with its defaults
 (no per-head LayerNorm, no GELU: the recipe's ELU is the only nonlinearity;
 Cora's edges are untyped, so no relation term); ``diff-norm`` puts the
 paper's per-head LayerNorm (Eq. 17) back in the hidden layer, the ablation
-the README reports.
+docs/guides/cora.md reports.
 
 Cora is read offline from ``../shared/data/planetoid`` beside the repository
 (or ``--root``), copied into a temporary folder, since Planetoid writes its
@@ -42,7 +42,7 @@ DEFAULT_ROOT = (Path(__file__).resolve().parents[1].parent / "shared" /
 RAW_FILES = [f"ind.cora.{name}" for name in
              ("x", "tx", "allx", "y", "ty", "ally", "graph", "test.index")]
 LAYERS = {"gat": "GATConv", "gatv2": "GATv2Conv", "diff": "DiffGATConv",
-          # The ablation of the README: the paper's per-head LayerNorm in the
+          # The ablation of docs/guides/cora.md: the paper's per-head LayerNorm in the
           # hidden layer.
           "diff-norm": "DiffGATConv, LayerNorm"}
 

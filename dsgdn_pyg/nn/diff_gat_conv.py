@@ -126,7 +126,8 @@ class DiffGATConv(DiffAttentionParameters, MessagePassing):
     its own nonlinearity): no relation term, and no per-head LayerNorm or
     GELU. In PyG's GAT recipe on Cora (8 heads of 8 channels) the LayerNorm
     over each narrow head costs 3 points of accuracy; without it the layer
-    is within the spread of :class:`GATConv` over 10 seeds (README, "Cora").
+    is within the spread of :class:`GATConv` over 10 seeds (the docs' guide
+    "DiffGATConv on Cora").
     The dialogue block :class:`~dsgdn_pyg.nn.DiffRGCN` sets
     :obj:`num_relations=5, norm=True, act=True`, as published.
 
