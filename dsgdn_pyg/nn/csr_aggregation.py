@@ -47,16 +47,16 @@ class _WeightedSum(torch.autograd.Function):
     @staticmethod
     def forward(ctx, weight: Tensor, value: Tensor, ptr: Tensor, src: Tensor,
                 by_source: Callable) -> Tensor:
-        ctx.save_for_backward(weight, value, ptr, src)
-        ctx.by_source = by_source
         weight_t = weight.t().contiguous()  # [H, E]: one row per head
+        ctx.save_for_backward(weight_t, value, ptr, src)
+        ctx.by_source = by_source
         return _per_head([_spmm(ptr, src, weight_t[h], value[:, h].contiguous())
                           for h in range(value.size(1))])
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_out: Tensor):
-        weight, value, ptr, src = ctx.saved_tensors
+        weight_t, value, ptr, src = ctx.saved_tensors
         grads = [grad_out[:, h].contiguous() for h in range(value.size(1))]
         grad_weight = grad_value = None
         if ctx.needs_input_grad[0]:
@@ -68,9 +68,10 @@ class _WeightedSum(torch.autograd.Function):
             # Every source gathers from its targets: the transposed product
             # over the edges sorted by source (EdgeIndex caches that sort).
             (ptr_t, dst_t), perm = ctx.by_source()
-            weight_t = weight.t() if perm is None else weight.t()[:, perm]
+            if perm is not None:
+                weight_t = weight_t.index_select(1, perm)
             grad_value = _per_head([
-                _spmm(ptr_t, dst_t, weight_t[h].contiguous(), g)
+                _spmm(ptr_t, dst_t, weight_t[h], g)
                 for h, g in enumerate(grads)])
         return grad_weight, grad_value, None, None, None
 

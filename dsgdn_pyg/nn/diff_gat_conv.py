@@ -121,46 +121,30 @@ class DiffGATConv(MessagePassing):
     are concatenated or averaged, then the optional residual and bias are
     added as in :class:`~torch_geometric.nn.conv.GATConv`.
 
-    The scores and both softmaxes are computed in :meth:`edge_update`. The
-    aggregation is :meth:`message_and_aggregate`, per head a sparse matrix
-    product over the edges sorted by target, which PyG's
+    The scores and both softmaxes are :meth:`edge_update`; the aggregation
+    is :meth:`message_and_aggregate`, per head one sparse product over the
+    edges sorted by target (no message per edge is materialised), which
     :class:`~torch_geometric.nn.conv.MessagePassing` runs for an
-    :class:`~torch_geometric.EdgeIndex` sorted by column (:obj:`layout`):
-    no message per edge is materialised. In explain mode, as for every PyG
-    convolution, it runs :meth:`message` and the aggregation instead.
+    :class:`~torch_geometric.EdgeIndex` sorted by column; in explain mode it
+    runs :meth:`message` and the aggregation instead, as for PyG's own
+    convolutions.
 
-    The defaults are those of a graph without relation ids, in a GAT recipe
-    in place of :class:`~torch_geometric.nn.conv.GATConv` (the model adds
-    its own nonlinearity): no relation term, and no per-head LayerNorm or
-    GELU. In PyG's GAT recipe on Cora (8 heads of 8 channels) the LayerNorm
-    over each narrow head costs 3 points of accuracy; without it the layer
-    is within the spread of :class:`GATConv` over 10 seeds (README, "Cora").
-    The dialogue block :class:`~dsgdn_pyg.nn.DiffRGCN` sets
-    :obj:`num_relations=5, norm=True, act=True`, as published.
-
-    How the contract differs from :class:`~torch_geometric.nn.conv.GATConv`:
-
-    * the weights of a target are signed and sum to :math:`1 - \lambda`, not
-      to 1 (:attr:`alpha_pos` and :attr:`alpha_neg` each sum to 1);
-    * with :obj:`norm=True` each head ends in its own LayerNorm (and with
-      :obj:`act=True` a GELU), normalised over its channels rather than a
-      weighted mean of projected neighbours;
-    * self-loops are handled as :class:`~torch_geometric.nn.conv.GATConv`
-      does (existing loops removed, one added per node), and the added loops
-      get the relation :obj:`self_loop_type` and, with edge features,
-      :obj:`fill_value`. With :obj:`add_self_loops=False` a node without
-      incoming edges receives an empty sum (with :obj:`norm=True, act=True`
-      its head outputs :math:`\mathrm{GELU}(\beta (1 - \lambda_{init}))`
-      whatever its features; the dialogue graphs carry their own loops);
-    * every head owns its projection, attention vectors, relation embedding,
-      :math:`\lambda` vectors and LayerNorm, so :math:`H` heads hold exactly
-      the parameters of :math:`H` single-head layers.
+    Unlike :class:`~torch_geometric.nn.conv.GATConv`, the weights of a target
+    are signed and sum to :math:`1 - \lambda` (:attr:`alpha_pos` and
+    :attr:`alpha_neg` each sum to 1), and every head owns its projection,
+    attention vectors, relation embedding, :math:`\lambda` vectors and
+    LayerNorm. Self-loops are handled as in
+    :class:`~torch_geometric.nn.conv.GATConv`; the added loops get the
+    relation :obj:`self_loop_type` and, with edge features,
+    :obj:`fill_value`. The defaults (no relation term, no per-head LayerNorm
+    or GELU) suit a GAT recipe: on Cora the LayerNorm over 8-channel heads
+    costs 3 points. :class:`~dsgdn_pyg.nn.DiffRGCN` sets the published
+    :obj:`num_relations=5, norm=True, act=True`.
 
     Args:
-        in_channels (int or tuple): Size of each input sample, or :obj:`-1`
-            to derive it from the first input (lazy). A tuple gives the sizes
-            of source and target features of a bipartite graph, each with
-            its own projection.
+        in_channels (int or tuple): Size of each input sample, :obj:`-1`
+            (lazy), or the sizes of source and target features of a
+            bipartite graph, each with its own projection.
         out_channels (int): Size of each head's output; its first
             :math:`\lceil C / 2 \rceil` channels feed the positive branch,
             the other :math:`\lfloor C / 2 \rfloor` the negative branch.
@@ -169,29 +153,26 @@ class DiffGATConv(MessagePassing):
         concat (bool, optional): If :obj:`False`, the heads are averaged
             instead of concatenated. (default: :obj:`True`)
         num_relations (int, optional): Number of edge relation ids; the
-            relation embedding has :obj:`num_relations + 1` rows for the ids
-            :obj:`0` to :obj:`num_relations` (the dialogue graphs use
-            :obj:`1` to :obj:`5`, :obj:`0` meaning "no edge" in a dense
-            adjacency). :obj:`None`: no relation term and no relation
-            parameters. (default: :obj:`None`)
+            embedding has rows for the ids :obj:`0` to :obj:`num_relations`
+            (:obj:`0` is "no edge" in a dense adjacency). :obj:`None`: no
+            relation term and no relation parameters. (default: :obj:`None`)
         relation_dim (int, optional): Width of the relation embedding.
             (default: :obj:`10`)
         negative_slope (float, optional): LeakyReLU angle of the negative
             slope. (default: :obj:`0.2`)
         dropout (float, optional): Dropout probability of the differential
             attention weights. (default: :obj:`0.0`)
-        add_self_loops (bool, optional): If :obj:`True`, removes the
-            self-loops of the graph and adds one to every node (to the first
-            :math:`\min(N_{src}, N_{dst})` nodes of a bipartite graph).
+        add_self_loops (bool, optional): If :obj:`True`, replaces the
+            graph's self-loops by one per node (the first
+            :math:`\min(N_{src}, N_{dst})` of a bipartite graph); without
+            them a node without incoming edges gets an empty sum.
             (default: :obj:`True`)
-        self_loop_type (int, optional): Relation id of the added self-loops
-            when :obj:`edge_type` is given. (default: :obj:`1`, the
-            self-loop relation of the dialogue graphs)
+        self_loop_type (int, optional): Relation id of the added self-loops.
+            (default: :obj:`1`, the dialogue graphs' self-loop relation)
         edge_dim (int, optional): Edge feature dimensionality (in case there
             are any). (default: :obj:`None`)
-        fill_value (float or torch.Tensor or str, optional): The way to
-            generate edge features of self-loops (in case
-            :obj:`edge_dim != None`), as in
+        fill_value (float or torch.Tensor or str, optional): Edge features
+            of the added self-loops, as in
             :meth:`~torch_geometric.utils.add_self_loops`.
             (default: :obj:`"mean"`)
         bias (bool, optional): If :obj:`False`, the layer will not learn an
@@ -208,39 +189,31 @@ class DiffGATConv(MessagePassing):
         norm (bool, optional): If :obj:`True`, each head ends in the
             LayerNorm of Eq. 17 scaled by :math:`(1 - \lambda_{init})`.
             (default: :obj:`False`)
-        layout (str, optional): How the edges reach
-            :meth:`~torch_geometric.nn.conv.MessagePassing.propagate`.
+        layout (str, optional): How the edges reach :meth:`propagate`.
             :obj:`"csr"`: as an :class:`~torch_geometric.EdgeIndex` sorted by
-            target (an input one is used as it is, keeping its cached sorts),
-            so that the softmax runs over segments and PyG calls the fused
-            :meth:`message_and_aggregate`; :obj:`"coo"`: as given, through
-            :meth:`message` and a scatter (the reference). :obj:`"auto"`
-            takes :obj:`"csr"` for :obj:`float32`/:obj:`float64` features
-            under :obj:`aggr="add"` and :obj:`flow="source_to_target"`,
-            :obj:`"coo"` otherwise, and always under :func:`torch.compile`.
-            Both give the same values and gradients.
+            target (one given is used as it is, with its cached sorts), for a
+            segment softmax and the fused :meth:`message_and_aggregate`;
+            :obj:`"coo"`: as given, through :meth:`message` and a scatter.
+            :obj:`"auto"`: :obj:`"csr"` for :obj:`float32`/:obj:`float64`
+            features with :obj:`aggr="add"` and
+            :obj:`flow="source_to_target"`, :obj:`"coo"` otherwise and under
+            :func:`torch.compile`. Same values and gradients either way.
             (default: :obj:`"auto"`)
         **kwargs (optional): Additional arguments of
             :class:`torch_geometric.nn.conv.MessagePassing`.
 
     Shapes:
-        - **input:**
-          node features :math:`(|\mathcal{V}|, F_{in})` or
-          :math:`((|\mathcal{V_s}|, F_{s}), (|\mathcal{V_t}|, F_{t}))`
-          if bipartite,
-          edge indices :math:`(2, |\mathcal{E}|)` (source row 0, target
-          row 1) or a sparse :obj:`adj_t` :math:`(|\mathcal{V_t}|,
-          |\mathcal{V_s}|)`,
-          edge types :math:`(|\mathcal{E}|)` *(optional)*,
-          edge features :math:`(|\mathcal{E}|, D)` *(optional)*
-        - **output:** node features :math:`(|\mathcal{V}|, H * F_{out})` or
-          :math:`((|\mathcal{V}_t|, H * F_{out})` if bipartite
-          (:math:`F_{out}` instead of :math:`H * F_{out}` if
-          :obj:`concat=False`);
-          with :obj:`return_attention_weights=True` also
+        - **input:** node features :math:`(|\mathcal{V}|, F_{in})` or
+          :math:`((|\mathcal{V_s}|, F_{s}), (|\mathcal{V_t}|, F_{t}))` if
+          bipartite, edge indices :math:`(2, |\mathcal{E}|)` or a sparse
+          :obj:`adj_t` :math:`(|\mathcal{V_t}|, |\mathcal{V_s}|)`, edge types
+          :math:`(|\mathcal{E}|)` and edge features :math:`(|\mathcal{E}|,
+          D)` *(optional)*
+        - **output:** node features :math:`(|\mathcal{V}_t|, H * F_{out})`
+          (:math:`F_{out}` if :obj:`concat=False`); with
+          :obj:`return_attention_weights=True` also
           :math:`((2, |\mathcal{E}|), (|\mathcal{E}|, H))`, the edges (with
-          the added self-loops) and the signed differential weights, or a
-          sparse tensor of the weights for a sparse input.
+          the added self-loops) and the signed weights.
 
     After a forward pass with :obj:`return_attention_weights=True`, the
     positive and negative maps of that pass are kept, detached, in
@@ -369,17 +342,13 @@ class DiffGATConv(MessagePassing):
         return self.lin_src, self.lin_dst
 
     def reset_parameters(self):
-        r"""Initialises the parameters as the published layer does, head by
-        head in the order of its modules (so a seed gives the same weights
-        as it always did): per head :func:`~torch.nn.init.xavier_uniform_`
-        with gain :obj:`INIT_GAIN` on the projection, on each branch's
-        attention vectors (:obj:`[1, width]`) and relation vector; the
-        relation embedding :math:`\mathcal{N}(0, 1)`, the four :math:`\lambda`
-        vectors :math:`\mathcal{N}(0, 0.1)`, the LayerNorm affine 1 and 0.
-        The scale matters: at the recipe's learning rate Adam barely moves
-        these weights, so the initial spread of the attention logits lasts
-        the whole training. A lazy projection is initialised so when the
-        first input materialises it."""
+        r"""Initialises as the published layer, head by head in its module
+        order (a seed gives the weights it always gave):
+        :func:`~torch.nn.init.xavier_uniform_` (gain :obj:`INIT_GAIN`) on
+        each head's projection, attention and relation vectors, the relation
+        embedding :math:`\mathcal{N}(0, 1)`, the :math:`\lambda` vectors
+        :math:`\mathcal{N}(0, 0.1)`, the LayerNorm 1 and 0. The scale lasts:
+        at the recipe's learning rate Adam barely moves these weights."""
         super().reset_parameters()
         lins = [lin for lin in dict.fromkeys(self.projections())
                 if lin.in_channels > 0]
@@ -459,9 +428,8 @@ class DiffGATConv(MessagePassing):
             size ((int, int), optional): The shape of the adjacency matrix,
                 :obj:`(num_src_nodes, num_dst_nodes)`. (default: :obj:`None`)
             return_attention_weights (bool, optional): If :obj:`True`, also
-                returns :obj:`(edge_index, alpha)` with the signed
-                differential weights (a sparse tensor of them for a sparse
-                input). (default: :obj:`None`)
+                returns :obj:`(edge_index, alpha)`, the signed weights (a
+                sparse tensor for a sparse input). (default: :obj:`None`)
         """
         pair = _node_pair(type(self).__name__, x)
         adj = None
@@ -648,74 +616,64 @@ class DiffGATConv(MessagePassing):
                   size: Size) -> None:
         if torch_geometric.is_compiling():
             return
-        name = type(self).__name__
         widths = ((self.in_channels, ) * 2
                   if isinstance(self.in_channels, int) else self.in_channels)
         for k, side in enumerate(("x (or x_src)", "x_dst")):
             feats = pair[k]
-            if k == 1 and (feats is None or feats is pair[0]):
-                continue
-            if feats.dim() != 2 or widths[k] not in (-1, feats.size(-1)):
+            if (k == 0 or feats is not None and feats is not pair[0]) and (
+                    feats.dim() != 2 or widths[k] not in (-1, feats.size(-1))):
                 width = "F" if widths[k] == -1 else widths[k]
-                raise ValueError(f"{name}: expected {side} of shape "
-                                 f"[num_nodes, {width}], got "
-                                 f"{list(feats.shape)}")
+                self._fail(f"expected {side} of shape [num_nodes, {width}], "
+                           f"got {list(feats.shape)}")
         if not isinstance(edge_index, Tensor) or edge_index.dim() != 2 \
-                or edge_index.size(0) != 2 \
-                or edge_index.is_floating_point():
-            raise ValueError(
-                f"{name}: expected edge_index as an integer [2, num_edges] "
-                f"tensor (source row 0, target row 1) or a sparse adj_t, "
-                f"got {getattr(edge_index, 'dtype', '')} "
-                f"{list(getattr(edge_index, 'shape', [type(edge_index)]))}")
+                or edge_index.size(0) != 2 or edge_index.is_floating_point():
+            self._fail(f"expected edge_index as an integer [2, num_edges] "
+                       f"tensor (source row 0, target row 1) or a sparse "
+                       f"adj_t, got {_describe(edge_index)}")
         num_edges = edge_index.size(1)
         if size is not None and (len(size) != 2 or not all(
-                s is None or (isinstance(s, int) and s >= 0) for s in size)):
-            raise ValueError(f"{name}: size must be None or a pair of node "
-                             f"counts (num_src_nodes, num_dst_nodes), got "
-                             f"{size!r}")
+                s is None or (_is_int(s) and s >= 0) for s in size)):
+            self._fail(f"size must be None or a pair of node counts "
+                       f"(num_src_nodes, num_dst_nodes), got {size!r}")
         for k in range(2 if size is not None else 0):
-            if None not in (size[k], pair[k]) and \
-                    pair[k].size(0) != size[k]:
-                raise ValueError(f"{name}: size[{k}] is {size[k]}, but x has "
-                                 f"{pair[k].size(0)} rows on that side")
+            if None not in (size[k], pair[k]) and pair[k].size(0) != size[k]:
+                self._fail(f"size[{k}] is {size[k]}, but x has "
+                           f"{pair[k].size(0)} rows on that side")
         for arg, value, option in (("edge_type", edge_type, "num_relations"),
                                    ("edge_attr", edge_attr, "edge_dim")):
             if value is not None and getattr(self, option) is None:
-                raise ValueError(f"{name}: {arg} needs {option}, but the "
-                                 f"layer was built with {option}=None")
+                self._fail(f"{arg} needs {option}, but the layer was built "
+                           f"with {option}=None")
         if edge_type is not None:
             if not isinstance(edge_type, Tensor) or edge_type.dim() != 1 \
                     or edge_type.numel() != num_edges \
                     or edge_type.is_floating_point() \
                     or edge_type.dtype == torch.bool:
-                raise ValueError(
-                    f"{name}: expected edge_type as an integer tensor of "
-                    f"shape [{num_edges}] (one relation id per edge), got "
-                    f"{getattr(edge_type, 'dtype', type(edge_type))} "
-                    f"{list(getattr(edge_type, 'shape', []))}")
+                self._fail(f"expected edge_type as an integer tensor of shape "
+                           f"[{num_edges}] (one relation id per edge), got "
+                           f"{_describe(edge_type)}")
             # Reading the range back costs a host sync on CUDA, so it is
             # checked there only in PyG's debug mode.
             if num_edges > 0 and (edge_type.device.type == "cpu"
                                   or torch_geometric.is_debug_enabled()):
                 lo, hi = int(edge_type.min()), int(edge_type.max())
                 if lo < 0 or hi > self.num_relations:
-                    raise ValueError(
-                        f"{name}: edge_type ids must lie in "
-                        f"[0, {self.num_relations}] (the relation embedding "
-                        f"has {self.num_relations + 1} rows), got ids in "
-                        f"[{lo}, {hi}]")
+                    self._fail(f"edge_type ids must lie in [0, "
+                               f"{self.num_relations}] (the relation embedding "
+                               f"has {self.num_relations + 1} rows), got ids "
+                               f"in [{lo}, {hi}]")
         if edge_attr is not None and (
                 not isinstance(edge_attr, Tensor)
                 or not edge_attr.is_floating_point()
                 or edge_attr.dim() not in (1, 2)
                 or edge_attr.size(0) != num_edges
                 or edge_attr.view(num_edges, -1).size(1) != self.edge_dim):
-            raise ValueError(
-                f"{name}: expected edge_attr as a float tensor of shape "
-                f"[{num_edges}, {self.edge_dim}], got "
-                f"{getattr(edge_attr, 'dtype', type(edge_attr))} "
-                f"{list(getattr(edge_attr, 'shape', []))}")
+            self._fail(f"expected edge_attr as a float tensor of shape "
+                       f"[{num_edges}, {self.edge_dim}], got "
+                       f"{_describe(edge_attr)}")
+
+    def _fail(self, message: str):
+        raise ValueError(f"{type(self).__name__}: {message}")
 
     def __repr__(self) -> str:
         return (f"{self.__class__.__name__}({self.in_channels}, "
@@ -740,6 +698,12 @@ def _sorted_by_target(edge_index: Tensor, size: Tuple[int, int]
         return EdgeIndex(plain, sparse_size=size, sort_order="col"), None
     graph = EdgeIndex(plain, sparse_size=size)
     return graph.sort_by("col", stable=True)
+
+
+def _describe(value) -> str:
+    if not isinstance(value, Tensor):
+        return type(value).__name__
+    return f"{value.dtype} {list(value.shape)}"
 
 
 def _plain(edge_index: Tensor) -> Tensor:
