@@ -30,7 +30,9 @@ import torch.nn.functional as F
 
 from dsgdn_pyg.bench.layers import layer_runner, make_layers
 from dsgdn_pyg.bench.workloads import make_graph_batch
-from dsgdn_pyg.nn import csr_layout, csr_weighted_sum
+from torch_geometric import EdgeIndex
+
+from dsgdn_pyg.nn import csr_weighted_sum
 from dsgdn_pyg.nn import diff_gat_conv as conv_module
 
 
@@ -119,12 +121,14 @@ def aggregation_only(lengths, window, repeats):
     inputs = make_graph_batch(lengths, window, 512, seed=0)
     edge_index = inputs.edge_index
     n, heads, channels = inputs.num_nodes, 2, 512
-    layout = csr_layout(edge_index, n)
+    layout = EdgeIndex(edge_index, sparse_size=(n, n)).sort_by(
+        "col", stable=True).values
     weight = torch.randn(edge_index.size(1), heads)
     value = torch.randn(n, heads, channels)
     grad_out = torch.randn(n, heads, channels)
     slots = 2 * window + 1
-    slot = layout.dst * slots + (layout.src - layout.dst + window)
+    src, dst = layout.as_tensor()
+    slot = dst * slots + (src - dst + window)
     banded = torch.zeros(n * slots, heads).index_copy_(0, slot, weight)
     banded = banded.view(n, slots, heads).permute(0, 2, 1).contiguous()
 

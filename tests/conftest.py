@@ -130,7 +130,7 @@ def dense_diff_gat_head(conv, head: int, x: torch.Tensor, adj: torch.Tensor,
     F_ = torch.nn.functional
     C = conv.out_channels
     half = C // 2
-    wh = x @ conv.weight[:, head * C:(head + 1) * C]
+    wh = x @ conv.lin.weight.t()[:, head * C:(head + 1) * C]
     p, q = wh[..., :half], wh[..., half:]
     mask = adj != 0
 

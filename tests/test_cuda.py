@@ -17,7 +17,6 @@ from dsgdn_pyg.cli import app
 from dsgdn_pyg.data import INTER, INTRA, NODE_TYPE
 from dsgdn_pyg.models import AMBDSGDN, ModelConfig, amb_dsgdn_loss
 from dsgdn_pyg.nn import DiffGATConv, DiffRGCN
-from dsgdn_pyg.nn.csr_aggregation import csr_layout
 from dsgdn_pyg.training import run_dir as files
 from dsgdn_pyg.training.trainer import to_device
 
@@ -99,7 +98,7 @@ def test_dialogue_block_on_cuda_equals_cpu(random_dialogues):
 
 
 def test_csr_path_reads_nothing_back_to_the_host(random_dialogues):
-    # The layout and a forward and backward of the block on it, with no
+    # Sorting the edges and a forward and backward of the block, with no
     # host-device sync (the edge-type range check runs only in debug mode).
     batch = Batch.from_data_list(random_dialogues(4, channels=16, seed=4))
     x = batch[NODE_TYPE].x.to(CUDA).requires_grad_(True)
@@ -110,8 +109,7 @@ def test_csr_path_reads_nothing_back_to_the_host(random_dialogues):
     torch.cuda.synchronize()
     torch.cuda.set_sync_debug_mode("error")
     try:
-        csr = csr_layout(edge_index, num_nodes)
-        out = block(x, edge_index, edge_type, csr=csr)
+        out = block(x, edge_index, edge_type)
         out.sum().backward()
     finally:
         torch.cuda.set_sync_debug_mode("default")

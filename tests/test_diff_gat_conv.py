@@ -287,7 +287,7 @@ def test_initial_statistics_follow_the_published_init(in_channels,
             bound / math.sqrt(3), rel=0.3)
 
     for h in range(heads):
-        check_uniform(conv.weight[:, h * out_channels:(h + 1) * out_channels],
+        check_uniform(conv.lin.weight.t()[:, h * out_channels:(h + 1) * out_channels],
                       in_channels, out_channels)
         for att in (conv.att_dst_pos, conv.att_src_pos, conv.att_dst_neg,
                     conv.att_src_neg):
@@ -311,9 +311,9 @@ def test_reset_parameters_changes_weights():
         assert not torch.equal(p, before[name]), name
     assert torch.equal(conv.norm_weight, torch.ones(2, OUT))
     assert torch.equal(conv.norm_bias, torch.zeros(2, OUT))
-    weight = conv.weight.detach().clone()
+    weight = conv.lin.weight.detach().clone()
     conv.reset_parameters()
-    assert not torch.equal(conv.weight, weight)
+    assert not torch.equal(conv.lin.weight, weight)
 
 
 def count(module):
@@ -353,9 +353,9 @@ def test_heads_are_independent_single_head_layers(random_dialogue, dense):
         single = paper_conv(IN, OUT, bias=False)
         with torch.no_grad():
             for name, p in single.named_parameters():
-                src = getattr(multi, name)
-                if name == "weight":
-                    p.copy_(src[:, h * OUT:(h + 1) * OUT])
+                src = multi.get_parameter(name)
+                if name == "lin.weight":
+                    p.copy_(multi.lin.weight[h * OUT:(h + 1) * OUT])
                 elif src.dim() == 3 and name.startswith("att_"):
                     p.copy_(src[:, h:h + 1])
                 else:

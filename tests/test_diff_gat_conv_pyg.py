@@ -56,9 +56,9 @@ def dense_reference(conv, x_src, x_dst, edge_index, num_dst, edge_type=None,
     first ceil(C / 2) channels; plus GATConv's residual and bias."""
     H, C = conv.heads, conv.out_channels
     pos = C - C // 2
-    w_src, w_dst = ((conv.weight, conv.weight)
+    w_src, w_dst = ((conv.lin.weight.t(), conv.lin.weight.t())
                     if isinstance(conv.in_channels, int)
-                    else (conv.weight_src, conv.weight_dst))
+                    else (conv.lin_src.weight.t(), conv.lin_dst.weight.t()))
     wh_src = (x_src @ w_src).view(-1, H, C)
     wh_dst = None if x_dst is None else (x_dst @ w_dst).view(-1, H, C)
     src, dst = edge_index
@@ -84,7 +84,7 @@ def dense_reference(conv, x_src, x_dst, edge_index, num_dst, edge_type=None,
                 extra[dst, src] += rel[edge_type]
             if edge_attr is not None:
                 eh = (edge_attr.view(edge_attr.size(0), -1) @
-                      conv.weight_edge)[:, h * C:(h + 1) * C]
+                      conv.lin_edge.weight.t())[:, h * C:(h + 1) * C]
                 extra[dst, src] += eh[:, channels] @ getattr(
                     conv, f"att_edge_{sign}")[0, h]
             e = F.leaky_relu(e + extra, conv.negative_slope)
@@ -168,8 +168,8 @@ def test_bipartite_matches_dense_reference(layout):
     conv = paper_conv((8, 16), 5, heads=2, add_self_loops=False,
                        residual=True, layout=layout).eval()
     randomize_(conv)
-    assert conv.weight_src.shape == (8, 10)
-    assert conv.weight_dst.shape == (16, 10)
+    assert conv.lin_src.weight.t().shape == (8, 10)
+    assert conv.lin_dst.weight.t().shape == (16, 10)
 
     out = conv((x_src, x_dst), edge_index, edge_type)
     with torch.no_grad():
@@ -344,7 +344,7 @@ def test_odd_width_splits_and_initialises_per_branch(out_channels):
             bound = 1.414 * (6.0 / (1 + width)) ** 0.5
             assert att.abs().max() <= bound + 1e-6
     assert conv.lambda_q1.shape == (3, pos)
-    assert conv.weight.shape == (64, 3 * out_channels)
+    assert conv.lin.weight.t().shape == (64, 3 * out_channels)
     out = conv(torch.randn(5, 64), torch.tensor([[0, 1], [1, 2]]))
     assert out.shape == (5, 3 * out_channels) and torch.isfinite(out).all()
 
@@ -357,14 +357,15 @@ def test_lazy_in_channels():
     assert "in_channels" not in repr(conv) and repr(conv).startswith(
         "DiffGATConv(-1, 4")
     out = conv(x, edge_index)
-    assert conv.weight.shape == (6, 8) and out.shape == (4, 8)
+    assert conv.lin.weight.t().shape == (6, 8) and out.shape == (4, 8)
     # Loading a state_dict into a fresh lazy layer materialises it.
     fresh = paper_conv(-1, 4, heads=2)
     fresh.load_state_dict(conv.state_dict())
     assert torch.equal(fresh(x, edge_index), out)
     pair = paper_conv((-1, -1), 4, heads=2, add_self_loops=False)
     out = pair((x, torch.randn(2, 3)), torch.tensor([[0, 3], [1, 0]]))
-    assert pair.weight_src.shape == (6, 8) and pair.weight_dst.shape == (3, 8)
+    assert pair.lin_src.weight.t().shape == (6, 8) and \
+        pair.lin_dst.weight.t().shape == (3, 8)
     assert out.shape == (2, 8)
 
 
@@ -421,7 +422,7 @@ def test_untyped_edges_give_relation_parameters_a_zero_gradient():
     conv(torch.randn(4, 5), torch.tensor([[0, 1], [1, 2]])).sum().backward()
     for p in (conv.rel_emb, conv.att_rel_pos, conv.att_rel_neg):
         assert p.grad is not None and p.grad.abs().max() == 0
-    assert conv.weight.grad.abs().max() > 0
+    assert conv.lin.weight.grad.abs().max() > 0
 
 
 def test_attention_maps_kept_are_detached():
@@ -572,22 +573,28 @@ def test_flow_target_to_source():
                           atol=1e-6)
 
 
-def test_hooks_see_every_message():
+def test_hooks_follow_message_passing_dispatch():
+    """As for PyG's own fused convolutions: message hooks see every message
+    (the edges' and one loop per node) where propagate runs message and
+    aggregate, and message_and_aggregate hooks see the fused call."""
     torch.manual_seed(0)
     x = torch.randn(6, 5)
     edge_index = random_edges(6, 6, 0.5, seed=11)
-    conv = paper_conv(5, 4, heads=2).eval()
+    fused = paper_conv(5, 4, heads=2).eval()
+    plain = paper_conv(5, 4, heads=2, layout="coo").eval()
+    plain.load_state_dict(fused.state_dict())
     seen = []
-    handle = conv.register_message_forward_hook(
-        lambda module, inputs, out: seen.append(out.shape))
-    out = conv(x, edge_index)
-    # The messages of the graph's edges and of one loop per node.
-    assert seen == [torch.Size([edge_index.size(1) + 6, 2, 4])]
-    handle.remove()
+    plain.register_message_forward_hook(
+        lambda module, inputs, out: seen.append(("message", out.shape)))
+    fused.register_message_and_aggregate_forward_hook(
+        lambda module, inputs, out: seen.append(("fused", out.shape)))
     with mock.patch.object(diff_gat_conv_module, "csr_weighted_sum",
                            wraps=csr_weighted_sum) as spy:
-        assert torch.allclose(conv(x, edge_index), out, atol=1e-6)
+        assert torch.allclose(fused(x, edge_index), plain(x, edge_index),
+                              atol=1e-6)
     spy.assert_called_once()
+    assert seen == [("fused", torch.Size([6, 2, 4])),
+                    ("message", torch.Size([edge_index.size(1) + 6, 2, 4]))]
 
 
 def test_gnn_explainer_with_the_default_layout():

@@ -15,7 +15,10 @@ from conftest import paper_conv, paper_dense_conv
 from dsgdn_pyg.data import INTER, INTRA, NODE_TYPE
 from dsgdn_pyg.nn import DiffGATConv, DiffRGCN
 from dsgdn_pyg.nn import diff_gat_conv as diff_gat_conv_module
-from dsgdn_pyg.nn.csr_aggregation import csr_layout, csr_weighted_sum
+from torch_geometric import EdgeIndex
+
+from dsgdn_pyg.nn.csr_aggregation import csr_weighted_sum
+from dsgdn_pyg.nn.diff_gat_conv import _sorted_by_target
 
 
 def random_graph(num_nodes: int, num_edges: int, seed: int,
@@ -132,7 +135,7 @@ def test_gradcheck_through_csr_path():
     conv = paper_conv(3, 4, heads=2).double()
     randomize_(conv)
     x = torch.randn(7, 3, dtype=torch.float64, requires_grad=True)
-    params = [conv.weight, conv.att_dst_pos, conv.att_src_neg, conv.rel_emb,
+    params = [conv.lin.weight, conv.att_dst_pos, conv.att_src_neg, conv.rel_emb,
               conv.lambda_q1]
 
     def fn(x, *ps):
@@ -144,18 +147,23 @@ def test_gradcheck_through_csr_path():
     assert spy.called
 
 
+def by_target(edge_index, n):
+    """The edges as an EdgeIndex sorted by target (stable)."""
+    return EdgeIndex(edge_index, sparse_size=(n, n)).sort_by(
+        "col", stable=True).values
+
+
 def test_csr_weighted_sum_against_dense_product():
     torch.manual_seed(0)
     n, heads, channels = 9, 2, 5
-    edge_index, _ = random_graph(n, 30, seed=1)
-    layout = csr_layout(edge_index, n)
+    edge_index = by_target(random_graph(n, 30, seed=1)[0], n)
     weight = torch.randn(30, heads, dtype=torch.float64, requires_grad=True)
     value = torch.randn(n, heads, channels, dtype=torch.float64,
                         requires_grad=True)
 
-    out = csr_weighted_sum(weight, value, layout)
+    out = csr_weighted_sum(weight, value, edge_index)
     # Reference: a dense [N, N] matrix per head (duplicates add up).
-    src, dst = layout.src, layout.dst
+    src, dst = edge_index.as_tensor()
     expected = []
     for h in range(heads):
         dense = torch.zeros(n, n, dtype=torch.float64).index_put(
@@ -166,95 +174,85 @@ def test_csr_weighted_sum_against_dense_product():
     g = torch.randn_like(out)
     assert_close_lists(grads(out, [weight, value], g),
                        grads(expected, [weight, value], g), 1e-12)
-    assert gradcheck(lambda w, v: csr_weighted_sum(w, v, layout),
+    assert gradcheck(lambda w, v: csr_weighted_sum(w, v, edge_index),
                      (weight, value))
 
 
 def test_node_without_incoming_edges_gets_zero_sum():
-    edge_index = torch.tensor([[0, 1, 2], [1, 1, 3]])
-    layout = csr_layout(edge_index, 5)
+    edge_index = by_target(torch.tensor([[0, 1, 2], [1, 1, 3]]), 5)
     value = torch.randn(5, 1, 3)
-    out = csr_weighted_sum(torch.ones(3, 1), value, layout)
+    out = csr_weighted_sum(torch.ones(3, 1), value, edge_index)
     assert out[[0, 2, 4]].abs().max() == 0
     assert torch.allclose(out[1, 0], value[0, 0] + value[1, 0])
     assert torch.allclose(out[3, 0], value[2, 0])
 
 
-def test_layout_of_sorted_and_unsorted_edges():
+def test_edges_sorted_by_target():
     edge_index = torch.tensor([[3, 0, 1, 2, 0], [2, 0, 2, 1, 2]])
-    layout = csr_layout(edge_index, 4)
+    graph, perm = _sorted_by_target(edge_index, (4, 4))
     # Target order, stable: original edges 1 (->0), 3 (->1), 0, 2, 4 (->2).
-    assert layout.perm.tolist() == [1, 3, 0, 2, 4]
-    assert layout.dst.tolist() == [0, 1, 2, 2, 2]
-    assert layout.src.tolist() == [0, 2, 3, 1, 0]
-    assert layout.ptr.tolist() == [0, 1, 2, 5, 5]
-    # Source order of the sorted edges, and its pointer.
-    assert layout.src[layout.perm_t].tolist() == [0, 0, 1, 2, 3]
-    assert layout.ptr_t.tolist() == [0, 2, 3, 4, 5]
-    assert torch.equal(layout.dst_t, layout.dst[layout.perm_t])
-    values = torch.arange(5.)
-    assert torch.equal(layout.to_edge_order(layout.to_target_order(values)),
-                       values)
-
-    # A dialogue graph is already sorted by target: nothing is permuted.
-    sorted_index = edge_index[:, edge_index[1].argsort(stable=True)]
-    assert csr_layout(sorted_index, 4).perm is None
+    assert perm.tolist() == [1, 3, 0, 2, 4]
+    assert graph.is_sorted_by_col and graph.sparse_size() == (4, 4)
+    assert graph.as_tensor().tolist() == [[0, 2, 3, 1, 0], [0, 1, 2, 2, 2]]
+    # Already sorted (a dialogue graph), or an EdgeIndex sorted by target:
+    # nothing is permuted, and the given EdgeIndex is used as it is.
+    sorted_index = edge_index[:, perm]
+    assert _sorted_by_target(sorted_index, (4, 4))[1] is None
+    assert _sorted_by_target(graph, (4, 4)) == (graph, None)
 
 
-def test_block_builds_the_layout_once(random_dialogue):
+def test_block_sorts_once_and_shares_the_sorts(random_dialogue):
     data = random_dialogue(12, 3)
-    block = DiffRGCN(8, heads=2).eval()
-    with mock.patch("dsgdn_pyg.nn.diff_rgcn.csr_layout",
-                    wraps=csr_layout) as spy_block, \
-            mock.patch.object(diff_gat_conv_module, "csr_layout",
-                              wraps=csr_layout) as spy_conv:
-        block(data[NODE_TYPE].x, data[INTER].edge_index,
-              data[INTER].edge_type)
-    assert spy_block.call_count == 1
-    assert spy_conv.call_count == 0
-
-
-def test_precomputed_layout_is_used(random_dialogue):
-    data = random_dialogue(10, 2)
-    edge_index = data[INTRA].edge_index
-    layout = csr_layout(edge_index, 10)
-    block = DiffRGCN(8, heads=2).eval()
-    with mock.patch("dsgdn_pyg.nn.diff_rgcn.csr_layout") as spy:
-        out = block(data[NODE_TYPE].x, edge_index, data[INTRA].edge_type,
-                    csr=layout)
+    x, edge_type = data[NODE_TYPE].x, data[INTER].edge_type
+    shuffle = torch.randperm(edge_type.numel(), generator=torch.Generator(
+    ).manual_seed(0))
+    edge_index = data[INTER].edge_index[:, shuffle]
+    block = DiffRGCN(8, heads=2, dropout=0.0)
+    sort_by, get_csr = EdgeIndex.sort_by, EdgeIndex.get_csr
+    with mock.patch.object(EdgeIndex, "sort_by", autospec=True,
+                           side_effect=sort_by) as sorts, \
+            mock.patch.object(EdgeIndex, "get_csr", autospec=True,
+                              side_effect=get_csr) as by_source:
+        out = block(x, edge_index, edge_type[shuffle])
+        out.sum().backward()
+    # One sort by target for both layers; the source order that both
+    # backward passes need is computed once and cached on the EdgeIndex.
+    assert [c.args[1] for c in sorts.call_args_list].count("col") == 1
+    assert by_source.call_count == 2
+    expected = coo_twin(block)(x, edge_index, edge_type[shuffle])
+    assert max_diff(out, expected) < 1e-5
+    # A dialogue graph is sorted by target already: no sort at all.
+    with mock.patch.object(EdgeIndex, "sort_by") as spy:
+        block(x, data[INTER].edge_index, edge_type)
     spy.assert_not_called()
-    expected = coo_twin(block)(data[NODE_TYPE].x, edge_index,
+
+
+def test_edge_index_sorted_by_target_is_used_as_given(random_dialogue):
+    data = random_dialogue(10, 2)
+    edge_index = by_target(data[INTRA].edge_index, 10)
+    block = DiffRGCN(8, heads=2).eval()
+    with mock.patch.object(EdgeIndex, "sort_by") as spy:
+        out = block(data[NODE_TYPE].x, edge_index, data[INTRA].edge_type)
+    spy.assert_not_called()
+    expected = coo_twin(block)(data[NODE_TYPE].x, edge_index.as_tensor(),
                                data[INTRA].edge_type)
     assert max_diff(out, expected) < 1e-5
-
-
-def test_layout_of_another_graph_is_refused():
-    conv = paper_conv(4, 4, add_self_loops=False)
-    edge_index = torch.tensor([[0, 1], [1, 0]])
-    with pytest.raises(ValueError, match=r"csr is the layout of a graph with "
-                       r"3 -> 3 nodes and 2 edges, expected 2 -> 2 nodes"):
-        conv(torch.randn(2, 4), edge_index, csr=csr_layout(edge_index, 3))
-    with pytest.raises(ValueError, match="1 edges, expected 2 -> 2 nodes "
-                       "and 2 edges"):
-        conv(torch.randn(2, 4), edge_index,
-             csr=csr_layout(edge_index[:, :1], 2))
-    # With added loops the layout would lack them.
-    with pytest.raises(ValueError, match="csr must be None with "
-                       "add_self_loops=True"):
-        paper_conv(4, 4)(torch.randn(2, 4), edge_index,
-                          csr=csr_layout(edge_index, 2))
 
 
 def test_path_selection():
     edge_index = torch.tensor([[0, 1], [1, 0]])
     x = torch.randn(2, 4)
-    assert paper_conv(4, 4).uses_csr(x, edge_index)
-    assert not paper_conv(4, 4, layout="coo").uses_csr(x, edge_index)
-    # No edges, or a dtype torch.sparse does not multiply: the reference.
-    assert not paper_conv(4, 4).uses_csr(x, edge_index[:, :0])
-    assert not paper_conv(4, 4).uses_csr(x.half(), edge_index)
-    with pytest.raises(ValueError, match="layout='csr' supports"):
-        paper_conv(4, 4, layout="csr").uses_csr(x.bfloat16(), edge_index)
+    assert paper_conv(4, 4)._fuses(x, edge_index)
+    assert not paper_conv(4, 4, layout="coo")._fuses(x, edge_index)
+    # No edges, a dtype torch.sparse does not multiply, another aggregation
+    # or flow: the reference.
+    assert not paper_conv(4, 4)._fuses(x, edge_index[:, :0])
+    assert not paper_conv(4, 4)._fuses(x.half(), edge_index)
+    assert not paper_conv(4, 4, aggr="mean")._fuses(x, edge_index)
+    assert not paper_conv(4, 4, flow="target_to_source")._fuses(
+        x, edge_index)
+    with pytest.raises(ValueError, match="layout='csr' needs"):
+        paper_conv(4, 4, layout="csr")._fuses(x.bfloat16(), edge_index)
     with pytest.raises(ValueError, match="layout must be one of"):
         paper_conv(4, 4, layout="banded")
     with pytest.raises(ValueError, match="layout must be one of"):

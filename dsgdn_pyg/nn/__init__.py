@@ -1,23 +1,17 @@
 """Graph layers of AMB-DSGDN."""
 
-from dsgdn_pyg.nn.csr_aggregation import (CSRLayout, csr_layout,
-                                          csr_weighted_sum)
-from dsgdn_pyg.nn.diff_attention import (DiffAttentionParameters,
-                                         default_lambda_init)
-from dsgdn_pyg.nn.diff_gat_conv import DiffGATConv
+from dsgdn_pyg.nn.csr_aggregation import csr_weighted_sum
+from dsgdn_pyg.nn.diff_gat_conv import DiffGATConv, default_lambda_init
 from dsgdn_pyg.nn.diff_rgcn import DiffRGCN
 from dsgdn_pyg.nn.dense_diff_gat import (DenseDiffGAT, DenseDiffGATConv,
                                          DenseDiffRGCN)
 
 __all__ = [
-    "CSRLayout",
     "DenseDiffGAT",
     "DenseDiffGATConv",
     "DenseDiffRGCN",
     "DiffGATConv",
     "DiffRGCN",
-    "csr_layout",
     "csr_weighted_sum",
     "default_lambda_init",
-    "DiffAttentionParameters",
 ]

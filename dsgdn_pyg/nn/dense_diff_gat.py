@@ -12,12 +12,12 @@ from torch_geometric.typing import OptTensor
 from torch_geometric.utils import to_dense_batch
 
 from dsgdn_pyg.data.dialogue_graph import dense_relation_adjacency
-from dsgdn_pyg.nn.diff_attention import DiffAttentionParameters
-from dsgdn_pyg.nn.diff_gat_conv import head_layer_norm, node_scores
+from dsgdn_pyg.nn.diff_gat_conv import (DiffGATConv, branch_scores,
+                                        head_layer_norm)
 from dsgdn_pyg.nn.diff_rgcn import DiffRGCNBase
 
 
-class DenseDiffGATConv(DiffAttentionParameters, torch.nn.Module):
+class DenseDiffGATConv(DiffGATConv):
     r"""The differential graph attention operator of
     :class:`~dsgdn_pyg.nn.DiffGATConv` on a dense batch: node features
     :math:`\mathbf{X} \in \mathbb{R}^{B \times L \times F}` and a relation-id
@@ -27,13 +27,14 @@ class DenseDiffGATConv(DiffAttentionParameters, torch.nn.Module):
 
     Scores of all :math:`L \times L` pairs are built, masked and normalised by
     a dense softmax, and the values are aggregated by batched matrix products,
-    as in the published implementation. The parameters have the names and
-    shapes of :class:`~dsgdn_pyg.nn.DiffGATConv`, so
+    as in the published implementation. It is a
+    :class:`~dsgdn_pyg.nn.DiffGATConv` without self-loops or bias (same
+    parameters, initialisation and output head), so
     :obj:`dense.load_state_dict(sparse.state_dict())` gives the same layer. A
     node without incoming edges (a padding row among them) gets the output
     the sparse layer gives a node without incoming edges.
 
-    Args: as :class:`~dsgdn_pyg.nn.DiffGATConv`.
+    Args: as :class:`~dsgdn_pyg.nn.DiffGATConv` (:obj:`in_channels` an int).
 
     Shapes:
         - **input:** node features :math:`(B, L, F_{in})`, adjacency
@@ -45,29 +46,17 @@ class DenseDiffGATConv(DiffAttentionParameters, torch.nn.Module):
           :math:`(B, H, L, L)`
     """
 
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        heads: int = 1,
-        concat: bool = True,
-        num_relations: int = 5,
-        relation_dim: int = 10,
-        negative_slope: float = 0.2,
-        dropout: float = 0.0,
-        depth: int = 1,
-        lambda_init: Optional[float] = None,
-        act: bool = False,
-        norm: bool = False,
-    ):
-        super().__init__()
-        self.init_diff_attention(in_channels, out_channels, heads, concat,
-                                 num_relations, relation_dim, negative_slope,
-                                 dropout, depth, lambda_init, act, norm)
-        self.reset_parameters()
-
-    def reset_parameters(self):
-        self.reset_diff_attention()
+    def __init__(self, in_channels: int, out_channels: int, heads: int = 1,
+                 concat: bool = True, num_relations: int = 5,
+                 relation_dim: int = 10, negative_slope: float = 0.2,
+                 dropout: float = 0.0, depth: int = 1,
+                 lambda_init: Optional[float] = None, act: bool = False,
+                 norm: bool = False):
+        super().__init__(in_channels, out_channels, heads, concat,
+                         num_relations, relation_dim, negative_slope,
+                         dropout, add_self_loops=False, bias=False,
+                         depth=depth, lambda_init=lambda_init, act=act,
+                         norm=norm)
 
     def forward(
         self,
@@ -80,13 +69,13 @@ class DenseDiffGATConv(DiffAttentionParameters, torch.nn.Module):
         squeeze = x.dim() == 2
         if squeeze:
             x, adj = x.unsqueeze(0), adj.unsqueeze(0)
-        self._validate(x, adj)
+        self._check_dense(x, adj)
         B, L, _ = x.shape
         H, C = self.heads, self.out_channels
 
-        wh = (x @ self.weight).view(B, L, H, C)
-        dst, src = node_scores(wh, self.att_dst_pos, self.att_dst_neg,
-                               self.att_src_pos, self.att_src_neg)
+        wh = self.lin(x).view(B, L, H, C)
+        dst = branch_scores(wh, self.att_dst_pos, self.att_dst_neg)
+        src = branch_scores(wh, self.att_src_pos, self.att_src_neg)
         # e[b, k, i, j] = a_l . v_i + a_r . v_j (+ a_rel . E(A[b, i, j])),
         # with k running over the H positive, then the H negative branches.
         scores = dst.transpose(1, 2).unsqueeze(-1) + \
@@ -127,7 +116,7 @@ class DenseDiffGATConv(DiffAttentionParameters, torch.nn.Module):
             return out, alpha
         return out
 
-    def _validate(self, x: Tensor, adj: Tensor) -> None:
+    def _check_dense(self, x: Tensor, adj: Tensor) -> None:
         if x.dim() != 3 or x.size(-1) != self.in_channels:
             raise ValueError(
                 f"{self.__class__.__name__}: expected node features of shape "
@@ -139,12 +128,6 @@ class DenseDiffGATConv(DiffAttentionParameters, torch.nn.Module):
                 f"id) or bool adjacency of shape "
                 f"{[x.size(0), x.size(1), x.size(1)]}, got "
                 f"{adj.dtype} {list(adj.shape)}")
-
-    def __repr__(self) -> str:
-        return (f"{self.__class__.__name__}({self.in_channels}, "
-                f"{self.out_channels}, heads={self.heads}, "
-                f"num_relations={self.num_relations}, "
-                f"lambda_init={self.lambda_init:.4f})")
 
 
 DenseDiffGAT = DenseDiffGATConv

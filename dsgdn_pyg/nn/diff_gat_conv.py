@@ -1,40 +1,31 @@
 """Differential graph attention over typed edges (AMB-DSGDN, Sec. 4.5)."""
 
+import math
 from typing import Optional, Tuple, Union
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 from torch.nn import Parameter
-from torch.nn.init import xavier_uniform_
-from torch.nn.parameter import UninitializedParameter
+from torch.nn.init import normal_, xavier_uniform_
 
 import torch_geometric
+from torch_geometric import EdgeIndex
 from torch_geometric.nn.conv import MessagePassing
 from torch_geometric.nn.dense.linear import Linear
-from torch_geometric.nn.inits import zeros
+from torch_geometric.nn.inits import ones, zeros
 from torch_geometric.typing import (Adj, OptPairTensor, OptTensor, Size,
                                     SparseTensor)
 from torch_geometric.utils import (add_self_loops, is_torch_sparse_tensor,
-                                   remove_self_loops, softmax,
-                                   to_edge_index, to_torch_coo_tensor,
-                                   to_torch_csc_tensor, to_torch_csr_tensor)
+                                   remove_self_loops, softmax, to_edge_index,
+                                   to_torch_coo_tensor, to_torch_csc_tensor,
+                                   to_torch_csr_tensor)
 
-from dsgdn_pyg.nn.csr_aggregation import (SUPPORTED_DTYPES, CSRLayout,
-                                          csr_layout, csr_weighted_sum)
-from dsgdn_pyg.nn.diff_attention import INIT_GAIN, DiffAttentionParameters
+from dsgdn_pyg.nn.csr_aggregation import SUPPORTED_DTYPES, csr_weighted_sum
 
-AttentionWeights = Tuple[Tensor, Tensor]
 LAYOUTS = ("auto", "csr", "coo")
-# MessagePassing's hooks into propagate: while any is registered, the layer
-# runs propagate so that they see every message.
-PROPAGATE_HOOKS = (
-    "_propagate_forward_pre_hooks", "_propagate_forward_hooks",
-    "_message_forward_pre_hooks", "_message_forward_hooks",
-    "_aggregate_forward_pre_hooks", "_aggregate_forward_hooks",
-    "_message_and_aggregate_forward_pre_hooks",
-    "_message_and_aggregate_forward_hooks",
-)
+#: The gain of the published layer's xavier_uniform_ initialisation.
+INIT_GAIN = 1.414
 SPARSE_BUILDERS = {
     torch.sparse_coo: to_torch_coo_tensor,
     torch.sparse_csr: to_torch_csr_tensor,
@@ -42,51 +33,60 @@ SPARSE_BUILDERS = {
 }
 
 
+def default_lambda_init(depth: int) -> float:
+    r"""The initial differential coefficient
+    :math:`\lambda_{init} = 0.8 - 0.6 \exp(-0.3 \cdot depth)` (Eq. 14)."""
+    return 0.8 - 0.6 * math.exp(-0.3 * depth)
+
+
 def branch_scores(wh: Tensor, att_pos: Tensor, att_neg: Tensor) -> Tensor:
-    r"""One side's terms of both branches' scores,
-    :math:`\mathbf{a}^{\top} \mathbf{P}` and :math:`\mathbf{a}^{\top}
-    \mathbf{Q}`, of every node and head, :obj:`[..., 2H]` (positive heads
-    first); :obj:`wh [..., H, C]` splits after :obj:`att_pos`'s width."""
+    r"""One side's terms :math:`\mathbf{a}^{\top} \mathbf{P}` and
+    :math:`\mathbf{a}^{\top} \mathbf{Q}` of both branches' scores for
+    :obj:`wh [..., H, C]`, as :obj:`[..., 2H]` (positive heads first)."""
     pos = att_pos.size(-1)
     return torch.cat([(wh[..., :pos] * att_pos).sum(-1),
                       (wh[..., pos:] * att_neg).sum(-1)], dim=-1)
 
 
-def node_scores(wh: Tensor, att_dst_pos: Tensor, att_dst_neg: Tensor,
-                att_src_pos: Tensor, att_src_neg: Tensor
-                ) -> Tuple[Tensor, Tensor]:
-    r"""The per-node terms of the branch scores, :math:`\mathbf{a}_l^{\top}
-    \mathbf{P}_i` and :math:`\mathbf{a}_r^{\top} \mathbf{P}_j` (and their
-    negative-branch twins on :math:`\mathbf{Q}`), of every node and head,
-    computed before anything is gathered per edge.
-
-    Args:
-        wh (torch.Tensor): Projected features :obj:`[..., H, C]`.
-        att_* (torch.Tensor): Attention vectors :obj:`[1, H, width]` of the
-            positive (:math:`\lceil C / 2 \rceil`) and negative
-            (:math:`\lfloor C / 2 \rfloor`) branch.
-
-    Returns:
-        :obj:`(dst [..., 2H], src [..., 2H])`, positive heads first.
-    """
-    return (branch_scores(wh, att_dst_pos, att_dst_neg),
-            branch_scores(wh, att_src_pos, att_src_neg))
-
-
 def head_layer_norm(out: Tensor, weight: Tensor, bias: Tensor,
                     scale: float) -> Tensor:
     r"""Per-head LayerNorm of :obj:`out [..., H, C]` with affine
-    :obj:`weight, bias [H, C]`, times :obj:`scale` (Eq. 17):
+    :obj:`[H, C]`, times :obj:`scale` (Eq. 17), in one fused pass:
     :math:`(\mathrm{LN}(x) \gamma + \beta) s = \mathrm{LN}(x) (\gamma s) +
-    \beta s`, so the affine and the scale cost one fused pass."""
+    \beta s`."""
     weight, bias = weight * scale, bias * scale
-    channels = out.size(-1)
     if out.size(-2) == 1:
-        return F.layer_norm(out, (channels, ), weight[0], bias[0])
-    return torch.addcmul(bias, F.layer_norm(out, (channels, )), weight)
+        return F.layer_norm(out, out.shape[-1:], weight[0], bias[0])
+    return torch.addcmul(bias, F.layer_norm(out, out.shape[-1:]), weight)
 
 
-class DiffGATConv(DiffAttentionParameters, MessagePassing):
+class HeadLinear(Linear):
+    r""":class:`~torch_geometric.nn.dense.linear.Linear` without bias for
+    :obj:`heads` heads side by side, each initialised as the published
+    layer's own projection: :func:`~torch.nn.init.xavier_uniform_` with gain
+    :obj:`INIT_GAIN` on its :obj:`[in_channels, channels]` matrix.
+    :obj:`in_channels=-1` is lazy, as in :class:`Linear`."""
+
+    def __init__(self, in_channels: int, out_channels: int, heads: int):
+        self.heads, self.building = heads, True
+        super().__init__(in_channels, out_channels, bias=False)
+        self.building = False  # the owner draws the weights, head by head
+
+    def reset_parameters(self):
+        if self.in_channels > 0 and not self.building:
+            for h in range(self.heads):
+                self.reset_head(h)
+
+    def reset_head(self, h: int) -> None:
+        """Draws head :obj:`h`'s block as the published layer does."""
+        C = self.out_channels // self.heads
+        block = torch.empty(self.in_channels, C, dtype=self.weight.dtype)
+        xavier_uniform_(block, gain=INIT_GAIN)
+        with torch.no_grad():
+            self.weight[h * C:(h + 1) * C] = block.t()
+
+
+class DiffGATConv(MessagePassing):
     r"""The differential graph attention operator from the `"AMB-DSGDN:
     Adaptive Modality-Balanced Dynamic Semantic Graph Differential Network for
     Multimodal Emotion Recognition" <https://arxiv.org/abs/2603.10043>`_ paper
@@ -121,39 +121,30 @@ class DiffGATConv(DiffAttentionParameters, MessagePassing):
     are concatenated or averaged, then the optional residual and bias are
     added as in :class:`~torch_geometric.nn.conv.GATConv`.
 
-    The defaults are those of a graph without relation ids, in a GAT recipe
-    in place of :class:`~torch_geometric.nn.conv.GATConv` (the model adds
-    its own nonlinearity): no relation term, and no per-head LayerNorm or
-    GELU. In PyG's GAT recipe on Cora (8 heads of 8 channels) the LayerNorm
-    over each narrow head costs 3 points of accuracy; without it the layer
-    is within the spread of :class:`GATConv` over 10 seeds (the docs' guide
-    "DiffGATConv on Cora").
-    The dialogue block :class:`~dsgdn_pyg.nn.DiffRGCN` sets
-    :obj:`num_relations=5, norm=True, act=True`, as published.
+    The scores and both softmaxes are :meth:`edge_update`; the aggregation
+    is :meth:`message_and_aggregate`, per head one sparse product over the
+    edges sorted by target (no message per edge is materialised), which
+    :class:`~torch_geometric.nn.conv.MessagePassing` runs for an
+    :class:`~torch_geometric.EdgeIndex` sorted by column; in explain mode it
+    runs :meth:`message` and the aggregation instead, as for PyG's own
+    convolutions.
 
-    How the contract differs from :class:`~torch_geometric.nn.conv.GATConv`:
-
-    * the weights of a target are signed and sum to :math:`1 - \lambda`, not
-      to 1 (:attr:`alpha_pos` and :attr:`alpha_neg` each sum to 1);
-    * with :obj:`norm=True` each head ends in its own LayerNorm (and with
-      :obj:`act=True` a GELU), normalised over its channels rather than a
-      weighted mean of projected neighbours;
-    * self-loops are handled as :class:`~torch_geometric.nn.conv.GATConv`
-      does (existing loops removed, one added per node), and the added loops
-      get the relation :obj:`self_loop_type` and, with edge features,
-      :obj:`fill_value`. With :obj:`add_self_loops=False` a node without
-      incoming edges receives an empty sum (with :obj:`norm=True, act=True`
-      its head outputs :math:`\mathrm{GELU}(\beta (1 - \lambda_{init}))`
-      whatever its features; the dialogue graphs carry their own loops);
-    * every head owns its projection, attention vectors, relation embedding,
-      :math:`\lambda` vectors and LayerNorm, so :math:`H` heads hold exactly
-      the parameters of :math:`H` single-head layers.
+    Unlike :class:`~torch_geometric.nn.conv.GATConv`, the weights of a target
+    are signed and sum to :math:`1 - \lambda` (:attr:`alpha_pos` and
+    :attr:`alpha_neg` each sum to 1), and every head owns its projection,
+    attention vectors, relation embedding, :math:`\lambda` vectors and
+    LayerNorm. Self-loops are handled as in
+    :class:`~torch_geometric.nn.conv.GATConv`; the added loops get the
+    relation :obj:`self_loop_type` and, with edge features,
+    :obj:`fill_value`. The defaults (no relation term, no per-head LayerNorm
+    or GELU) suit a GAT recipe: on Cora the LayerNorm over 8-channel heads
+    costs 3 points. :class:`~dsgdn_pyg.nn.DiffRGCN` sets the published
+    :obj:`num_relations=5, norm=True, act=True`.
 
     Args:
-        in_channels (int or tuple): Size of each input sample, or :obj:`-1`
-            to derive it from the first input (lazy). A tuple gives the sizes
-            of source and target features of a bipartite graph, each with
-            its own projection.
+        in_channels (int or tuple): Size of each input sample, :obj:`-1`
+            (lazy), or the sizes of source and target features of a
+            bipartite graph, each with its own projection.
         out_channels (int): Size of each head's output; its first
             :math:`\lceil C / 2 \rceil` channels feed the positive branch,
             the other :math:`\lfloor C / 2 \rfloor` the negative branch.
@@ -162,29 +153,26 @@ class DiffGATConv(DiffAttentionParameters, MessagePassing):
         concat (bool, optional): If :obj:`False`, the heads are averaged
             instead of concatenated. (default: :obj:`True`)
         num_relations (int, optional): Number of edge relation ids; the
-            relation embedding has :obj:`num_relations + 1` rows for the ids
-            :obj:`0` to :obj:`num_relations` (the dialogue graphs use
-            :obj:`1` to :obj:`5`, :obj:`0` meaning "no edge" in a dense
-            adjacency). :obj:`None`: no relation term and no relation
-            parameters. (default: :obj:`None`)
+            embedding has rows for the ids :obj:`0` to :obj:`num_relations`
+            (:obj:`0` is "no edge" in a dense adjacency). :obj:`None`: no
+            relation term and no relation parameters. (default: :obj:`None`)
         relation_dim (int, optional): Width of the relation embedding.
             (default: :obj:`10`)
         negative_slope (float, optional): LeakyReLU angle of the negative
             slope. (default: :obj:`0.2`)
         dropout (float, optional): Dropout probability of the differential
             attention weights. (default: :obj:`0.0`)
-        add_self_loops (bool, optional): If :obj:`True`, removes the
-            self-loops of the graph and adds one to every node (to the first
-            :math:`\min(N_{src}, N_{dst})` nodes of a bipartite graph).
+        add_self_loops (bool, optional): If :obj:`True`, replaces the
+            graph's self-loops by one per node (the first
+            :math:`\min(N_{src}, N_{dst})` of a bipartite graph); without
+            them a node without incoming edges gets an empty sum.
             (default: :obj:`True`)
-        self_loop_type (int, optional): Relation id of the added self-loops
-            when :obj:`edge_type` is given. (default: :obj:`1`, the
-            self-loop relation of the dialogue graphs)
+        self_loop_type (int, optional): Relation id of the added self-loops.
+            (default: :obj:`1`, the dialogue graphs' self-loop relation)
         edge_dim (int, optional): Edge feature dimensionality (in case there
             are any). (default: :obj:`None`)
-        fill_value (float or torch.Tensor or str, optional): The way to
-            generate edge features of self-loops (in case
-            :obj:`edge_dim != None`), as in
+        fill_value (float or torch.Tensor or str, optional): Edge features
+            of the added self-loops, as in
             :meth:`~torch_geometric.utils.add_self_loops`.
             (default: :obj:`"mean"`)
         bias (bool, optional): If :obj:`False`, the layer will not learn an
@@ -201,47 +189,38 @@ class DiffGATConv(DiffAttentionParameters, MessagePassing):
         norm (bool, optional): If :obj:`True`, each head ends in the
             LayerNorm of Eq. 17 scaled by :math:`(1 - \lambda_{init})`.
             (default: :obj:`False`)
-        layout (str, optional): How the edges are traversed.
-            :obj:`"csr"` sorts them by target once per graph
-            (:func:`~dsgdn_pyg.nn.csr_layout`), normalises with a segment
-            softmax and aggregates with sparse matrix products, never
-            materialising a message per edge; :obj:`"coo"` is the plain
-            gather, :meth:`message`, scatter path of
-            :class:`~torch_geometric.nn.conv.MessagePassing` (the reference).
-            :obj:`"auto"` takes :obj:`"csr"` for graphs with edges in
-            :obj:`float32`/:obj:`float64`, :obj:`"coo"` otherwise. Both give
-            the same values and gradients. Explain mode, registered
-            :class:`~torch_geometric.nn.conv.MessagePassing` hooks, an
-            :obj:`aggr` other than :obj:`"add"`/:obj:`"sum"` and
-            :obj:`flow="target_to_source"` always take the :obj:`"coo"`
-            path. (default: :obj:`"auto"`)
+        layout (str, optional): How the edges reach :meth:`propagate`.
+            :obj:`"csr"`: as an :class:`~torch_geometric.EdgeIndex` sorted by
+            target (one given is used as it is, with its cached sorts), for a
+            segment softmax and the fused :meth:`message_and_aggregate`;
+            :obj:`"coo"`: as given, through :meth:`message` and a scatter.
+            :obj:`"auto"`: :obj:`"csr"` for :obj:`float32`/:obj:`float64`
+            features with :obj:`aggr="add"` and
+            :obj:`flow="source_to_target"`, :obj:`"coo"` otherwise and under
+            :func:`torch.compile`. Same values and gradients either way.
+            (default: :obj:`"auto"`)
         **kwargs (optional): Additional arguments of
             :class:`torch_geometric.nn.conv.MessagePassing`.
 
     Shapes:
-        - **input:**
-          node features :math:`(|\mathcal{V}|, F_{in})` or
-          :math:`((|\mathcal{V_s}|, F_{s}), (|\mathcal{V_t}|, F_{t}))`
-          if bipartite,
-          edge indices :math:`(2, |\mathcal{E}|)` (source row 0, target
-          row 1) or a sparse :obj:`adj_t` :math:`(|\mathcal{V_t}|,
-          |\mathcal{V_s}|)`,
-          edge types :math:`(|\mathcal{E}|)` *(optional)*,
-          edge features :math:`(|\mathcal{E}|, D)` *(optional)*
-        - **output:** node features :math:`(|\mathcal{V}|, H * F_{out})` or
-          :math:`((|\mathcal{V}_t|, H * F_{out})` if bipartite
-          (:math:`F_{out}` instead of :math:`H * F_{out}` if
-          :obj:`concat=False`);
-          with :obj:`return_attention_weights=True` also
+        - **input:** node features :math:`(|\mathcal{V}|, F_{in})` or
+          :math:`((|\mathcal{V_s}|, F_{s}), (|\mathcal{V_t}|, F_{t}))` if
+          bipartite, edge indices :math:`(2, |\mathcal{E}|)` or a sparse
+          :obj:`adj_t` :math:`(|\mathcal{V_t}|, |\mathcal{V_s}|)`, edge types
+          :math:`(|\mathcal{E}|)` and edge features :math:`(|\mathcal{E}|,
+          D)` *(optional)*
+        - **output:** node features :math:`(|\mathcal{V}_t|, H * F_{out})`
+          (:math:`F_{out}` if :obj:`concat=False`); with
+          :obj:`return_attention_weights=True` also
           :math:`((2, |\mathcal{E}|), (|\mathcal{E}|, H))`, the edges (with
-          the added self-loops) and the signed differential weights, or a
-          sparse tensor of the weights for a sparse input.
+          the added self-loops) and the signed weights.
 
     After a forward pass with :obj:`return_attention_weights=True`, the
     positive and negative maps of that pass are kept, detached, in
     :attr:`alpha_pos` and :attr:`alpha_neg` (each :math:`(|\mathcal{E}|, H)`)
     and the coefficients in :meth:`differential_lambda`.
     """
+    SUPPORTS_FUSED_EDGE_INDEX = True
 
     def __init__(
         self,
@@ -269,75 +248,149 @@ class DiffGATConv(DiffAttentionParameters, MessagePassing):
         kwargs.setdefault("aggr", "add")
         kwargs.setdefault("node_dim", 0)
         super().__init__(**kwargs)
-
-        name = type(self).__name__
-        if layout not in LAYOUTS:
-            raise ValueError(f"{name}: layout must be one of {LAYOUTS}, "
-                             f"got {layout!r}")
-        if edge_dim is not None and (not isinstance(edge_dim, int)
-                                     or edge_dim < 1):
-            raise ValueError(f"{name}: edge_dim must be None or an int >= 1, "
-                             f"got {edge_dim!r}")
-        self.init_diff_attention(in_channels, out_channels, heads, concat,
-                                 num_relations, relation_dim, negative_slope,
-                                 dropout, depth, lambda_init, act, norm)
-        if add_self_loops and num_relations is not None and not (
-                isinstance(self_loop_type, int)
-                and 0 <= self_loop_type <= num_relations):
-            raise ValueError(
-                f"{name}: self_loop_type must be a relation id in "
-                f"[0, {num_relations}] (num_relations), got "
-                f"{self_loop_type!r}")
+        if isinstance(in_channels, list):
+            in_channels = tuple(in_channels)
+        _check_arguments(type(self).__name__, in_channels, out_channels,
+                         heads, num_relations, relation_dim, dropout, layout,
+                         edge_dim, add_self_loops, self_loop_type)
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.heads = heads
+        self.concat = concat
+        self.num_relations = num_relations
+        self.relation_dim = relation_dim
+        self.negative_slope = negative_slope
+        self.dropout = dropout
         self.add_self_loops = add_self_loops
         self.self_loop_type = self_loop_type
         self.edge_dim = edge_dim
         self.fill_value = fill_value
         self.residual = residual
+        self.depth = depth
+        self.lambda_init = (default_lambda_init(depth)
+                            if lambda_init is None else float(lambda_init))
+        self.act = act
+        self.norm = norm
         self.layout = layout
 
-        if edge_dim is not None:
-            # As the node features: all heads' projections side by side, then
-            # per head one vector per branch.
-            self.weight_edge = Parameter(
-                torch.empty(edge_dim, heads * out_channels))
-            self.att_edge_pos = Parameter(
-                torch.empty(1, heads, self.pos_channels))
-            self.att_edge_neg = Parameter(
-                torch.empty(1, heads, self.neg_channels))
+        H, pos, neg = heads, self.pos_channels, self.neg_channels
+        # All heads' projections side by side, as GATConv; a pair of input
+        # widths (bipartite graphs) gets one projection per side.
+        if isinstance(in_channels, int):
+            self.lin = HeadLinear(in_channels, H * out_channels, H)
         else:
-            for key in ("weight_edge", "att_edge_pos", "att_edge_neg"):
-                self.register_parameter(key, None)
+            self.lin_src = HeadLinear(in_channels[0], H * out_channels, H)
+            self.lin_dst = HeadLinear(in_channels[1], H * out_channels, H)
+        # Per head: [a_l (target) | a_r (source)] of each branch, the
+        # relation embedding shared by both branches and its two vectors, the
+        # four lambda vectors and the LayerNorm affine.
+        self.att_dst_pos = Parameter(torch.empty(1, H, pos))
+        self.att_src_pos = Parameter(torch.empty(1, H, pos))
+        self.att_dst_neg = Parameter(torch.empty(1, H, neg))
+        self.att_src_neg = Parameter(torch.empty(1, H, neg))
+        relation = num_relations is not None
+        self._optional("rel_emb", relation, H, (num_relations or 0) + 1,
+                       relation_dim)
+        self._optional("att_rel_pos", relation, H, relation_dim)
+        self._optional("att_rel_neg", relation, H, relation_dim)
+        for key in ("lambda_q1", "lambda_k1", "lambda_q2", "lambda_k2"):
+            setattr(self, key, Parameter(torch.empty(H, pos)))
+        self._optional("norm_weight", norm, H, out_channels)
+        self._optional("norm_bias", norm, H, out_channels)
+        if edge_dim is not None:
+            self.lin_edge = HeadLinear(edge_dim, H * out_channels, H)
+        else:
+            self.lin_edge = None
+        self._optional("att_edge_pos", edge_dim is not None, 1, H, pos)
+        self._optional("att_edge_neg", edge_dim is not None, 1, H, neg)
 
-        total_out_channels = out_channels * (heads if concat else 1)
+        total_out_channels = out_channels * (H if concat else 1)
         if residual:
-            in_dst = (self.in_channels if isinstance(self.in_channels, int)
-                      else self.in_channels[1])
+            in_dst = (in_channels if isinstance(in_channels, int)
+                      else in_channels[1])
             self.res = Linear(in_dst, total_out_channels, bias=False,
                               weight_initializer="glorot")
         else:
-            self.register_parameter("res", None)
-        if bias:
-            self.bias = Parameter(torch.empty(total_out_channels))
-        else:
-            self.register_parameter("bias", None)
+            self.res = None
+        self._optional("bias", bias, total_out_channels)
 
         self.alpha_pos: OptTensor = None
         self.alpha_neg: OptTensor = None
-
-        self._register_load_state_dict_pre_hook(self._lazy_load_hook)
+        self._register_load_state_dict_pre_hook(_load_projections,
+                                                 with_module=True)
         self.reset_parameters()
 
+    def _optional(self, name: str, present: bool, *shape: int) -> None:
+        self.register_parameter(
+            name, Parameter(torch.empty(*shape)) if present else None)
+
+    @property
+    def pos_channels(self) -> int:
+        r"""Width of each head's positive branch :math:`\mathbf{P}`."""
+        return self.out_channels - self.out_channels // 2
+
+    @property
+    def neg_channels(self) -> int:
+        r"""Width of each head's negative branch :math:`\mathbf{Q}`."""
+        return self.out_channels // 2
+
+    def projections(self) -> Tuple[HeadLinear, HeadLinear]:
+        """The projections of source and target features (the same module
+        unless :obj:`in_channels` is a pair)."""
+        if isinstance(self.in_channels, int):
+            return self.lin, self.lin
+        return self.lin_src, self.lin_dst
+
     def reset_parameters(self):
+        r"""Initialises as the published layer, head by head in its module
+        order (a seed gives the weights it always gave):
+        :func:`~torch.nn.init.xavier_uniform_` (gain :obj:`INIT_GAIN`) on
+        each head's projection, attention and relation vectors, the relation
+        embedding :math:`\mathcal{N}(0, 1)`, the :math:`\lambda` vectors
+        :math:`\mathcal{N}(0, 0.1)`, the LayerNorm 1 and 0. The scale lasts:
+        at the recipe's learning rate Adam barely moves these weights."""
         super().reset_parameters()
-        self.reset_diff_attention()
-        if self.weight_edge is not None:
-            self.reset_projection(self.weight_edge)
+        lins = [lin for lin in dict.fromkeys(self.projections())
+                if lin.in_channels > 0]
+        for h in range(self.heads):
+            for lin in lins:
+                lin.reset_head(h)
+            for att in (self.att_dst_pos, self.att_src_pos,
+                        self.att_dst_neg, self.att_src_neg):
+                xavier_uniform_(att.data[:, h], gain=INIT_GAIN)
+            if self.rel_emb is not None:
+                for att in (self.att_rel_pos, self.att_rel_neg):
+                    xavier_uniform_(att.data[h:h + 1], gain=INIT_GAIN)
+        if self.rel_emb is not None:
+            normal_(self.rel_emb)
+        for vec in (self.lambda_q1, self.lambda_k1, self.lambda_q2,
+                    self.lambda_k2):
+            normal_(vec, mean=0.0, std=0.1)
+        if self.norm:
+            ones(self.norm_weight)
+            zeros(self.norm_bias)
+        if self.lin_edge is not None:
+            self.lin_edge.reset_parameters()
             for h in range(self.heads):
                 for att in (self.att_edge_pos, self.att_edge_neg):
                     xavier_uniform_(att.data[:, h], gain=INIT_GAIN)
         if self.res is not None:
             self.res.reset_parameters()
         zeros(self.bias)
+
+    def differential_lambda(self) -> Tensor:
+        r"""The per-head coefficient :math:`\lambda` of Eq. 13-14, shape
+        :obj:`[heads]`."""
+        lambda_1 = torch.exp((self.lambda_q1 * self.lambda_k1).sum(-1))
+        lambda_2 = torch.exp((self.lambda_q2 * self.lambda_k2).sum(-1))
+        return lambda_1 - lambda_2 + self.lambda_init
+
+    def relation_scores(self) -> Tensor:
+        r"""The relation term of both branches for every relation id,
+        :obj:`[num_relations + 1, 2 * heads]`."""
+        pos = (self.rel_emb * self.att_rel_pos.unsqueeze(1)).sum(-1)
+        neg = (self.rel_emb * self.att_rel_neg.unsqueeze(1)).sum(-1)
+        return torch.cat([pos.t(), neg.t()], dim=-1)
 
     def forward(
         self,
@@ -347,9 +400,7 @@ class DiffGATConv(DiffAttentionParameters, MessagePassing):
         edge_attr: OptTensor = None,
         size: Size = None,
         return_attention_weights: Optional[bool] = None,
-        *,
-        csr: Optional[CSRLayout] = None,
-    ) -> Union[Tensor, Tuple[Tensor, AttentionWeights],
+    ) -> Union[Tensor, Tuple[Tensor, Tuple[Tensor, Tensor]],
                Tuple[Tensor, Union[Tensor, SparseTensor]]]:
         r"""Runs the layer.
 
@@ -359,12 +410,15 @@ class DiffGATConv(DiffAttentionParameters, MessagePassing):
                 graph (the target features may be :obj:`None`; then
                 :obj:`size` gives the number of targets and the scores have
                 no target term).
-            edge_index (torch.Tensor or SparseTensor): The edges, source in
-                row 0 and target in row 1, or a sparse :obj:`adj_t`
-                (:class:`torch.sparse.Tensor` or
+            edge_index (torch.Tensor or EdgeIndex or SparseTensor): The
+                edges, source in row 0 and target in row 1, or a sparse
+                :obj:`adj_t` (:class:`torch.sparse.Tensor` or
                 :class:`torch_sparse.SparseTensor`) whose entry
                 :obj:`[i, j]` is the edge :math:`j \to i`; an integer-valued
-                one carries the relation ids.
+                one carries the relation ids. An
+                :class:`~torch_geometric.EdgeIndex` sorted by column is used
+                without sorting, and its cached sorts are shared by every
+                layer that gets it.
             edge_type (torch.Tensor, optional): Relation id of every edge, in
                 :obj:`[0, num_relations]`. Without it the relation term of the
                 scores is left out. (default: :obj:`None`)
@@ -374,16 +428,10 @@ class DiffGATConv(DiffAttentionParameters, MessagePassing):
             size ((int, int), optional): The shape of the adjacency matrix,
                 :obj:`(num_src_nodes, num_dst_nodes)`. (default: :obj:`None`)
             return_attention_weights (bool, optional): If :obj:`True`, also
-                returns :obj:`(edge_index, alpha)` with the signed
-                differential weights (a sparse tensor of them for a sparse
-                input). (default: :obj:`None`)
-            csr (CSRLayout, optional): The edges' layout from
-                :func:`~dsgdn_pyg.nn.csr_layout`, to share it between layers
-                that run on the same graph (only with
-                :obj:`add_self_loops=False`); built here when needed and not
-                given. (default: :obj:`None`)
+                returns :obj:`(edge_index, alpha)`, the signed weights (a
+                sparse tensor for a sparse input). (default: :obj:`None`)
         """
-        pair = self._node_pair(x)
+        pair = _node_pair(type(self).__name__, x)
         adj = None
         if is_torch_sparse_tensor(edge_index) or \
                 isinstance(edge_index, SparseTensor):
@@ -392,56 +440,44 @@ class DiffGATConv(DiffAttentionParameters, MessagePassing):
                 adj, edge_type, size)
         self._validate(pair, edge_index, edge_type, edge_attr, size)
         size = self._graph_size(pair, size)
-
         if self.add_self_loops:
-            if csr is not None:
-                raise ValueError(
-                    f"{type(self).__name__}: csr must be None with "
-                    f"add_self_loops=True (a precomputed layout lacks the "
-                    f"added loops)")
             edge_index, edge_type, edge_attr = self._with_self_loops(
-                edge_index, edge_type, edge_attr, size)
+                _plain(edge_index), edge_type, edge_attr, size)
 
         # Index k of edge_index, x and size is the same side of the graph;
         # which side is the target follows flow, as in MessagePassing.
         i, j = (1, 0) if self.flow == "source_to_target" else (0, 1)
-        w_src, w_dst = self.projections()
-        wh_0 = self.project(pair[0], w_src)
-        if isinstance(x, Tensor) and w_dst is w_src:
-            wh_1 = wh_0
-        else:
-            wh_1 = None if pair[1] is None else self.project(pair[1], w_dst)
-        wh = (wh_0, wh_1)
+        lin_src, lin_dst = self.projections()
+        wh_src = lin_src(pair[0]).view(-1, self.heads, self.out_channels)
+        wh_dst = wh_src
+        if isinstance(x, (tuple, list)) or lin_dst is not lin_src:
+            wh_dst = None if pair[1] is None else lin_dst(pair[1]).view(
+                -1, self.heads, self.out_channels)
+        wh = (wh_src, wh_dst)
+        scores = tuple(
+            None if v is None else branch_scores(v, *att)
+            for v, att in ((wh_src, (self.att_src_pos, self.att_src_neg)),
+                           (wh_dst, (self.att_dst_pos, self.att_dst_neg))))
 
-        lam = self.differential_lambda().view(1, -1)
-        if self.uses_csr(wh[j], edge_index):
-            if csr is None:
-                csr = csr_layout(edge_index, size[i], size[j])
-            elif (csr.num_nodes, csr.num_src_nodes) != (size[i], size[j]) \
-                    or csr.src.numel() != edge_index.size(1):
-                raise ValueError(
-                    f"{type(self).__name__}: csr is the layout of a graph "
-                    f"with {csr.num_src_nodes} -> {csr.num_nodes} nodes and "
-                    f"{csr.src.numel()} edges, expected {size[j]} -> "
-                    f"{size[i]} nodes and {edge_index.size(1)} edges")
-            alpha_pos, alpha_neg = self.branch_attention(
-                wh[j], wh[i], csr.src, csr.dst, size[i],
-                _reorder(csr, edge_type), _reorder(csr, edge_attr), csr.ptr)
-            alpha = alpha_pos - lam * alpha_neg
-            alpha = F.dropout(alpha, p=self.dropout, training=self.training)
-            out = csr_weighted_sum(alpha, wh[j], csr)
-            if return_attention_weights:
-                alpha_pos, alpha_neg, alpha = (csr.to_edge_order(a) for a in
-                                               (alpha_pos, alpha_neg, alpha))
+        graph, perm = edge_index, None
+        if self._fuses(wh[j], edge_index):
+            graph, perm = _sorted_by_target(edge_index, size)
+            edge_type, edge_attr = (None if v is None else v[perm]
+                                    if perm is not None else v
+                                    for v in (edge_type, edge_attr))
         else:
-            alpha_pos, alpha_neg = self.branch_attention(
-                wh[j], wh[i], edge_index[j], edge_index[i], size[i],
-                edge_type, edge_attr)
-            alpha = alpha_pos - lam * alpha_neg
-            alpha = F.dropout(alpha, p=self.dropout, training=self.training)
-            out = self.propagate(edge_index, x=wh, alpha=alpha, size=size)
-        out = self._normalize(out)
+            graph = _plain(edge_index)
+        alpha_pos, alpha_neg = self.edge_updater(
+            graph, alpha=scores, edge_type=edge_type, edge_attr=edge_attr,
+            size=size)
+        alpha = alpha_pos - self.differential_lambda() * alpha_neg
+        alpha = F.dropout(alpha, p=self.dropout, training=self.training)
+        out = self.propagate(graph, x=wh, alpha=alpha, size=size)
 
+        if self.norm:
+            out = head_layer_norm(out, self.norm_weight, self.norm_bias,
+                                  1.0 - self.lambda_init)
+        out = F.gelu(out) if self.act else out
         if self.concat:
             out = out.reshape(-1, self.heads * self.out_channels)
         else:
@@ -452,6 +488,10 @@ class DiffGATConv(DiffAttentionParameters, MessagePassing):
             out = out + self.bias
 
         if return_attention_weights:
+            if perm is not None:  # back to the order of edge_index
+                alpha_pos, alpha_neg, alpha = (
+                    torch.empty_like(a).index_copy_(0, perm, a)
+                    for a in (alpha_pos, alpha_neg, alpha))
             self.alpha_pos = alpha_pos.detach()
             self.alpha_neg = alpha_neg.detach()
             if adj is not None:
@@ -459,22 +499,14 @@ class DiffGATConv(DiffAttentionParameters, MessagePassing):
             return out, (edge_index, alpha)
         return out
 
-    def branch_attention(self, wh_src: Tensor, wh_dst: Optional[Tensor],
-                         src: Tensor, dst: Tensor, num_dst_nodes: int,
-                         edge_type: OptTensor = None,
-                         edge_attr: OptTensor = None,
-                         ptr: OptTensor = None) -> Tuple[Tensor, Tensor]:
+    def edge_update(self, alpha_j: Tensor, alpha_i: OptTensor,
+                    edge_type: OptTensor, edge_attr: OptTensor, index: Tensor,
+                    ptr: OptTensor, dim_size: Optional[int]
+                    ) -> Tuple[Tensor, Tensor]:
         r"""The positive and negative attention maps, each
         :obj:`[num_edges, heads]`, normalised over each target's incoming
-        edges (:obj:`ptr`: the targets' row pointer when the edges are
-        sorted by target)."""
-        H = self.heads
-        scores = branch_scores(wh_src, self.att_src_pos,
-                               self.att_src_neg).index_select(0, src)
-        if wh_dst is not None:
-            scores = scores + branch_scores(
-                wh_dst, self.att_dst_pos, self.att_dst_neg).index_select(
-                    0, dst)
+        edges (a segment softmax over :obj:`ptr` for sorted edges)."""
+        scores = alpha_j if alpha_i is None else alpha_j + alpha_i
         if edge_type is not None:
             scores = scores + self.relation_scores().index_select(
                 0, edge_type)
@@ -485,41 +517,38 @@ class DiffGATConv(DiffAttentionParameters, MessagePassing):
             # so DistributedDataParallel needs no find_unused_parameters.
             scores = scores + 0.0 * self.relation_scores().sum()
         if edge_attr is not None:
-            edge_h = edge_attr.view(edge_attr.size(0), -1) @ self.weight_edge
+            edge_h = self.lin_edge(edge_attr.view(edge_attr.size(0), -1))
             scores = scores + branch_scores(
-                edge_h.view(-1, H, self.out_channels), self.att_edge_pos,
-                self.att_edge_neg)
+                edge_h.view(-1, self.heads, self.out_channels),
+                self.att_edge_pos, self.att_edge_neg)
         scores = F.leaky_relu(scores, self.negative_slope)
-        alpha = softmax(scores, dst, ptr=ptr, num_nodes=num_dst_nodes)
-        return alpha[:, :H], alpha[:, H:]
-
-    def uses_csr(self, x: Tensor, edge_index: Tensor) -> bool:
-        r"""Whether :meth:`forward` takes the CSR path for (projected)
-        features of :obj:`x`'s dtype on this graph (see :obj:`layout`)."""
-        if self.layout == "coo" or not isinstance(edge_index, Tensor) \
-                or edge_index.dim() != 2 or edge_index.size(1) == 0:
-            return False
-        if self.explain or self.flow != "source_to_target" \
-                or self.aggr not in ("add", "sum") \
-                or any(getattr(self, key) for key in PROPAGATE_HOOKS):
-            return False
-        if x.dtype not in SUPPORTED_DTYPES:
-            if self.layout == "csr":
-                raise ValueError(
-                    f"DiffGATConv: layout='csr' supports "
-                    f"{[str(d) for d in SUPPORTED_DTYPES]} features, got "
-                    f"{x.dtype}; use layout='auto' or 'coo'")
-            return False
-        return True
+        alpha = softmax(scores, index, ptr, dim_size)
+        return alpha[:, :self.heads], alpha[:, self.heads:]
 
     def message(self, x_j: Tensor, alpha: Tensor) -> Tensor:
         return alpha.unsqueeze(-1) * x_j
 
-    def _normalize(self, out: Tensor) -> Tensor:
-        if self.norm:
-            out = head_layer_norm(out, self.norm_weight, self.norm_bias,
-                                  1.0 - self.lambda_init)
-        return F.gelu(out) if self.act else out
+    def message_and_aggregate(self, edge_index: EdgeIndex,
+                              x: OptPairTensor, alpha: Tensor) -> Tensor:
+        return csr_weighted_sum(alpha, x[0], edge_index)
+
+    def _fuses(self, x: Tensor, edge_index: Tensor) -> bool:
+        # Whether the edges go to propagate sorted by target (layout): what
+        # the sparse products of message_and_aggregate can compute.
+        if self.layout == "coo" or edge_index.size(1) == 0 \
+                or torch_geometric.is_compiling():  # EdgeIndex: eager only
+            return False
+        if x.dtype in SUPPORTED_DTYPES and self.aggr in ("add", "sum") \
+                and self.flow == "source_to_target":
+            return True
+        if self.layout == "csr":
+            raise ValueError(
+                f"{type(self).__name__}: layout='csr' needs "
+                f"{[str(d) for d in SUPPORTED_DTYPES]} features, aggr='add' "
+                f"and flow='source_to_target', got {x.dtype}, "
+                f"aggr={self.aggr!r}, flow={self.flow!r}; use layout='auto' "
+                f"or 'coo'")
+        return False
 
     def _with_self_loops(self, edge_index: Tensor, edge_type: OptTensor,
                          edge_attr: OptTensor, size: Tuple[int, int]
@@ -536,20 +565,8 @@ class DiffGATConv(DiffAttentionParameters, MessagePassing):
         if edge_type is not None:
             edge_type = torch.cat([
                 edge_type,
-                edge_type.new_full((num_loops, ), self.self_loop_type)
-            ])
+                edge_type.new_full((num_loops, ), self.self_loop_type)])
         return edge_index, edge_type, edge_attr
-
-    def _node_pair(self, x) -> Tuple[Tensor, OptTensor]:
-        if isinstance(x, Tensor):
-            return x, x
-        if isinstance(x, (tuple, list)) and len(x) == 2 \
-                and isinstance(x[0], Tensor) \
-                and (x[1] is None or isinstance(x[1], Tensor)):
-            return x[0], x[1]
-        raise ValueError(
-            f"{type(self).__name__}: x must be a tensor or a pair (x_src, "
-            f"x_dst) with x_dst possibly None, got {type(x).__name__}")
 
     def _graph_size(self, pair: Tuple[Tensor, OptTensor],
                     size: Size) -> Tuple[int, int]:
@@ -558,8 +575,8 @@ class DiffGATConv(DiffAttentionParameters, MessagePassing):
         # features: as many as sources).
         sizes = [None if size is None else size[k] for k in range(2)]
         for k in range(2):
-            if sizes[k] is None:
-                sizes[k] = pair[k].size(0) if pair[k] is not None else None
+            if sizes[k] is None and pair[k] is not None:
+                sizes[k] = pair[k].size(0)
         if sizes[1] is None:
             sizes[1] = sizes[0]
         return int(sizes[0]), int(sizes[1])
@@ -576,7 +593,6 @@ class DiffGATConv(DiffAttentionParameters, MessagePassing):
             raise ValueError(f"{name}: expected a sparse edge_index (adj_t) "
                              f"of 2 dimensions, got {adj.dim()}")
         index, value = to_edge_index(adj)
-        edge_index = index.flip(0)
         if edge_type is None and not value.is_floating_point() \
                 and value.dtype != torch.bool and value.dim() == 1:
             edge_type = value.long()
@@ -584,7 +600,7 @@ class DiffGATConv(DiffAttentionParameters, MessagePassing):
         if size is not None and tuple(size) != shape:
             raise ValueError(f"{name}: size must be {shape} (the transposed "
                              f"shape of adj_t), got {tuple(size)}")
-        return edge_index, edge_type, shape
+        return index.flip(0), edge_type, shape
 
     def _to_sparse(self, adj, edge_index: Tensor, alpha: Tensor,
                    size: Tuple[int, int]):
@@ -595,93 +611,69 @@ class DiffGATConv(DiffAttentionParameters, MessagePassing):
                                 sparse_sizes=(size[1], size[0]))
         return SPARSE_BUILDERS[adj.layout](index, alpha, (size[1], size[0]))
 
-    def _lazy_load_hook(self, state_dict, prefix, *args) -> None:
-        # A lazy projection takes the shape of the one it loads.
-        for key in ("weight", "weight_src", "weight_dst"):
-            param = getattr(self, key, None)
-            if isinstance(param, UninitializedParameter) and \
-                    prefix + key in state_dict:
-                with torch.no_grad():
-                    param.materialize(state_dict[prefix + key].shape)
-
     def _validate(self, pair: Tuple[Tensor, OptTensor], edge_index: Tensor,
                   edge_type: OptTensor, edge_attr: OptTensor,
                   size: Size) -> None:
         if torch_geometric.is_compiling():
             return
-        name = type(self).__name__
-        in_channels = self.in_channels
-        widths = ((in_channels, in_channels)
-                  if isinstance(in_channels, int) else in_channels)
-        for k, side in enumerate(("x", "x_dst")):
+        widths = ((self.in_channels, ) * 2
+                  if isinstance(self.in_channels, int) else self.in_channels)
+        for k, side in enumerate(("x (or x_src)", "x_dst")):
             feats = pair[k]
-            if k == 1 and (feats is None or feats is pair[0]):
-                continue
-            if feats.dim() != 2 or (widths[k] != -1
-                                    and feats.size(-1) != widths[k]):
+            if (k == 0 or feats is not None and feats is not pair[0]) and (
+                    feats.dim() != 2 or widths[k] not in (-1, feats.size(-1))):
                 width = "F" if widths[k] == -1 else widths[k]
-                raise ValueError(
-                    f"{name}: expected {side if k else 'x (or x_src)'} of "
-                    f"shape [num_nodes, {width}], got {list(feats.shape)}")
+                self._fail(f"expected {side} of shape [num_nodes, {width}], "
+                           f"got {list(feats.shape)}")
         if not isinstance(edge_index, Tensor) or edge_index.dim() != 2 \
-                or edge_index.size(0) != 2 \
-                or edge_index.is_floating_point():
-            raise ValueError(
-                f"{name}: expected edge_index as an integer [2, num_edges] "
-                f"tensor (source row 0, target row 1) or a sparse adj_t, "
-                f"got {getattr(edge_index, 'dtype', '')} "
-                f"{list(getattr(edge_index, 'shape', [type(edge_index)]))}")
+                or edge_index.size(0) != 2 or edge_index.is_floating_point():
+            self._fail(f"expected edge_index as an integer [2, num_edges] "
+                       f"tensor (source row 0, target row 1) or a sparse "
+                       f"adj_t, got {_describe(edge_index)}")
         num_edges = edge_index.size(1)
         if size is not None and (len(size) != 2 or not all(
-                s is None or (isinstance(s, int) and s >= 0) for s in size)):
-            raise ValueError(f"{name}: size must be None or a pair of node "
-                             f"counts (num_src_nodes, num_dst_nodes), got "
-                             f"{size!r}")
-        if size is not None:
-            for k in range(2):
-                if size[k] is not None and pair[k] is not None and \
-                        pair[k].size(0) != size[k]:
-                    raise ValueError(
-                        f"{name}: size[{k}] is {size[k]}, but x has "
-                        f"{pair[k].size(0)} rows on that side")
+                s is None or (_is_int(s) and s >= 0) for s in size)):
+            self._fail(f"size must be None or a pair of node counts "
+                       f"(num_src_nodes, num_dst_nodes), got {size!r}")
+        for k in range(2 if size is not None else 0):
+            if None not in (size[k], pair[k]) and pair[k].size(0) != size[k]:
+                self._fail(f"size[{k}] is {size[k]}, but x has "
+                           f"{pair[k].size(0)} rows on that side")
         for arg, value, option in (("edge_type", edge_type, "num_relations"),
                                    ("edge_attr", edge_attr, "edge_dim")):
             if value is not None and getattr(self, option) is None:
-                raise ValueError(f"{name}: {arg} needs {option}, but the "
-                                 f"layer was built with {option}=None")
+                self._fail(f"{arg} needs {option}, but the layer was built "
+                           f"with {option}=None")
         if edge_type is not None:
             if not isinstance(edge_type, Tensor) or edge_type.dim() != 1 \
                     or edge_type.numel() != num_edges \
                     or edge_type.is_floating_point() \
                     or edge_type.dtype == torch.bool:
-                raise ValueError(
-                    f"{name}: expected edge_type as an integer tensor of "
-                    f"shape [{num_edges}] (one relation id per edge), got "
-                    f"{getattr(edge_type, 'dtype', type(edge_type))} "
-                    f"{list(getattr(edge_type, 'shape', []))}")
+                self._fail(f"expected edge_type as an integer tensor of shape "
+                           f"[{num_edges}] (one relation id per edge), got "
+                           f"{_describe(edge_type)}")
             # Reading the range back costs a host sync on CUDA, so it is
             # checked there only in PyG's debug mode.
             if num_edges > 0 and (edge_type.device.type == "cpu"
                                   or torch_geometric.is_debug_enabled()):
                 lo, hi = int(edge_type.min()), int(edge_type.max())
                 if lo < 0 or hi > self.num_relations:
-                    raise ValueError(
-                        f"{name}: edge_type ids must lie in "
-                        f"[0, {self.num_relations}] (the relation embedding "
-                        f"has {self.num_relations + 1} rows), got ids in "
-                        f"[{lo}, {hi}]")
-        if edge_attr is not None:
-            if not isinstance(edge_attr, Tensor) \
-                    or not edge_attr.is_floating_point() \
-                    or edge_attr.dim() not in (1, 2) \
-                    or edge_attr.size(0) != num_edges \
-                    or (1 if edge_attr.dim() == 1 else edge_attr.size(1)) \
-                    != self.edge_dim:
-                raise ValueError(
-                    f"{name}: expected edge_attr as a float tensor of shape "
-                    f"[{num_edges}, {self.edge_dim}], got "
-                    f"{getattr(edge_attr, 'dtype', type(edge_attr))} "
-                    f"{list(getattr(edge_attr, 'shape', []))}")
+                    self._fail(f"edge_type ids must lie in [0, "
+                               f"{self.num_relations}] (the relation embedding "
+                               f"has {self.num_relations + 1} rows), got ids "
+                               f"in [{lo}, {hi}]")
+        if edge_attr is not None and (
+                not isinstance(edge_attr, Tensor)
+                or not edge_attr.is_floating_point()
+                or edge_attr.dim() not in (1, 2)
+                or edge_attr.size(0) != num_edges
+                or edge_attr.view(num_edges, -1).size(1) != self.edge_dim):
+            self._fail(f"expected edge_attr as a float tensor of shape "
+                       f"[{num_edges}, {self.edge_dim}], got "
+                       f"{_describe(edge_attr)}")
+
+    def _fail(self, message: str):
+        raise ValueError(f"{type(self).__name__}: {message}")
 
     def __repr__(self) -> str:
         return (f"{self.__class__.__name__}({self.in_channels}, "
@@ -690,6 +682,89 @@ class DiffGATConv(DiffAttentionParameters, MessagePassing):
                 f"lambda_init={self.lambda_init:.4f})")
 
 
-def _reorder(csr: CSRLayout, edge_values: OptTensor) -> OptTensor:
-    """Per-edge values in the target order of :obj:`csr`."""
-    return None if edge_values is None else csr.to_target_order(edge_values)
+def _sorted_by_target(edge_index: Tensor, size: Tuple[int, int]
+                      ) -> Tuple[EdgeIndex, OptTensor]:
+    """The edges as an :class:`EdgeIndex` sorted by target, and the
+    permutation that sorted them (:obj:`None` if they already were: an
+    EdgeIndex sorted by column as given; on CPU, a sorted tensor)."""
+    plain = _plain(edge_index)
+    if isinstance(edge_index, EdgeIndex) and edge_index.is_sorted_by_col:
+        if edge_index.sparse_size() == size:
+            return edge_index, None
+        return EdgeIndex(plain, sparse_size=size, sort_order="col"), None
+    dst = plain[1]
+    if dst.device.type == "cpu" and not torch_geometric.is_compiling() \
+            and bool((dst[1:] >= dst[:-1]).all()):
+        return EdgeIndex(plain, sparse_size=size, sort_order="col"), None
+    graph = EdgeIndex(plain, sparse_size=size)
+    return graph.sort_by("col", stable=True)
+
+
+def _describe(value) -> str:
+    if not isinstance(value, Tensor):
+        return type(value).__name__
+    return f"{value.dtype} {list(value.shape)}"
+
+
+def _plain(edge_index: Tensor) -> Tensor:
+    return edge_index.as_tensor() if isinstance(edge_index, EdgeIndex) \
+        else edge_index
+
+
+def _node_pair(name: str, x) -> Tuple[Tensor, OptTensor]:
+    if isinstance(x, Tensor):
+        return x, x
+    if isinstance(x, (tuple, list)) and len(x) == 2 \
+            and isinstance(x[0], Tensor) \
+            and (x[1] is None or isinstance(x[1], Tensor)):
+        return x[0], x[1]
+    raise ValueError(f"{name}: x must be a tensor or a pair (x_src, x_dst) "
+                     f"with x_dst possibly None, got {type(x).__name__}")
+
+
+def _load_projections(module, state_dict, prefix, *args) -> None:
+    # Checkpoints written before the projections became Linear modules
+    # hold them as [in, heads * C] parameters named weight*.
+    for old, new in (("weight", "lin"), ("weight_src", "lin_src"),
+                     ("weight_dst", "lin_dst"), ("weight_edge", "lin_edge")):
+        if prefix + old in state_dict:
+            state_dict[f"{prefix}{new}.weight"] = \
+                state_dict.pop(prefix + old).t()
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_arguments(name: str, in_channels, out_channels, heads,
+                     num_relations, relation_dim, dropout, layout, edge_dim,
+                     add_self_loops, self_loop_type) -> None:
+    widths = in_channels if isinstance(in_channels, tuple) and \
+        len(in_channels) == 2 else (in_channels, )
+    checks = (
+        (all(_is_int(v) and (v >= 1 or v == -1) for v in widths),
+         f"in_channels must be an int >= 1, -1 (lazy) or a pair of those, "
+         f"got {in_channels!r}"),
+        (_is_int(out_channels) and out_channels >= 1,
+         f"out_channels must be an int >= 1, got {out_channels!r}"),
+        (_is_int(heads) and heads >= 1, f"heads must be >= 1, got {heads!r}"),
+        (num_relations is None or (_is_int(num_relations)
+                                   and num_relations >= 0),
+         f"num_relations must be None or an int >= 0, got "
+         f"{num_relations!r}"),
+        (_is_int(relation_dim) and relation_dim >= 1,
+         f"relation_dim must be an int >= 1, got {relation_dim!r}"),
+        (0.0 <= dropout < 1.0, f"dropout must lie in [0, 1), got "
+         f"{dropout!r}"),
+        (layout in LAYOUTS, f"layout must be one of {LAYOUTS}, got "
+         f"{layout!r}"),
+        (edge_dim is None or (_is_int(edge_dim) and edge_dim >= 1),
+         f"edge_dim must be None or an int >= 1, got {edge_dim!r}"),
+        (not add_self_loops or num_relations is None
+         or (_is_int(self_loop_type) and 0 <= self_loop_type <= num_relations),
+         f"self_loop_type must be a relation id in [0, {num_relations}] "
+         f"(num_relations), got {self_loop_type!r}"),
+    )
+    for ok, message in checks:
+        if not ok:
+            raise ValueError(f"{name}: {message}")

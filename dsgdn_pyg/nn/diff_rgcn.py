@@ -9,8 +9,7 @@ from torch import Tensor
 
 from torch_geometric.typing import Adj, OptTensor
 
-from dsgdn_pyg.nn.csr_aggregation import CSRLayout, csr_layout
-from dsgdn_pyg.nn.diff_gat_conv import DiffGATConv
+from dsgdn_pyg.nn.diff_gat_conv import DiffGATConv, _sorted_by_target
 
 
 class DiffRGCNBase(torch.nn.Module):
@@ -85,8 +84,8 @@ class DiffRGCN(DiffRGCNBase):
             (default: :obj:`1`)
         layout (str, optional): Edge traversal of both attention layers,
             :obj:`"auto"`, :obj:`"csr"` or :obj:`"coo"` (see
-            :class:`~dsgdn_pyg.nn.DiffGATConv`); the CSR layout of the graph
-            is built once per call and shared. (default: :obj:`"auto"`)
+            :class:`~dsgdn_pyg.nn.DiffGATConv`); the sorted edges are built
+            once per call and shared. (default: :obj:`"auto"`)
 
     Both attention layers run with :obj:`add_self_loops=False` and without
     bias: the dialogue graphs carry their own relation-1 self-loops, and the
@@ -117,11 +116,15 @@ class DiffRGCN(DiffRGCNBase):
                          layout=layout, add_self_loops=False, bias=False,
                          act=True, norm=True)  # the published heads
 
-    def forward(self, x: Tensor, edge_index: Adj, edge_type: OptTensor = None,
-                csr: Optional[CSRLayout] = None) -> Tensor:
-        r"""Runs the block; :obj:`csr` optionally passes the graph's
-        precomputed :func:`~dsgdn_pyg.nn.csr_layout`."""
-        if csr is None and (self.conv.uses_csr(x, edge_index)
-                            or self.out_conv.uses_csr(x, edge_index)):
-            csr = csr_layout(edge_index, x.size(0))
-        return self.run_block(x, edge_index, edge_type, csr=csr)
+    def forward(self, x: Tensor, edge_index: Adj,
+                edge_type: OptTensor = None) -> Tensor:
+        r"""Runs the block. The edges are sorted by target once, into an
+        :class:`~torch_geometric.EdgeIndex` that both attention layers share
+        (an :obj:`EdgeIndex` sorted by column is used as given)."""
+        if isinstance(edge_index, Tensor) and edge_index.dim() == 2 and \
+                edge_index.size(1) > 0 and self.conv._fuses(x, edge_index):
+            n = x.size(0)
+            edge_index, perm = _sorted_by_target(edge_index, (n, n))
+            if perm is not None and edge_type is not None:
+                edge_type = edge_type[perm]
+        return self.run_block(x, edge_index, edge_type)
