@@ -444,9 +444,8 @@ class DiffGATConv(MessagePassing):
             edge_index, edge_type, edge_attr = self._with_self_loops(
                 _plain(edge_index), edge_type, edge_attr, size)
 
-        # Index k of edge_index, x and size is the same side of the graph;
-        # which side is the target follows flow, as in MessagePassing.
-        i, j = (1, 0) if self.flow == "source_to_target" else (0, 1)
+        # As in MessagePassing, x[0] is the side messages come from and x[1]
+        # the side they go to, whatever the flow.
         lin_src, lin_dst = self.projections()
         wh_src = lin_src(pair[0]).view(-1, self.heads, self.out_channels)
         wh_dst = wh_src
@@ -460,7 +459,7 @@ class DiffGATConv(MessagePassing):
                            (wh_dst, (self.att_dst_pos, self.att_dst_neg))))
 
         graph, perm = edge_index, None
-        if self._fuses(wh[j], edge_index):
+        if self._fuses(wh_src, edge_index):
             graph, perm = _sorted_by_target(edge_index, size)
             edge_type, edge_attr = (None if v is None else v[perm]
                                     if perm is not None else v
@@ -482,8 +481,8 @@ class DiffGATConv(MessagePassing):
             out = out.reshape(-1, self.heads * self.out_channels)
         else:
             out = out.mean(dim=1)
-        if self.res is not None and pair[i] is not None:
-            out = out + self.res(pair[i])
+        if self.res is not None and pair[1] is not None:
+            out = out + self.res(pair[1])
         if self.bias is not None:
             out = out + self.bias
 
