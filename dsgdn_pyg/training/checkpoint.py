@@ -7,8 +7,10 @@ run's configuration (``version``, ``model``, ``train``, ``data`` and
 ``last.pt``, written after every epoch, holds the weights, the optimiser,
 the epochs done (their ``metrics.jsonl`` records), every random state, the
 digest of the run's configuration and the selected epoch with the SHA-256
-of its ``best.pt``. ``best.pt`` keeps the weights under :data:`WEIGHTS`,
-``last.pt`` under :data:`LEGACY_LAST_WEIGHTS`.
+of its ``best.pt``. Both keep the weights under :data:`WEIGHTS`
+(``"state_dict"``); an earlier ``last.pt`` keeps them under ``"model"``
+(:data:`LEGACY_LAST_WEIGHTS`) and is read as well, so a run started
+before the two were named alike still resumes.
 """
 
 import random
@@ -28,12 +30,12 @@ LEGACY_LAST_WEIGHTS = "model"
 
 
 def weights(payload: dict) -> dict:
-    """The model's state dict a loaded checkpoint holds (a ``best.pt`` or a
-    ``last.pt``); :class:`KeyError` if none."""
+    """The model's state dict a loaded checkpoint holds (a ``best.pt``, or
+    a ``last.pt`` of either naming); :class:`KeyError` if none."""
     if WEIGHTS in payload:
         return payload[WEIGHTS]
     if "optimizer" in payload and LEGACY_LAST_WEIGHTS in payload:
-        return payload[LEGACY_LAST_WEIGHTS]  # a last.pt
+        return payload[LEGACY_LAST_WEIGHTS]  # an earlier last.pt
     raise KeyError(WEIGHTS)
 
 
@@ -65,8 +67,7 @@ def save_last(run_dir: Path, model: torch.nn.Module,
     :obj:`progress.epoch` as if never interrupted."""
     selected = progress.selected
     files.save_checkpoint(Path(run_dir) / files.LAST, {
-        LEGACY_LAST_WEIGHTS: model.state_dict(),
-        "optimizer": optimizer.state_dict(),
+        WEIGHTS: model.state_dict(), "optimizer": optimizer.state_dict(),
         "epoch": progress.epoch, "history": progress.history,
         "rng": rng_states(loader_generator, draw),
         "run": files.identity_digest(run_config),
