@@ -178,9 +178,9 @@ def _begin(training: _Training, run_config: dict, out_dir: Optional[Path],
     """The progress a seed starts from: none, or (:obj:`resume`) what its
     ``last.pt`` records, restored into :obj:`training`; writes
     ``config.json``."""
-    if out_dir is None:
-        return Progress()
     progress = Progress()
+    if out_dir is None:
+        return progress
     if resume and (out_dir / files.LAST).is_file():
         progress = load_last(out_dir, run_config, training.model,
                              training.optimizer, training.loader_generator,
