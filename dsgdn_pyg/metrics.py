@@ -1,8 +1,15 @@
 """Classification metrics computed with torch, on the tensors' own device.
 
-They match scikit-learn's ``f1_score(average="weighted")`` and
-``accuracy_score`` but need no copy to the host, so the training loop can
-measure every modality on every batch without a synchronisation.
+The one implementation of the package's F1 and accuracy: the training loop
+measures every modality on every batch with it without a synchronisation
+(Alg. 2), and the reported metrics of every split are its values too
+(:func:`dsgdn_pyg.training.evaluation.split_metrics`). They are
+scikit-learn's ``f1_score`` (``average=None`` and ``"weighted"``,
+``zero_division=0``) and ``accuracy_score``, computed the way it computes
+them: per-class F1 and accuracy are its values bit for bit, and so is the
+weighted F1 whenever at most 7 classes occur (its sum is then the
+left-to-right sum scikit-learn's NumPy does; with more, it may differ from
+it in the last bit).
 """
 
 from typing import Optional
@@ -26,24 +33,37 @@ def confusion_matrix(pred: Tensor, target: Tensor, num_classes: int,
 
 
 def per_class_f1(cm: Tensor) -> Tensor:
-    """F1 of every class from a confusion matrix (0 where undefined, as
-    scikit-learn's ``zero_division=0``)."""
+    """F1 of every class from a confusion matrix, ``2 TP / (2 TP + FP +
+    FN)`` in float64 as scikit-learn computes it (0 where undefined, as its
+    ``zero_division=0``)."""
     cm = cm.to(torch.float64)
-    tp = cm.diagonal()
-    precision = tp / cm.sum(0).clamp(min=1)
-    recall = tp / cm.sum(1).clamp(min=1)
-    denom = precision + recall
-    return torch.where(denom > 0, 2 * precision * recall / denom.clamp(
-        min=1e-300), torch.zeros_like(denom))
+    denom = cm.sum(0) + cm.sum(1)  # predicted + true = 2 TP + FP + FN
+    return torch.where(denom > 0, 2 * cm.diagonal() / denom.clamp(min=1),
+                       torch.zeros_like(denom))
+
+
+def weighted_f1_of(cm: Tensor) -> Tensor:
+    """Support-weighted mean of the per-class F1 of a confusion matrix (a
+    0-d float64 tensor on its device; 0 without utterances).
+
+    The weighted terms are summed left to right, one class after the
+    other, as NumPy sums fewer than 8 values: with at most 7 classes
+    occurring this is scikit-learn's value bit for bit (an absent class
+    adds an exact zero)."""
+    support = cm.sum(1).to(torch.float64)
+    terms = per_class_f1(cm) * support
+    total = terms[0]
+    for term in terms[1:]:
+        total = total + term
+    return total / support.sum().clamp(min=1)
 
 
 def weighted_f1(pred: Tensor, target: Tensor, num_classes: int,
                 mask: Optional[Tensor] = None) -> Tensor:
     """Support-weighted mean of per-class F1 (a 0-d tensor on the input's
-    device); equals scikit-learn's ``f1_score(average="weighted")``."""
-    cm = confusion_matrix(pred, target, num_classes, mask)
-    support = cm.sum(1).to(torch.float64)
-    return (per_class_f1(cm) * support).sum() / support.sum().clamp(min=1)
+    device): scikit-learn's ``f1_score(average="weighted",
+    zero_division=0)``, see :func:`weighted_f1_of`."""
+    return weighted_f1_of(confusion_matrix(pred, target, num_classes, mask))
 
 
 def accuracy(pred: Tensor, target: Tensor,

@@ -26,7 +26,7 @@ from dsgdn_pyg.features.store import npz_name
 from dsgdn_pyg.io import (TEMPORARY, atomic_write_text, check_not_input,
                           check_writable)
 from dsgdn_pyg.training.runs import load_model
-from dsgdn_pyg.training.trainer import to_device
+from dsgdn_pyg.training.device import to_device
 
 PathLike = Union[str, os.PathLike]
 DialogueInput = Union[PathLike, Sequence[dict]]

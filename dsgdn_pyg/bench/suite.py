@@ -130,7 +130,7 @@ def resolve_device(name: str) -> torch.device:
     """The trainer's :func:`~dsgdn_pyg.training.resolve_device` (``auto``
     -> CUDA when available, else CPU), limited to the devices the
     benchmark can time and measure: CPU and CUDA."""
-    from dsgdn_pyg.training.trainer import resolve_device as resolve
+    from dsgdn_pyg.training.device import resolve_device as resolve
 
     device = resolve(name)
     if device.type not in ("cpu", "cuda"):

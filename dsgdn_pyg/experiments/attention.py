@@ -13,7 +13,7 @@ from torch_geometric.loader import DataLoader
 
 from dsgdn_pyg.data.dialogue_graph import NODE_TYPE
 from dsgdn_pyg.training.runs import load_model, load_run_corpus
-from dsgdn_pyg.training.trainer import to_device
+from dsgdn_pyg.training.device import to_device
 
 MAPS = ("positive", "negative", "differential")
 

@@ -26,9 +26,9 @@ def measure_task(task: dict) -> dict:
     from dsgdn_pyg.models.amb_dsgdn import AMBDSGDN
     from dsgdn_pyg.training.config import recipe_config
     from dsgdn_pyg.training.session import build_model_config
-    from dsgdn_pyg.training.trainer import (make_adam, resolve_device,
-                                            seed_everything, to_device,
-                                            train_epoch)
+    from dsgdn_pyg.training.device import (resolve_device, seed_everything,
+                                           to_device)
+    from dsgdn_pyg.training.trainer import make_adam, train_epoch
 
     request = build_request(task["settings"], task["seed"],
                             Path(task["overhead"]).parent)

@@ -60,7 +60,7 @@ class TextEncoder:
             raise ValueError(f"batch_size: expected an integer >= 1, got "
                              f"{batch_size}")
         require_extra("sentence_transformers", "text")
-        from dsgdn_pyg.training.trainer import resolve_device
+        from dsgdn_pyg.training.device import resolve_device
 
         self.model = model
         self.path = resolve_text_model(model)

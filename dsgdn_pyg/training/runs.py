@@ -13,8 +13,10 @@ from typing import List, Optional, Tuple
 
 from dsgdn_pyg.errors import DataError
 from dsgdn_pyg.models.amb_dsgdn import AMBDSGDN, ModelConfig
+from dsgdn_pyg.training import checkpoint
 from dsgdn_pyg.training import run_dir as files
-from dsgdn_pyg.training.trainer import SplitMetrics, evaluate, resolve_device
+from dsgdn_pyg.training.device import resolve_device
+from dsgdn_pyg.training.evaluation import SplitMetrics, evaluate
 
 SPLITS = ("train", "valid", "test")
 
@@ -56,12 +58,12 @@ def load_model(run_dir, device: str = "cpu") -> Tuple[AMBDSGDN, dict]:
     payload = files.load_checkpoint(Path(run_dir))
     try:
         model = AMBDSGDN(ModelConfig(**payload["model"]))
-        model.load_state_dict(payload["state_dict"])
+        model.load_state_dict(checkpoint.weights(payload))
     except (KeyError, TypeError, RuntimeError) as exc:
         raise DataError(
             f"{Path(run_dir) / files.CHECKPOINT}: not a dsgdn-pyg checkpoint "
             f"({str(exc).splitlines()[0]})") from None
-    config = {k: v for k, v in payload.items() if k != "state_dict"}
+    config = {k: v for k, v in payload.items() if k != checkpoint.WEIGHTS}
     return model.to(resolve_device(device)).eval(), config
 
 

@@ -18,11 +18,11 @@ from dsgdn_pyg.models.amb_dsgdn import (ModelConfig, parse_modalities,
                                         preset_config)
 from dsgdn_pyg.training import lock
 from dsgdn_pyg.training import run_dir as files
+from dsgdn_pyg.training.checkpoint import check_finished
 from dsgdn_pyg.training.config import recipe_config
-from dsgdn_pyg.training.trainer import (RunResult, TrainCallback,
-                                        check_finished, load_result,
-                                        resolve_device, summarize,
-                                        train_run)
+from dsgdn_pyg.training.device import resolve_device
+from dsgdn_pyg.training.report import RunResult, load_result, summarize
+from dsgdn_pyg.training.trainer import TrainCallback, train_run
 
 INPUT_DIMS = ("preset", "data")
 CLASSES = ("preset", "data")
