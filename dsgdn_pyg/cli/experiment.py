@@ -6,8 +6,8 @@ from typing import List, Optional
 import typer
 from rich.table import Table
 
-from dsgdn_pyg.cli.common import (console, fail, parse_list,
-                                  refuse_together, user_errors)
+from dsgdn_pyg.cli.common import console, fail, user_errors
+from dsgdn_pyg.errors import parse_list, refuse_together
 from dsgdn_pyg.cli.train import _parse_seeds
 
 experiment_app = typer.Typer(

@@ -10,9 +10,8 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress,
                            TextColumn, TimeElapsedColumn)
 from rich.table import Table
 
-from dsgdn_pyg.cli.common import (console, err_console, given,
-                                  parse_int_list, refuse_together,
-                                  user_errors)
+from dsgdn_pyg.cli.common import console, err_console, given, user_errors
+from dsgdn_pyg.errors import parse_int_list, refuse_together
 
 SEED_HELP = "Random seed of the run (model init, batch order, dropout)."
 
