@@ -34,10 +34,10 @@ FREE_ON_RESUME = ("device", "out", "resume", "overwrite")
 @dataclass
 class TrainRequest:
     """Everything ``dsgdn train`` was asked for (the defaults are those of
-    :data:`~dsgdn_pyg.training.options.TRAIN_OPTIONS`; :func:`request_from_options`
-    makes one from option values). :obj:`resume` carries on the interrupted
-    run in :obj:`out`; :obj:`overwrite` clears a finished or abandoned one
-    there first."""
+    :data:`~dsgdn_pyg.training.options.TRAIN_OPTIONS`, and
+    :func:`request_from_options` makes one from option values).
+    :obj:`resume` carries on the interrupted run in :obj:`out`;
+    :obj:`overwrite` clears a finished or abandoned one there first."""
     data: Optional[str] = DEFAULT["data"]
     preset: str = DEFAULT["preset"]
     modalities: str = DEFAULT["modalities"]
@@ -117,11 +117,12 @@ def settings(request: TrainRequest) -> dict:
     return json.loads(files.to_json({**values, **train, **model}))
 
 
-def check_request(request: TrainRequest) -> None:
+def check_request(request: TrainRequest):
     """Every option and the device, checked without reading data or
-    touching the disk (what :func:`run_training` does first)."""
+    touching the disk (what :func:`run_training` does first); returns the
+    device."""
     settings(request)
-    resolve_device(request.device)
+    return resolve_device(request.device)
 
 
 def request_from_options(values: Mapping[str, Any],
@@ -207,7 +208,11 @@ def resumed_request(request: TrainRequest,
     it was started with (its ``config.json``), on :obj:`request.device`
     where the device was given. Each option named in :obj:`given` (every
     setting when ``None``) must resolve, in :obj:`request`, to the run's
-    own value: a one-line error naming the option otherwise."""
+    own value: a one-line error naming the option otherwise. Both
+    requests are checked on the way (:func:`settings`)."""
+    if request.out is None:
+        raise ValueError("--resume: expected the run directory to resume "
+                         "(the request's out)")
     run_dir = Path(request.out)
     stored = load_request(run_dir)
     if given is None or "device" in given:
@@ -273,16 +278,18 @@ def run_training(request: TrainRequest,
     unfinished ones carry on from their ``last.pt`` (each checked to be the
     run's own), and the outcome is the uninterrupted run's.
     """
-    if request.resume:
+    if request.resume:  # the run's own request, checked on the way
         request = resumed_request(request, given)
-    check_request(request)
+        device = resolve_device(request.device)
+    else:
+        device = check_request(request)
     with display if display is not None else contextlib.nullcontext():
-        return _run_checked(request, callback, log)
+        return _run_checked(request, device, callback, log)
 
 
-def _run_checked(request: TrainRequest, callback: Optional[TrainCallback],
+def _run_checked(request: TrainRequest, device,
+                 callback: Optional[TrainCallback],
                  log: Callable[[str], None]) -> TrainOutcome:
-    device = resolve_device(request.device)
     out_dir = Path(request.out or Path("runs") / default_run_name(request))
     option = "--resume" if request.resume else "--out"
     files.check_location(out_dir, request.resume)
