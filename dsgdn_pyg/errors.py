@@ -1,6 +1,8 @@
-"""Errors of dsgdn-pyg and the range checks behind the one-line messages."""
+"""Errors of dsgdn-pyg and the checks behind the one-line messages: number
+ranges, comma-separated lists, options that exclude each other."""
 
 import math
+from typing import List
 
 
 class DataError(ValueError):
@@ -51,3 +53,40 @@ def check_number(option: str, value, low=None, high=None, *,
     elif high is not None:
         bounds = f" {'<' if high_open else '<='} {high}"
     raise ValueError(f"{option}: expected {kind}{bounds}, got {value!r}")
+
+
+def parse_list(option: str, text: str, what: str = "names") -> List[str]:
+    """``"a,b"`` -> ``["a", "b"]``; an empty list or an empty item
+    (``''``, ``a,,b``, ``a,``) is a one-line ``ValueError`` naming
+    :obj:`option`, never read as "none given" or skipped."""
+    items = [item.strip() for item in str(text).split(",")]
+    if not all(items):
+        raise ValueError(f"{option}: expected comma-separated {what} with "
+                         f"no empty item, got {text!r}")
+    return items
+
+
+def parse_int_list(option: str, text: str, distinct: bool = False
+                   ) -> List[int]:
+    """``"1,2,3"`` -> ``[1, 2, 3]``, refusing empty items, non-integers and
+    (with :obj:`distinct`) repeats."""
+    kind = "distinct integers" if distinct else "integers"
+    items = parse_list(option, text, kind)
+    try:
+        values = [int(v) for v in items]
+    except ValueError:
+        raise ValueError(f"{option}: expected comma-separated {kind}, got "
+                         f"{text!r}") from None
+    if distinct and len(set(values)) != len(values):
+        raise ValueError(f"{option}: expected comma-separated {kind}, got "
+                         f"{text!r} (an item twice)")
+    return values
+
+
+def refuse_together(first: str, given_first: bool, second: str,
+                    given_second: bool, why: str) -> None:
+    """A one-line ``ValueError`` naming both options when two options that
+    contradict each other (or one that means nothing with the other) are
+    both given: ``"--resume and --overwrite: <why>"``."""
+    if given_first and given_second:
+        raise ValueError(f"{first} and {second}: {why}")

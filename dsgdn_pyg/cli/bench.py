@@ -9,8 +9,8 @@ from typing import List, Optional
 import typer
 from rich.table import Table
 
-from dsgdn_pyg.cli.common import (console, err_console, parse_int_list,
-                                  user_errors)
+from dsgdn_pyg.cli.common import console, err_console, user_errors
+from dsgdn_pyg.errors import parse_int_list
 
 
 def _int_list(option: str, text: Optional[str]) -> Optional[List[int]]:

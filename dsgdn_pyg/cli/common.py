@@ -1,7 +1,7 @@
 """What every command shares: consoles and the one-line error exit."""
 
 import contextlib
-from typing import Dict, Iterator, List, Optional
+from typing import Dict, Iterator, Optional
 
 import typer
 from rich.console import Console
@@ -102,43 +102,6 @@ def use_plain_help(app: typer.Typer) -> None:
             info.cls = Command
     for group in app.registered_groups:
         use_plain_help(group.typer_instance)
-
-
-def parse_list(option: str, text: str, what: str = "names") -> List[str]:
-    """``"a,b"`` -> ``["a", "b"]``; an empty list or an empty item
-    (``''``, ``a,,b``, ``a,``) is a one-line ``ValueError`` naming
-    :obj:`option`, never read as "none given" or skipped."""
-    items = [item.strip() for item in str(text).split(",")]
-    if not all(items):
-        raise ValueError(f"{option}: expected comma-separated {what} with "
-                         f"no empty item, got {text!r}")
-    return items
-
-
-def parse_int_list(option: str, text: str, distinct: bool = False
-                   ) -> List[int]:
-    """``"1,2,3"`` -> ``[1, 2, 3]``, refusing empty items, non-integers and
-    (with :obj:`distinct`) repeats."""
-    kind = "distinct integers" if distinct else "integers"
-    items = parse_list(option, text, kind)
-    try:
-        values = [int(v) for v in items]
-    except ValueError:
-        raise ValueError(f"{option}: expected comma-separated {kind}, got "
-                         f"{text!r}") from None
-    if distinct and len(set(values)) != len(values):
-        raise ValueError(f"{option}: expected comma-separated {kind}, got "
-                         f"{text!r} (an item twice)")
-    return values
-
-
-def refuse_together(first: str, given_first: bool, second: str,
-                    given_second: bool, why: str) -> None:
-    """A one-line ``ValueError`` naming both options when two options that
-    contradict each other (or one that means nothing with the other) are
-    both given: ``"--resume and --overwrite: <why>"``."""
-    if given_first and given_second:
-        raise ValueError(f"{first} and {second}: {why}")
 
 
 def given(ctx: "typer.Context", name: str) -> bool:

@@ -6,9 +6,9 @@ from typing import List, Optional
 import typer
 from rich.table import Table
 
-from dsgdn_pyg.cli.common import (console, fail, parse_list,
-                                  refuse_together, user_errors)
-from dsgdn_pyg.cli.train import _parse_seeds
+from dsgdn_pyg.cli.common import console, fail, user_errors
+from dsgdn_pyg.cli.options import SWEEP
+from dsgdn_pyg.errors import parse_int_list, parse_list, refuse_together
 
 experiment_app = typer.Typer(
     help="The paper's experiments (Sec. 6): run a named grid of `dsgdn "
@@ -34,6 +34,8 @@ def list_experiments() -> None:
 
 
 def _parse_cells(cells: Optional[List[str]]) -> dict:
+    """``NAME='--option value ...'`` -> ``{NAME: ["--option", "value",
+    ...]}`` (the library reads the words, once)."""
     out = {}
     for spec in cells or []:
         name, sep, options = spec.partition("=")
@@ -51,19 +53,13 @@ def run(
     ctx: typer.Context,
     name: str = typer.Argument(..., help="Experiment (see `dsgdn "
                                "experiment list`)."),
-    data: Optional[Path] = typer.Option(
-        None, "--data", help="As for `dsgdn train` (default: the built-in "
-        "synthetic dialogues)."),
-    preset: Optional[str] = typer.Option(
-        None, help="iemocap or meld (default: iemocap)."),
-    modalities: Optional[str] = typer.Option(
-        None, help="Any subset of t, a, v (default: the preset's three)."),
+    data: SWEEP["data"] = None,
+    preset: SWEEP["preset"] = None,
+    modalities: SWEEP["modalities"] = None,
     seeds: str = typer.Option("1,2,3", help="Seeds of every cell, e.g. "
                               "1,2,3."),
-    epochs: Optional[int] = typer.Option(None, help="Training epochs "
-                                         "(default: the preset's recipe)."),
-    input_dims: Optional[str] = typer.Option(
-        None, help="preset or data, as for `dsgdn train`."),
+    epochs: SWEEP["epochs"] = None,
+    input_dims: SWEEP["input_dims"] = None,
     out: Optional[Path] = typer.Option(
         None, help="Experiment folder (default: runs/experiments/NAME); "
         "one `dsgdn train` run directory per cell and seed."),
@@ -102,13 +98,8 @@ def run(
     holds its lock; the others wait for it before their report.
     """
     from dsgdn_pyg.experiments import run_experiment
+    from dsgdn_pyg.training.options import as_overrides, parse_options
 
-    base = list(ctx.args)
-    for option, value in (("--data", data), ("--preset", preset),
-                          ("--modalities", modalities), ("--epochs", epochs),
-                          ("--input-dims", input_dims)):
-        if value is not None:
-            base += [option, str(value)]
     with user_errors():
         refuse_together("--address", address is not None,
                         f"--executor {executor}", executor != "ray",
@@ -116,8 +107,14 @@ def run(
                         "or drop --address")
         folder = out or Path("runs") / "experiments" / name
         _check_out(folder, data, from_runs)
+        # The base configuration: the other `dsgdn train` options, words
+        # read once, here, then those of SWEEP given.
+        base = dict(parse_options(ctx.args, "option"), **as_overrides(
+            {key: ctx.params[key] for key in SWEEP
+             if ctx.params[key] is not None}))
         outcome = run_experiment(
-            name, base, _parse_seeds(0, seeds), folder, executor=executor,
+            name, base, parse_int_list("--seeds", seeds, distinct=True),
+            folder, executor=executor,
             workers=workers, address=address, shard=shard,
             only=parse_list("--only", only, "cell names")
             if only is not None else None,

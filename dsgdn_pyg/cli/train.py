@@ -2,7 +2,7 @@
 
 import time
 from pathlib import Path
-from typing import List, Optional
+from typing import Optional
 
 import typer
 from rich.markup import escape
@@ -10,11 +10,8 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress,
                            TextColumn, TimeElapsedColumn)
 from rich.table import Table
 
-from dsgdn_pyg.cli.common import (console, err_console, given,
-                                  parse_int_list, refuse_together,
-                                  user_errors)
-
-SEED_HELP = "Random seed of the run (model init, batch order, dropout)."
+from dsgdn_pyg.cli.common import console, err_console, user_errors
+from dsgdn_pyg.cli.options import given_options, train_parameters
 
 
 class RichProgress:
@@ -62,14 +59,6 @@ def _progress() -> Progress:
                     transient=False)
 
 
-def _parse_seeds(seed: int, seeds: Optional[str]) -> List[int]:
-    """``--seeds`` when given (an empty one or an empty item is an error,
-    never seed 0), else ``[seed]``."""
-    if seeds is None:
-        return [seed]
-    return parse_int_list("--seeds", seeds, distinct=True)
-
-
 def _metrics_table(title: str, rows) -> Table:
     table = Table(title=title)
     for col in ("split", "weighted F1", "accuracy"):
@@ -90,104 +79,8 @@ def _per_class_table(classes, f1s,
     return table
 
 
-def train(
-    ctx: typer.Context,
-    data: Optional[Path] = typer.Option(
-        None, "--data", help="Feature bundle (.pkl: "
-        "iemocap_multimodal_features.pkl or meld_multimodal_features.pkl) "
-        "or dialogue "
-        "folder (metadata .pkl + text/audio/visual .npz, e.g. "
-        "../shared/data/iemocap or the output of `dsgdn features`). "
-        "Default: the built-in synthetic dialogues."),
-    preset: str = typer.Option(
-        "iemocap", help="Published configuration and recipe: iemocap or "
-        "meld. Every option below defaults to it."),
-    modalities: str = typer.Option(
-        "tav", help="Modalities to use: any non-empty subset of t, a, v."),
-    epochs: Optional[int] = typer.Option(
-        None, help="Training epochs (preset: 61 iemocap, 20 meld; 12 on "
-        "the synthetic data)."),
-    seed: int = typer.Option(0, help=SEED_HELP),
-    seeds: Optional[str] = typer.Option(
-        None, help="Several seeds, e.g. 1,2,3: one run each, then mean and "
-        "std (not with --seed)."),
-    device: str = typer.Option("auto", help="auto, cpu or cuda."),
-    out: Optional[Path] = typer.Option(
-        None, help="Run directory (default: runs/<data>-<modalities>-"
-        "<time>). With several seeds, one sub-directory per seed."),
-    lr: Optional[float] = typer.Option(None, help="Adam learning rate "
-                                       "(preset: 6.8e-5 / 5e-5; 1e-3 on the synthetic data)."),
-    weight_decay: Optional[float] = typer.Option(
-        None, help="Adam weight decay (preset: 5e-5 / 7.5e-5)."),
-    batch_size: Optional[int] = typer.Option(
-        None, help="Dialogues per batch (preset: 16 / 64)."),
-    dropout: Optional[float] = typer.Option(
-        None, help="Encoder and classifier dropout (preset: 0.5 / 0.11)."),
-    hidden: Optional[int] = typer.Option(None, help="Hidden size d_h "
-                                         "(512)."),
-    num_heads: Optional[int] = typer.Option(
-        None, help="Transformer heads of the audio/visual encoders (8)."),
-    graph_heads: Optional[int] = typer.Option(
-        None, "--heads", help="Differential attention heads per DiffRGCN "
-        "block (2)."),
-    graph_dropout: Optional[float] = typer.Option(
-        None, help="Dropout inside the DiffRGCN blocks (0.2)."),
-    window: Optional[int] = typer.Option(
-        None, help="Dialogue graph window w (preset: 20 / 6)."),
-    graph_layer: str = typer.Option(
-        "diff", help="Graph layer: diff (DiffRGCN), gat, gcn, none "
-        "(ablations) or dense (the dense-adjacency baseline)."),
-    modality_dropout: bool = typer.Option(
-        True, help="Adaptive modality dropout after the warm-up."),
-    warm_up: Optional[int] = typer.Option(
-        None, "--warm-up", help="Epochs before modality dropout starts "
-        "(preset: 60 / 0; 6 on the synthetic data)."),
-    q_base: Optional[float] = typer.Option(
-        None, help="Base modality drop probability (preset: 0.3 / 0.2)."),
-    q_lambda: Optional[float] = typer.Option(
-        None, help="Scaling of the relative performance (0.9)."),
-    p_exe: Optional[float] = typer.Option(
-        None, help="Probability a batch gets modality dropout "
-        "(preset: 0.5 / 0.2)."),
-    fusion_weights: Optional[str] = typer.Option(
-        None, help="Fixed weights of the modalities' logits in the fusion, "
-        "e.g. t=0.8,v=0.1,a=0.1 (the paper's Sec. 6.7); default: the "
-        "published plain sum."),
-    class_weights: bool = typer.Option(
-        True, help="Use class weights: the preset's (IEMOCAP inverse "
-        "frequency) or, with --classes data, the training labels' inverse "
-        "frequency. The choice is printed at the start."),
-    classes: str = typer.Option(
-        "preset", help="Classes: 'preset' (the preset's; a label or class "
-        "name of the data outside them is an error) or 'data' (the data's "
-        "own, with class weights from the inverse frequency of the training "
-        "labels unless --no-class-weights). The synthetic data always uses "
-        "its own."),
-    input_dims: str = typer.Option(
-        "preset", help="Feature widths: 'preset' (widths must match the "
-        "preset, else an error) or 'data' (take them from the data)."),
-    select_on: str = typer.Option(
-        "valid", help="Epoch selection: valid (honest) or test (the LEGACY "
-        "protocol of the published code, labelled as such)."),
-    split_seed: int = typer.Option(
-        0, help="Seed of the carved validation split (when the data has no "
-        "validation ids) and of the synthetic data."),
-    valid_fraction: float = typer.Option(
-        0.1, help="Fraction of training dialogues carved for validation "
-        "when the data has no validation ids."),
-    synthetic_dialogues: Optional[int] = typer.Option(
-        None, help="Number of built-in synthetic dialogues (48) when "
-        "--data is not given."),
-    resume: Optional[Path] = typer.Option(
-        None, "--resume", metavar="RUN_DIR", help="Carry on an interrupted "
-        "run from its last finished epoch, with the options of its "
-        "config.json (others given must agree; --device may change), after "
-        "checking that its last.pt and best.pt are its own. The result "
-        "equals the uninterrupted run's (best.pt byte for byte on CPU)."),
-    overwrite: bool = typer.Option(
-        False, "--overwrite", help="Clear the run already in --out first "
-        "(without it, a directory holding a run is refused)."),
-) -> None:
+@train_parameters
+def train(ctx: typer.Context, **values) -> None:
     """Train AMB-DSGDN, select the epoch on validation, report test there.
 
     With no arguments it trains on the built-in synthetic IEMOCAP-shaped
@@ -200,88 +93,16 @@ def train(
     freed even by kill -9): a second train or --resume of a run in progress
     is refused with the first's PID.
     """
-    from dsgdn_pyg.models.amb_dsgdn import parse_fusion_weights
-    from dsgdn_pyg.training.session import (TrainRequest, check_request,
-                                            run_training)
+    from dsgdn_pyg.training.session import request_from_options, run_training
 
+    given = given_options(ctx)
     with user_errors():
-        refuse_together("--resume", resume is not None, "--overwrite",
-                        overwrite, "a resumed run keeps its files; choose one")
-        refuse_together("--seed", given(ctx, "seed"), "--seeds",
-                        seeds is not None, "--seeds replaces --seed; give one")
-        fixed_fusion = parse_fusion_weights(fusion_weights)
-        request = TrainRequest(
-            data=str(data) if data is not None else None, preset=preset,
-            modalities=modalities, seeds=_parse_seeds(seed, seeds),
-            device=device, out=out, input_dims=input_dims,
-            split_seed=split_seed, valid_fraction=valid_fraction,
-            class_weights=class_weights, classes=classes,
-            synthetic=(dict(num_dialogues=synthetic_dialogues)
-                       if synthetic_dialogues is not None else None),
-            model_overrides=dict(
-                dropout=dropout, hidden=hidden, num_heads=num_heads,
-                graph_heads=graph_heads, graph_dropout=graph_dropout,
-                graph_layer=graph_layer, modality_dropout=modality_dropout,
-                q_base=q_base, q_lambda=q_lambda, p_exe=p_exe,
-                fusion_weights=fixed_fusion),
-            train_overrides=dict(
-                epochs=epochs, lr=lr, weight_decay=weight_decay,
-                batch_size=batch_size, window=window, warm_up_epochs=warm_up,
-                select_on=select_on), overwrite=overwrite)
-        if resume is not None:
-            request = _resumed_request(ctx, request, resume, device)
-        check_request(request)
-        with _progress() as progress:
-            outcome = run_training(request, callback=RichProgress(progress),
-                                   log=console.print)
+        request = request_from_options(values, given)
+        progress = _progress()
+        outcome = run_training(request, callback=RichProgress(progress),
+                               log=console.print, given=given,
+                               display=progress)
     _print_outcome(outcome)
-
-
-# Options whose field name in the resolved settings differs.
-_SETTING_OF = {"seed": "seeds", "warm_up": "warm_up_epochs",
-               "synthetic_dialogues": "synthetic"}
-# Where and how, not what: free to change on --resume.
-_FREE_ON_RESUME = {"device", "resume", "overwrite", "out"}
-
-
-def _resumed_request(ctx: typer.Context, given, run_dir: Path, device: str):
-    """The request stored in RUN_DIR; every option also given on the
-    command line must resolve to the stored value."""
-    from dsgdn_pyg.training.session import load_request, settings
-
-    if given.out is not None and Path(given.out) != run_dir:
-        raise ValueError(f"--out {given.out} and --resume {run_dir}: the "
-                         f"run resumes in its own directory; drop --out")
-    stored = load_request(run_dir)
-
-    def given_here(name: str) -> bool:
-        source = ctx.get_parameter_source(name)
-        return source is not None and source.name == "COMMANDLINE"
-
-    if given_here("device"):
-        stored.device = device
-    old, new = settings(stored), settings(given)
-    for param in ctx.command.params:
-        name = param.name
-        if name in _FREE_ON_RESUME or not given_here(name):
-            continue
-        key = _SETTING_OF.get(name, name)
-        if old.get(key) != new.get(key):
-            raise ValueError(
-                f"{param.opts[0]}: {run_dir} was started with "
-                f"{_setting_text(key, old.get(key))}, not "
-                f"{_setting_text(key, new.get(key))}; --resume takes the "
-                f"run's own options (drop it, or start a new run)")
-    return stored
-
-
-def _setting_text(key: str, value) -> str:
-    """A resolved setting as a message says it (``None`` means "not
-    given")."""
-    if value is None:
-        return ("the built-in synthetic dialogues" if key == "data" else
-                "no value (the default)")
-    return repr(value)
 
 
 def _print_outcome(outcome) -> None:

@@ -13,7 +13,6 @@ from torch_geometric.loader import DataLoader
 
 from dsgdn_pyg.bench.measure import Timer
 from dsgdn_pyg.data.dialogue_graph import NODE_TYPE
-from dsgdn_pyg.experiments.options import build_request
 from dsgdn_pyg.training import run_dir as files
 
 REPEATS = 3
@@ -25,13 +24,14 @@ def measure_task(task: dict) -> dict:
     from dsgdn_pyg.data.corpus import load_corpus
     from dsgdn_pyg.models.amb_dsgdn import AMBDSGDN
     from dsgdn_pyg.training.config import recipe_config
-    from dsgdn_pyg.training.session import build_model_config
+    from dsgdn_pyg.training.session import (build_model_config,
+                                            request_from_options)
     from dsgdn_pyg.training.device import (resolve_device, seed_everything,
                                            to_device)
     from dsgdn_pyg.training.trainer import make_adam, train_epoch
 
-    request = build_request(task["settings"], task["seed"],
-                            Path(task["overhead"]).parent)
+    request = request_from_options(task["settings"], seeds=[task["seed"]],
+                                   out=Path(task["overhead"]).parent)
     train = recipe_config(request.preset, synthetic=request.data is None,
                           **request.train_overrides)
     corpus = load_corpus(request.data, window=train.window,

@@ -13,19 +13,19 @@ Layout of an experiment folder::
 
 import json
 import re
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from dsgdn_pyg import __version__
-from dsgdn_pyg.experiments.options import (OPTIONS, build_request,
-                                           check_settings, parse_options,
-                                           to_options)
+from dsgdn_pyg.experiments.options import check_settings
 from dsgdn_pyg.experiments.registry import (Cell, Experiment,
                                             get_experiment)
 from dsgdn_pyg.io import TEMPORARY
 from dsgdn_pyg.training import lock
 from dsgdn_pyg.training import run_dir as files
+from dsgdn_pyg.training.options import OPTION, as_overrides, to_options
 
 MANIFEST = "experiment.json"
 EVALUATIONS = "evaluations"
@@ -40,7 +40,7 @@ class Plan:
     experiment: Experiment
     out: Path
     base: dict
-    cells: List[dict]  # name, options, settings, run_root
+    cells: List[dict]  # name, options (as words), settings, run_root
     seeds: List[int]
     from_runs: Optional[Path] = None
     manifest: dict = field(default_factory=dict)
@@ -107,9 +107,11 @@ def is_empty(folder: Path) -> bool:
 def _resolved(settings: dict) -> dict:
     """Every value the settings resolve to (the preset's where they set
     none), to compare two configurations."""
+    from dsgdn_pyg.training.session import request_from_options
     from dsgdn_pyg.training.session import settings as resolve
 
-    values = resolve(build_request(settings, 0, Path(".")))
+    values = resolve(request_from_options(settings, seeds=[0],
+                                          out=Path(".")))
     if values.get("data") is not None:
         values["data"] = str(Path(values["data"]).resolve())
     return values
@@ -121,33 +123,42 @@ def _check_source_base(given: dict, source_base: dict, from_runs) -> None:
     if not given:
         return
     mine, theirs = _resolved(given), _resolved(source_base)
-    names = {key: name for name, (key, _) in OPTIONS.items()}
     for key in given:
-        setting = {"synthetic_dialogues": "synthetic"}.get(key, key)
-        if key == "device" or mine.get(setting) == theirs.get(setting):
+        option = OPTION[key]
+        if key == "device" or \
+                mine.get(option.setting) == theirs.get(option.setting):
             continue
-        shown = source_base.get(key, theirs.get(setting))
+        shown = source_base.get(key, theirs.get(option.setting))
         raise ValueError(
-            f"{names[key]}: the runs of --from-runs {from_runs} were trained "
-            f"with {names[key]} {shown}, not {given[key]} (they are measured "
-            f"as trained: drop the option, or train new runs)")
+            f"{option.flag}: the runs of --from-runs {from_runs} were "
+            f"trained with {option.flag} {shown}, not {given[key]} (they are "
+            f"measured as trained: drop the option, or train new runs)")
 
 
-def _cell_entry(cell: Cell, base: dict, root: Path) -> dict:
-    settings = dict(base, **parse_options(cell.options, f"cell {cell.name} "
-                                          f"option"))
-    return dict(name=cell.name, options=list(cell.options),
-                settings=settings, run_root=str(root / cell.name))
+def _cell_entry(name: str, overrides: dict, base: dict, root: Path,
+                words: Optional[Sequence[str]] = None) -> dict:
+    """A cell of the plan: its settings (the base's, then its overrides)
+    and its options as words (those it was written with, if it was)."""
+    return dict(name=name, options=list(words) if words is not None else
+                to_options(overrides), settings=dict(base, **overrides),
+                run_root=str(root / name))
 
 
-def make_plan(name: str, base_options: Sequence[str], seeds: Sequence[int],
+Options = Union[str, Sequence[str], Mapping[str, Any]]
+
+
+def make_plan(name: str, base_options: Options, seeds: Sequence[int],
               out: Path, only: Optional[Sequence[str]] = None,
-              extra_cells: Optional[Dict[str, Sequence[str]]] = None,
+              extra_cells: Optional[Dict[str, Options]] = None,
               from_runs: Optional[Path] = None) -> Plan:
     """Checks everything (experiment, options of the base and of every cell,
-    the output folder) and returns the plan; writes nothing."""
+    the output folder) and returns the plan; writes nothing.
+
+    The base configuration and the extra cells are overrides of the
+    request: settings (``{"window": 5}``) or `dsgdn train` options written
+    as words (``["--window", "5"]``), read here once."""
     experiment = get_experiment(name)
-    base = parse_options(base_options, "option")
+    base = as_overrides(base_options, "option")
     check_settings(base, "base configuration")
     preset = base.get("preset", "iemocap")
     out = Path(out)
@@ -155,6 +166,7 @@ def make_plan(name: str, base_options: Sequence[str], seeds: Sequence[int],
         raise ValueError(f"--seeds: expected distinct integers, got "
                          f"{list(seeds)}")
 
+    checked = set()
     if from_runs is not None:
         if experiment.kind != "evaluate":
             raise ValueError(f"--from-runs: only for the experiments that "
@@ -179,12 +191,17 @@ def make_plan(name: str, base_options: Sequence[str], seeds: Sequence[int],
             for c in source["cells"]]
         base = source["base"]
     else:
-        cells = [_cell_entry(c, base, out)
+        cells = [_cell_entry(c.name, dict(c.overrides), base, out)
                  for c in experiment.cells(preset)]
         for cell_name, options in (extra_cells or {}).items():
             check_cell_name(cell_name)
-            entry = _cell_entry(Cell(cell_name, tuple(options)), base, out)
+            entry = _cell_entry(
+                cell_name, as_overrides(options, f"cell {cell_name} option"),
+                base, out, None if isinstance(options, Mapping) else
+                shlex.split(options) if isinstance(options, str) else options)
+            # Checked here, even if --only leaves it out.
             check_settings(entry["settings"], f"cell {cell_name}")
+            checked.add(cell_name)
             cells = [c for c in cells if c["name"] != cell_name]
             cells.append(entry)
     if only:
@@ -195,7 +212,8 @@ def make_plan(name: str, base_options: Sequence[str], seeds: Sequence[int],
                              f"some of {', '.join(known)}")
         cells = [c for c in cells if c["name"] in only]
     for cell in cells:
-        check_settings(cell["settings"], f"cell {cell['name']}")
+        if cell["name"] not in checked:
+            check_settings(cell["settings"], f"cell {cell['name']}")
 
     manifest = dict(
         experiment=experiment.name, reproduces=experiment.reproduces,

@@ -1,14 +1,16 @@
 """The paper's experiments (Sec. 6), each a named grid of cells.
 
-A cell is a list of `dsgdn train` options applied on top of the base
-configuration; the default cell is the published configuration of the
-preset. ``train`` experiments train every (cell, seed); ``evaluate``
+A cell is a set of `dsgdn train` settings applied on top of the base
+configuration (overrides of the request, ``{"window": 5}``); the default
+cell is the published configuration of the preset. ``train`` experiments train every (cell, seed); ``evaluate``
 experiments measure trained runs under test-time conditions (no retraining);
 ``overhead`` measures time and FLOPs with the bench's timer.
 """
 
 from dataclasses import dataclass, field
-from typing import Callable, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, Mapping, Optional, Tuple
+
+from dsgdn_pyg.training.options import to_options
 
 # The paper's numbers as (weighted F1, weighted accuracy), in percent, per
 # preset; they were measured with all three modalities unless said.
@@ -46,7 +48,9 @@ TABLE7 = {
 class Cell:
     """One configuration of an experiment."""
     name: str
-    options: Tuple[str, ...] = ()
+    #: Settings of `dsgdn train` options, by setting name
+    #: (:data:`~dsgdn_pyg.training.options.TRAIN_OPTIONS`).
+    overrides: Mapping[str, Any] = field(default_factory=dict, hash=False)
     label: str = ""
     x: Optional[float] = None  # position on a sweep's axis
     y: Optional[float] = None  # second axis of a grid
@@ -55,6 +59,11 @@ class Cell:
     paper: Dict[str, Tuple[Optional[float], Optional[float]]] = field(
         default_factory=dict)
     paper_modalities: Optional[str] = None
+
+    @property
+    def options(self) -> Tuple[str, ...]:
+        """The overrides as `dsgdn train` command-line words."""
+        return tuple(to_options(self.overrides))
 
 
 @dataclass(frozen=True)
@@ -94,12 +103,12 @@ def _const(value):
     return lambda preset: value
 
 
-def _sweep(prefix: str, option: str, values, paper_at=None):
-    """Cells ``{prefix}{value}`` setting :obj:`option` to each value; the
+def _sweep(prefix: str, setting: str, values, paper_at=None):
+    """Cells ``{prefix}{value}`` setting :obj:`setting` to each value; the
     full model's paper number on the value :obj:`paper_at` gives."""
     def grid(preset: str) -> Tuple[Cell, ...]:
         at = paper_at(preset) if paper_at else None
-        return tuple(Cell(f"{prefix}{v}", (option, str(v)), f"{v}", x=v,
+        return tuple(Cell(f"{prefix}{v}", {setting: v}, f"{v}", x=v,
                           paper={preset: FULL[preset]} if v == at and
                           preset in FULL else {})
                      for v in values)
@@ -107,7 +116,7 @@ def _sweep(prefix: str, option: str, values, paper_at=None):
 
 
 def _modalities(preset: str) -> Tuple[Cell, ...]:
-    return tuple(Cell(m, ("--modalities", m), m.upper(),
+    return tuple(Cell(m, {"modalities": m}, m.upper(),
                       paper={preset: TABLE4[preset][m]}
                       if preset in TABLE4 else {}, paper_modalities=m)
                  for m in ("t", "a", "v", "ta", "tv", "tav"))
@@ -121,7 +130,7 @@ def _graph(preset: str) -> Tuple[Cell, ...]:
     labels = {"diff": "DiffRGCN", "gcn": "GCN (w/o DiffRGCN)",
               "none": "no graph (w/o subgraphs + DiffRGCN)",
               "gat": "GAT (extra row)"}
-    return tuple(Cell(k, ("--graph-layer", k), labels[k],
+    return tuple(Cell(k, {"graph_layer": k}, labels[k],
                       paper={preset: paper[k]} if k in paper else {})
                  for k in ("diff", "gcn", "none", "gat"))
 
@@ -131,12 +140,13 @@ def _modality_dropout(preset: str) -> Tuple[Cell, ...]:
                          (67.83, 68.78)],
              "meld": [FULL["meld"], (66.00, 66.05), (65.56, 65.71),
                       (64.87, 64.80)]}.get(preset)
-    specs = [("full", (), "full model"),
-             ("no-md", ("--no-modality-dropout",), "w/o MD"),
-             ("no-md-gcn", ("--no-modality-dropout", "--graph-layer", "gcn"),
+    specs = [("full", {}, "full model"),
+             ("no-md", {"modality_dropout": False}, "w/o MD"),
+             ("no-md-gcn", {"modality_dropout": False, "graph_layer": "gcn"},
               "w/o MD + DiffRGCN"),
-             ("no-md-none", ("--no-modality-dropout", "--graph-layer",
-                             "none"), "w/o MD + subgraphs + DiffRGCN")]
+             ("no-md-none", {"modality_dropout": False,
+                             "graph_layer": "none"},
+              "w/o MD + subgraphs + DiffRGCN")]
     return tuple(Cell(name, opts, label,
                       paper={preset: paper[i]} if paper else {})
                  for i, (name, opts, label) in enumerate(specs))
@@ -146,7 +156,7 @@ def _dropout_grid(preset: str) -> Tuple[Cell, ...]:
     qs, ps = ((0.1, 0.2, 0.3), (0.1, 0.2, 0.3)) if preset == "meld" else \
         ((0.1, 0.3, 0.5), (0.3, 0.5, 0.7))
     table = TABLE7.get(preset, {})
-    return tuple(Cell(f"q{q}-p{p}", ("--q-base", str(q), "--p-exe", str(p)),
+    return tuple(Cell(f"q{q}-p{p}", {"q_base": q, "p_exe": p},
                       f"q_base {q}, p_exe {p}", x=p, y=q,
                       paper={preset: (table[(q, p)], None)}
                       if (q, p) in table else {})
@@ -154,20 +164,20 @@ def _dropout_grid(preset: str) -> Tuple[Cell, ...]:
 
 
 def _fusion(preset: str) -> Tuple[Cell, ...]:
-    return (Cell("sum", (), "learned sum (published)"),
-            Cell("t0.8-v0.1-a0.1", ("--fusion-weights", "t=0.8,v=0.1,a=0.1"),
+    return (Cell("sum", {}, "learned sum (published)"),
+            Cell("t0.8-v0.1-a0.1", {"fusion_weights": "t=0.8,v=0.1,a=0.1"},
                  "fixed t 0.8 / v 0.1 / a 0.1"))
 
 
 def _overhead(preset: str) -> Tuple[Cell, ...]:
-    return (Cell("diff", (), "DiffRGCN + balancing (full)"),
-            Cell("gat", ("--graph-layer", "gat"), "GAT + balancing"),
-            Cell("diff-no-md", ("--no-modality-dropout",),
+    return (Cell("diff", {}, "DiffRGCN + balancing (full)"),
+            Cell("gat", {"graph_layer": "gat"}, "GAT + balancing"),
+            Cell("diff-no-md", {"modality_dropout": False},
                  "DiffRGCN w/o balancing"))
 
 
 def _base(preset: str) -> Tuple[Cell, ...]:
-    return (Cell("default", (), "published configuration"),)
+    return (Cell("default", {}, "published configuration"),)
 
 
 NOISE_LEVELS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
@@ -189,16 +199,16 @@ EXPERIMENTS: Dict[str, Experiment] = {e.name: e for e in (
                needs=AUDIO_VISUAL),
     Experiment("window", "Fig. 3", "graph window w: 1, 2, 5, 6, 10, 15, 20, "
                "30", "train", "curve",
-               _sweep("w", "--window", (1, 2, 5, 6, 10, 15, 20, 30),
+               _sweep("w", "window", (1, 2, 5, 6, 10, 15, 20, 30),
                       lambda p: {"iemocap": 20, "meld": 6}.get(p)),
                lambda p: "w6" if p == "meld" else "w20", axis="window w"),
     Experiment("heads", "Fig. 4", "differential attention heads per "
                "DiffRGCN block: 1, 2, 4, 8", "train", "curve",
-               _sweep("h", "--heads", (1, 2, 4, 8), _const(2)),
+               _sweep("h", "graph_heads", (1, 2, 4, 8), _const(2)),
                _const("h2"), axis="attention heads"),
     Experiment("warm-up", "Fig. 5", "warm-up epochs before modality "
                "dropout: 0, 10, 20, 30, 40, 50, 60", "train", "curve",
-               _sweep("e", "--warm-up", (0, 10, 20, 30, 40, 50, 60),
+               _sweep("e", "warm_up_epochs", (0, 10, 20, 30, 40, 50, 60),
                       lambda p: {"iemocap": 60, "meld": 0}.get(p)),
                lambda p: "e0" if p == "meld" else "e60",
                axis="warm-up epochs", needs=AUDIO_VISUAL),

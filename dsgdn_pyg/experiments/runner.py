@@ -6,17 +6,16 @@ from typing import Callable, Dict, List, Optional, Sequence
 from dsgdn_pyg.errors import MissingExtraError
 from dsgdn_pyg.experiments import plan as planning
 from dsgdn_pyg.experiments.executors import check_executor, run_tasks
-from dsgdn_pyg.experiments.options import build_request
-from dsgdn_pyg.training.session import check_data
+from dsgdn_pyg.training.session import check_data, request_from_options
 
 
-def run_experiment(name: str, base_options: Sequence[str],
+def run_experiment(name: str, base_options: planning.Options,
                    seeds: Sequence[int], out: Path, *,
                    executor: str = "local", workers: int = 1,
                    address: Optional[str] = None,
                    shard: Optional[str] = None,
                    only: Optional[Sequence[str]] = None,
-                   extra_cells: Optional[Dict[str, Sequence[str]]] = None,
+                   extra_cells: Optional[Dict[str, planning.Options]] = None,
                    from_runs: Optional[Path] = None,
                    report: bool = True,
                    log: Callable[[str], None] = print) -> dict:
@@ -35,7 +34,8 @@ def run_experiment(name: str, base_options: Sequence[str],
     plan = planning.make_plan(name, base_options, seeds, out, only,
                               extra_cells, from_runs)
     todo = planning.shard_slice(planning.tasks(plan), shard_spec)
-    training = [build_request(t["settings"], t["seed"], Path(t["run_dir"]))
+    training = [request_from_options(t["settings"], seeds=[t["seed"]],
+                                     out=Path(t["run_dir"]))
                 for t in todo if t["train"]]
     if training:
         check_data(training, log)

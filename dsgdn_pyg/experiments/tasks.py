@@ -15,7 +15,6 @@ from typing import List
 
 import numpy as np
 
-from dsgdn_pyg.experiments.options import build_request
 from dsgdn_pyg.training import lock
 from dsgdn_pyg.training import run_dir as files
 
@@ -58,9 +57,10 @@ def _execute(task: dict, record: dict, start: float) -> dict:
     status = "done"
     state = files.run_status(path)
     if task["train"] and state != "complete":
-        from dsgdn_pyg.training.session import run_training
-        request = build_request(task["settings"], task["seed"], path,
-                                resume=state == "incomplete")
+        from dsgdn_pyg.training.session import (request_from_options,
+                                                run_training)
+        request = request_from_options(task["settings"], seeds=[task["seed"]],
+                                       out=path, resume=state == "incomplete")
         run_training(request, log=lambda *args: None)
         status = "trained"
     if task["kind"] == "evaluate":

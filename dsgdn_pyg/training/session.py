@@ -9,46 +9,51 @@ import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, List, Optional, Sequence
+from typing import (Any, Callable, Collection, ContextManager, List,
+                    Mapping, Optional, Sequence)
 
 from dsgdn_pyg import __version__
 from dsgdn_pyg.data.readers import CLASSES_ADVICE, PRESET_CLASSES
-from dsgdn_pyg.errors import SEED_MAX, DataError, check_number
-from dsgdn_pyg.models.amb_dsgdn import (ModelConfig, parse_modalities,
-                                        preset_config)
+from dsgdn_pyg.errors import DataError, parse_int_list, refuse_together
+from dsgdn_pyg.models.amb_dsgdn import (ModelConfig, parse_fusion_weights,
+                                        parse_modalities, preset_config)
 from dsgdn_pyg.training import lock
 from dsgdn_pyg.training import run_dir as files
 from dsgdn_pyg.training.checkpoint import check_finished
 from dsgdn_pyg.training.config import recipe_config
 from dsgdn_pyg.training.device import resolve_device
+from dsgdn_pyg.training.options import (CLASSES, DEFAULT,  # noqa: F401
+                                        INPUT_DIMS, OPTION, TRAIN_OPTIONS)
 from dsgdn_pyg.training.report import RunResult, load_result, summarize
 from dsgdn_pyg.training.trainer import TrainCallback, train_run
 
-INPUT_DIMS = ("preset", "data")
-CLASSES = ("preset", "data")
+# Where and how, not what: free to change on a resume.
+FREE_ON_RESUME = ("device", "out", "resume", "overwrite")
 
 
 @dataclass
 class TrainRequest:
-    """Everything ``dsgdn train`` was asked for. :obj:`resume` carries on
-    the interrupted run in :obj:`out`; :obj:`overwrite` clears a finished
-    or abandoned one there first."""
-    data: Optional[str] = None
-    preset: str = "iemocap"
-    modalities: str = "tav"
-    seeds: List[int] = field(default_factory=lambda: [0])
-    device: str = "auto"
-    out: Optional[Path] = None
-    input_dims: str = "preset"
-    split_seed: int = 0
-    valid_fraction: float = 0.1
-    class_weights: bool = True
-    classes: str = "preset"
+    """Everything ``dsgdn train`` was asked for (the defaults are those of
+    :data:`~dsgdn_pyg.training.options.TRAIN_OPTIONS`, and
+    :func:`request_from_options` makes one from option values).
+    :obj:`resume` carries on the interrupted run in :obj:`out`;
+    :obj:`overwrite` clears a finished or abandoned one there first."""
+    data: Optional[str] = DEFAULT["data"]
+    preset: str = DEFAULT["preset"]
+    modalities: str = DEFAULT["modalities"]
+    seeds: List[int] = field(default_factory=lambda: [DEFAULT["seed"]])
+    device: str = DEFAULT["device"]
+    out: Optional[Path] = DEFAULT["out"]
+    input_dims: str = DEFAULT["input_dims"]
+    split_seed: int = DEFAULT["split_seed"]
+    valid_fraction: float = DEFAULT["valid_fraction"]
+    class_weights: bool = DEFAULT["class_weights"]
+    classes: str = DEFAULT["classes"]
     synthetic: Optional[dict] = None
     model_overrides: dict = field(default_factory=dict)
     train_overrides: dict = field(default_factory=dict)
     resume: bool = False
-    overwrite: bool = False
+    overwrite: bool = DEFAULT["overwrite"]
 
     def to_dict(self) -> dict:
         """What ``config.json`` records (``out``, ``device`` and the two
@@ -80,27 +85,22 @@ def default_run_name(request: TrainRequest) -> str:
 def settings(request: TrainRequest) -> dict:
     """Every setting the request resolves to (the preset's values where it
     gives none), keyed by field name; checks each one on the way (the
-    message names the option), before any data is read."""
-    if request.input_dims not in INPUT_DIMS:
-        raise ValueError(f"--input-dims: expected one of {INPUT_DIMS}, got "
-                         f"{request.input_dims!r}")
-    check_number("--split-seed", request.split_seed, 0, SEED_MAX,
-                 integer=True)
-    check_number("--valid-fraction", request.valid_fraction, 0, 1,
-                 low_open=True, high_open=True)
-    if not request.seeds:
-        raise ValueError("--seeds: expected at least one seed")
-    for seed in request.seeds:
-        check_number("--seed" if len(request.seeds) == 1 else "--seeds",
-                     seed, 0, SEED_MAX, integer=True)
+    message names the option), before any data is read: the checks of
+    :data:`~dsgdn_pyg.training.options.TRAIN_OPTIONS`, then those of the
+    model's and the recipe's configurations."""
+    for option in TRAIN_OPTIONS:
+        if option.check is not None:
+            if option.key == "synthetic_dialogues":
+                if request.synthetic is None:
+                    continue
+                value = request.synthetic.get("num_dialogues", 1)
+            else:
+                value = getattr(request, option.key)
+            option.check(option.flag, value)
     if request.synthetic is not None and request.data is not None:
         raise ValueError("--data and --synthetic-dialogues: the built-in "
                          "synthetic dialogues are used only without --data; "
                          "drop one")
-    if request.synthetic is not None:
-        check_number("--synthetic-dialogues",
-                     request.synthetic.get("num_dialogues", 1), 1,
-                     integer=True)
     train = recipe_config(request.preset, synthetic=request.data is None,
                           **request.train_overrides).to_dict()
     model = preset_config(request.preset, modalities=request.modalities,
@@ -117,14 +117,72 @@ def settings(request: TrainRequest) -> dict:
     return json.loads(files.to_json({**values, **train, **model}))
 
 
-def check_request(request: TrainRequest) -> None:
+def check_request(request: TrainRequest):
     """Every option and the device, checked without reading data or
-    touching the disk (:func:`run_training` does it first too)."""
+    touching the disk (what :func:`run_training` does first); returns the
+    device."""
     settings(request)
-    if request.classes not in CLASSES:
-        raise ValueError(f"--classes: expected one of {', '.join(CLASSES)}, "
-                         f"got {request.classes!r}")
-    resolve_device(request.device)
+    return resolve_device(request.device)
+
+
+def request_from_options(values: Mapping[str, Any],
+                         given: Optional[Collection[str]] = None,
+                         **fields) -> TrainRequest:
+    """The request of ``dsgdn train`` option values, keyed as
+    :data:`~dsgdn_pyg.training.options.TRAIN_OPTIONS` names them (a
+    configuration's overrides, or every option of a command line): an option
+    of the request left out takes its default, one of the model or of the
+    recipe the preset's value. :obj:`fields` (the seeds and run directory of
+    an experiment's run) are set as they are. :obj:`given` names the options
+    the user gave (default: those in :obj:`values`).
+
+    Turns the text of ``seeds`` and ``fusion_weights`` into values and
+    refuses the options that exclude each other (``--resume`` and
+    ``--overwrite``, ``--seed`` and ``--seeds``, ``--resume`` and another
+    ``--out``); :func:`settings` checks the rest. With ``resume``, the
+    request asks to carry on that run (:func:`run_training` checks it
+    against the run's own)."""
+    unknown = sorted(set(values) - set(OPTION))
+    if unknown:
+        raise ValueError(f"settings: unknown {unknown}")
+    given = set(values if given is None else given)
+
+    def value(key: str):
+        return values.get(key, DEFAULT[key])
+
+    resume = value("resume")
+    refuse_together("--resume", resume is not None, "--overwrite",
+                    bool(value("overwrite")),
+                    "a resumed run keeps its files; choose one")
+    refuse_together("--seed", "seed" in given, "--seeds",
+                    value("seeds") is not None,
+                    "--seeds replaces --seed; give one")
+    overrides = {part: {o.key: values.get(o.key) for o in TRAIN_OPTIONS
+                        if o.part == part} for part in ("model", "train")}
+    overrides["model"]["fusion_weights"] = parse_fusion_weights(
+        overrides["model"]["fusion_weights"])
+    seeds = value("seeds")
+    if seeds is None:
+        seeds = [value("seed")]
+    elif isinstance(seeds, str):
+        seeds = parse_int_list("--seeds", seeds, distinct=True)
+    data, dialogues = value("data"), value("synthetic_dialogues")
+    request = dict(
+        {o.key: value(o.key) for o in TRAIN_OPTIONS if o.part == "request"},
+        data=str(data) if data is not None else None, seeds=list(seeds),
+        out=value("out"), overwrite=value("overwrite"),
+        synthetic=dict(num_dialogues=dialogues) if dialogues is not None
+        else None, model_overrides=overrides["model"],
+        train_overrides=overrides["train"])
+    del request["synthetic_dialogues"]
+    if resume is not None:
+        if request["out"] is not None and Path(request["out"]) != \
+                Path(resume):
+            raise ValueError(f"--out {request['out']} and --resume {resume}: "
+                             f"the run resumes in its own directory; drop "
+                             f"--out")
+        request.update(out=Path(resume), resume=True)
+    return TrainRequest(**dict(request, **fields))
 
 
 def load_request(run_dir) -> TrainRequest:
@@ -143,24 +201,52 @@ def load_request(run_dir) -> TrainRequest:
                         ) from None
 
 
-def _check_resume(request: TrainRequest) -> None:
-    """A resumed run must be asked for exactly what it was started with
-    (only where and on which device may change)."""
-    stored = settings(load_request(request.out))
-    given = settings(request)
-    for key, value in given.items():
-        if stored.get(key) != value:
+def resumed_request(request: TrainRequest,
+                    given: Optional[Collection[str]] = None
+                    ) -> TrainRequest:
+    """The request that carries on the run in :obj:`request.out`: the one
+    it was started with (its ``config.json``), on :obj:`request.device`
+    where the device was given. Each option named in :obj:`given` (every
+    setting when ``None``) must resolve, in :obj:`request`, to the run's
+    own value: a one-line error naming the option otherwise. Both
+    requests are checked on the way (:func:`settings`)."""
+    if request.out is None:
+        raise ValueError("--resume: expected the run directory to resume "
+                         "(the request's out)")
+    run_dir = Path(request.out)
+    stored = load_request(run_dir)
+    if given is None or "device" in given:
+        stored.device = request.device
+    old, new = settings(stored), settings(request)
+    if given is None:
+        flags = {o.setting: o.flag for o in reversed(TRAIN_OPTIONS)}
+        compared = [(flags.get(key, key), key) for key in new]
+    else:
+        compared = [(o.flag, o.setting) for o in TRAIN_OPTIONS
+                    if o.key in given and o.key not in FREE_ON_RESUME]
+    for flag, key in compared:
+        if old.get(key) != new.get(key):
             raise ValueError(
-                f"--resume {request.out}: the run was started with "
-                f"{key}={stored.get(key)!r}, not {value!r}")
+                f"{flag}: {run_dir} was started with "
+                f"{_setting_text(key, old.get(key))}, not "
+                f"{_setting_text(key, new.get(key))}; --resume takes the "
+                f"run's own options (drop it, or start a new run)")
+    return stored
+
+
+def _setting_text(key: str, value) -> str:
+    """A resolved setting as a message says it (``None`` means "not
+    given")."""
+    if value is None:
+        return ("the built-in synthetic dialogues" if key == "data" else
+                "no value (the default)")
+    return repr(value)
 
 
 def build_model_config(request: TrainRequest, corpus) -> ModelConfig:
     """The preset's architecture, checked against (or, with
-    ``input_dims="data"``, fitted to) the corpus."""
-    if request.input_dims not in INPUT_DIMS:
-        raise ValueError(f"--input-dims: expected one of {INPUT_DIMS}, got "
-                         f"{request.input_dims!r}")
+    ``input_dims="data"``, fitted to) the corpus (:func:`settings` has
+    checked the request)."""
     config = preset_config(request.preset, modalities=request.modalities,
                            **request.model_overrides)
     if request.input_dims == "preset":
@@ -174,21 +260,36 @@ def build_model_config(request: TrainRequest, corpus) -> ModelConfig:
 
 def run_training(request: TrainRequest,
                  callback: Optional[TrainCallback] = None,
-                 log: Callable[[str], None] = print) -> TrainOutcome:
+                 log: Callable[[str], None] = print, *,
+                 given: Optional[Collection[str]] = None,
+                 display: Optional[ContextManager] = None) -> TrainOutcome:
     """Loads the data once, trains every seed, writes the run directory
     (one sub-directory per seed when there are several, ``summary.json``
     last) and returns the results.
 
     Every option, the device and the output directory are checked before
-    any data is read. The run directory's lock is held throughout: a
-    second writer gets a one-line error naming this process's PID
-    (:class:`~dsgdn_pyg.training.lock.RunLocked`). With
-    :obj:`request.resume`, finished seeds are read back, unfinished ones
-    carry on from their ``last.pt`` (each checked to be the run's own): the
-    outcome is the uninterrupted run's.
+    any data is read; :obj:`display` (the CLI's progress bars) is entered
+    once the options are, around the rest. The run directory's lock is held
+    throughout: a second writer gets a one-line error naming this process's
+    PID (:class:`~dsgdn_pyg.training.lock.RunLocked`). With
+    :obj:`request.resume`, the run in :obj:`request.out` carries on as it
+    was started (:func:`resumed_request`: the options named in :obj:`given`,
+    every one when ``None``, must be its own): finished seeds are read back,
+    unfinished ones carry on from their ``last.pt`` (each checked to be the
+    run's own), and the outcome is the uninterrupted run's.
     """
-    check_request(request)
-    device = resolve_device(request.device)
+    if request.resume:  # the run's own request, checked on the way
+        request = resumed_request(request, given)
+        device = resolve_device(request.device)
+    else:
+        device = check_request(request)
+    with display if display is not None else contextlib.nullcontext():
+        return _run_checked(request, device, callback, log)
+
+
+def _run_checked(request: TrainRequest, device,
+                 callback: Optional[TrainCallback],
+                 log: Callable[[str], None]) -> TrainOutcome:
     out_dir = Path(request.out or Path("runs") / default_run_name(request))
     option = "--resume" if request.resume else "--out"
     files.check_location(out_dir, request.resume)
@@ -205,8 +306,6 @@ def run_training(request: TrainRequest,
         try:
             files.prepare(out_dir, resume=request.resume,
                           overwrite=request.overwrite)
-            if request.resume:
-                _check_resume(request)
             log(f"device: {device}")
             start = time.perf_counter()
             corpus, model_config, train_config = load_data(request, device)
