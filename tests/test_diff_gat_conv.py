@@ -39,49 +39,6 @@ def local_index(edge_index, batch):
     return b, dst - start[b], src - start[b]
 
 
-@pytest.mark.parametrize("heads", [1, 3])
-@pytest.mark.parametrize("use_types", [True, False])
-@pytest.mark.parametrize("concat", [True, False])
-@pytest.mark.parametrize("key", [INTER, INTRA], ids=["inter", "intra"])
-@pytest.mark.parametrize("layout", LAYOUTS)
-def test_matches_dense_reference(heads, use_types, concat, key, layout,
-                                 random_dialogues, dense):
-    torch.manual_seed(heads * 7 + use_types * 3 + concat)
-    graphs = random_dialogues(6, channels=IN, seed=heads + 10 * concat)
-    x, edge_index, edge_type, batch, num_graphs = flat_batch(graphs, key)
-    # Edges in no particular order: the maps come back in this order.
-    shuffle = torch.randperm(edge_index.size(1))
-    edge_index, edge_type = edge_index[:, shuffle], edge_type[shuffle]
-    # The dialogue graphs carry their own loops: the edges stay as given.
-    conv = paper_conv(IN, OUT, heads=heads, concat=concat,
-                       add_self_loops=False, layout=layout).eval()
-    dense.randomize_(conv)
-
-    out, (ei, alpha) = conv(x, edge_index,
-                            edge_type if use_types else None,
-                            return_attention_weights=True)
-
-    adj = dense.adjacency(edge_index, edge_type, batch, num_graphs)
-    x_dense, node_mask = to_dense_batch(x, batch)
-    with torch.no_grad():
-        expected = dense.conv(conv, x_dense, adj, use_types)[node_mask]
-    assert out.shape == (x.size(0), heads * OUT if concat else OUT)
-    assert (out - expected).abs().max() < 1e-5
-    assert torch.equal(ei, edge_index)
-
-    # The attention maps themselves, edge by edge.
-    b, i, j = local_index(edge_index, batch)
-    for h in range(heads):
-        with torch.no_grad():
-            _, a_pos, a_neg, a = dense.head(conv, h, x_dense, adj, use_types)
-        assert (conv.alpha_pos[:, h] - a_pos[b, i, j]).abs().max() < 1e-6
-        assert (conv.alpha_neg[:, h] - a_neg[b, i, j]).abs().max() < 1e-6
-        assert (alpha[:, h] - a[b, i, j]).abs().max() < 1e-6
-        # No weight falls outside the edges.
-        assert a_pos.sum().item() == pytest.approx(
-            conv.alpha_pos[:, h].sum().item(), abs=1e-4)
-
-
 def test_lambda_init_follows_depth():
     for depth in (1, 2, 5):
         conv = paper_conv(4, 4, depth=depth)
@@ -97,69 +54,6 @@ def test_lambda_init_follows_depth():
             conv.lambda_init for h in range(2)
         ])
         assert torch.allclose(conv.differential_lambda(), expected)
-
-
-@pytest.mark.parametrize("heads", [1, 3])
-@pytest.mark.parametrize("key", [INTER, INTRA], ids=["inter", "intra"])
-@pytest.mark.parametrize("layout", LAYOUTS)
-def test_weights_of_every_target_sum_to_one_minus_lambda(
-        heads, key, layout, random_dialogues, dense):
-    torch.manual_seed(heads)
-    graphs = random_dialogues(5, channels=IN, seed=3 + heads)
-    x, edge_index, edge_type, _, _ = flat_batch(graphs, key)
-    conv = paper_conv(IN, OUT, heads=heads, dropout=0.5,
-                       add_self_loops=False, layout=layout).eval()
-    dense.randomize_(conv)
-    _, (_, alpha) = conv(x, edge_index, edge_type,
-                         return_attention_weights=True)
-    dst, n = edge_index[1], x.size(0)
-    lam = conv.differential_lambda().detach()
-    assert not torch.allclose(lam, torch.full_like(lam, conv.lambda_init))
-    # Every dialogue node has a self-loop, so every node is a target.
-    for weights, total in ((alpha, 1 - lam), (conv.alpha_pos, torch.ones(1)),
-                           (conv.alpha_neg, torch.ones(1))):
-        sums = scatter(weights.detach(), dst, dim=0, dim_size=n, reduce="sum")
-        assert sums.shape == (n, heads)
-        assert torch.allclose(sums, total.expand(n, heads), atol=1e-6)
-    assert (conv.alpha_pos >= 0).all() and (conv.alpha_neg >= 0).all()
-
-
-@pytest.mark.parametrize("heads", [1, 2])
-@pytest.mark.parametrize("layout", LAYOUTS)
-def test_permuting_nodes_permutes_output(heads, layout, random_dialogues):
-    torch.manual_seed(0)
-    graphs = random_dialogues(4, channels=IN, seed=11)
-    x, edge_index, edge_type, _, _ = flat_batch(graphs, INTER)
-    conv = paper_conv(IN, OUT, heads=heads, layout=layout).eval()
-    out = conv(x, edge_index, edge_type)
-
-    n = x.size(0)
-    perm = torch.randperm(n)  # new node k is old node perm[k]
-    inverse = torch.empty_like(perm)
-    inverse[perm] = torch.arange(n)
-    edge_perm = torch.randperm(edge_index.size(1))  # edge order is free too
-    out_perm = conv(x[perm], inverse[edge_index][:, edge_perm],
-                    edge_type[edge_perm])
-    assert torch.allclose(out_perm, out[perm], atol=1e-6)
-    assert not torch.allclose(out_perm, out, atol=1e-3)
-
-
-@pytest.mark.parametrize("layout", LAYOUTS)
-def test_dataloader_batch_equals_each_dialogue_alone(layout,
-                                                     random_dialogues,
-                                                     inter_then_intra):
-    torch.manual_seed(0)
-    graphs = random_dialogues(7, channels=IN, seed=5)
-    model = inter_then_intra(
-        paper_conv(IN, OUT, heads=2, layout=layout),
-        paper_conv(2 * OUT, OUT, heads=2, concat=False, layout=layout),
-    ).eval()
-    batch = next(iter(DataLoader(graphs, batch_size=len(graphs))))
-    out = model(batch)
-    ptr = batch[NODE_TYPE].ptr
-    for b, graph in enumerate(graphs):
-        alone = model(graph)
-        assert torch.allclose(out[ptr[b]:ptr[b + 1]], alone, atol=1e-6)
 
 
 @pytest.mark.parametrize("layout", LAYOUTS)
@@ -180,67 +74,6 @@ def test_gradcheck_through_input_and_parameters(layout):
                                           (x, edge_index, edge_type))
 
     assert gradcheck(run, (x, *params), eps=1e-6, atol=1e-5)
-
-
-@pytest.mark.parametrize("with_types", [True, False])
-def test_graph_without_edges_gives_gelu_of_scaled_bias(with_types, dense):
-    torch.manual_seed(0)
-    conv = paper_conv(IN, OUT, heads=2, add_self_loops=False)
-    dense.randomize_(conv)
-    x = torch.randn(5, IN)
-    edge_index = torch.empty(2, 0, dtype=torch.long)
-    edge_type = torch.empty(0, dtype=torch.long) if with_types else None
-    out, (_, alpha) = conv(x, edge_index, edge_type,
-                           return_attention_weights=True)
-    assert alpha.shape == (0, 2)
-    expected = F.gelu(conv.norm_bias * (1 - conv.lambda_init)).reshape(-1)
-    assert torch.isfinite(out).all()
-    assert torch.allclose(out, expected.expand(5, -1), atol=1e-6)
-
-
-@pytest.mark.parametrize("layout", LAYOUTS)
-def test_node_without_incoming_edge(layout, dense):
-    torch.manual_seed(0)
-    conv = paper_conv(IN, OUT, heads=2, add_self_loops=False, layout=layout)
-    dense.randomize_(conv)
-    x = torch.randn(4, IN)
-    # Nodes 1 and 2 receive nothing (a gap in the CSR row pointer).
-    edge_index = torch.tensor([[0, 1, 3, 1, 2], [0, 0, 0, 3, 3]])
-    out = conv(x, edge_index, torch.tensor([1, 2, 5, 4, 3]))
-    assert torch.isfinite(out).all()
-    expected = F.gelu(conv.norm_bias * (1 - conv.lambda_init)).reshape(-1)
-    assert torch.allclose(out[1], expected, atol=1e-6)
-    assert torch.allclose(out[2], expected, atol=1e-6)
-    assert not torch.allclose(out[0], expected, atol=1e-3)
-    assert not torch.allclose(out[3], expected, atol=1e-3)
-
-
-@pytest.mark.parametrize("layout", LAYOUTS)
-def test_dropout_on_alpha_only_in_training(layout, random_dialogue):
-    graph = random_dialogue(30, 4, channels=IN, seed=1)
-    x = graph[NODE_TYPE].x
-    edge_index, edge_type = graph[INTER].edge_index, graph[INTER].edge_type
-    conv = paper_conv(IN, OUT, heads=2, dropout=0.5, layout=layout)
-
-    conv.eval()
-    out_1, (_, alpha_1) = conv(x, edge_index, edge_type,
-                               return_attention_weights=True)
-    out_2, (_, alpha_2) = conv(x, edge_index, edge_type,
-                               return_attention_weights=True)
-    assert torch.equal(out_1, out_2) and torch.equal(alpha_1, alpha_2)
-    lam = conv.differential_lambda()
-    assert torch.allclose(alpha_1, conv.alpha_pos - lam * conv.alpha_neg)
-
-    conv.train()
-    torch.manual_seed(0)
-    out_train, (_, alpha_train) = conv(x, edge_index, edge_type,
-                                       return_attention_weights=True)
-    dropped = alpha_train == 0
-    assert 0.3 < dropped.float().mean() < 0.7
-    # Kept weights are rescaled by 1 / (1 - p); the branch maps are not.
-    assert torch.allclose(alpha_train[~dropped], 2 * alpha_1[~dropped])
-    assert torch.allclose(conv.alpha_pos - lam * conv.alpha_neg, alpha_1)
-    assert not torch.allclose(out_train, out_1, atol=1e-3)
 
 
 def test_return_attention_weights_shapes(random_dialogue):

@@ -126,40 +126,6 @@ def with_loops(edge_index, num_nodes, edge_type=None, loop_type=1,
 
 
 @pytest.mark.parametrize("layout", LAYOUTS)
-@pytest.mark.parametrize("out_channels,heads,concat", [
-    (1, 2, True), (3, 2, True), (5, 1, True), (8, 3, False)])
-@pytest.mark.parametrize("typed,edge_dim", [(True, None), (False, 3),
-                                            (True, 2)])
-def test_matches_dense_reference_with_added_loops(layout, out_channels, heads,
-                                                  concat, typed, edge_dim):
-    torch.manual_seed(out_channels + 10 * heads)
-    n = 9
-    edge_index = random_edges(n, n, 0.3, seed=out_channels)
-    num_edges = edge_index.size(1)
-    edge_type = torch.randint(0, 4, (num_edges, )) if typed else None
-    edge_attr = None if edge_dim is None else torch.randn(num_edges, edge_dim)
-    conv = paper_conv(6, out_channels, heads=heads, concat=concat,
-                       num_relations=4, edge_dim=edge_dim, self_loop_type=3,
-                       residual=True, layout=layout).double().eval()
-    randomize_(conv)
-    x = torch.randn(n, 6, dtype=torch.float64)
-    edge_attr = None if edge_attr is None else edge_attr.double()
-
-    out, (ei, alpha) = conv(x, edge_index, edge_type, edge_attr,
-                            return_attention_weights=True)
-    full_index, full_type, full_attr = with_loops(
-        edge_index, n, edge_type, 3, edge_attr)
-    with torch.no_grad():
-        expected = dense_reference(conv, x, x, full_index, n, full_type,
-                                   full_attr)
-    assert out.shape == (n, heads * out_channels if concat else out_channels)
-    assert (out - expected).abs().max() < 1e-10
-    # GATConv's edges: the graph's, then one loop per node.
-    assert torch.equal(ei, full_index)
-    assert alpha.shape == (num_edges + n, heads)
-
-
-@pytest.mark.parametrize("layout", LAYOUTS)
 def test_bipartite_matches_dense_reference(layout):
     torch.manual_seed(0)
     x_src, x_dst = torch.randn(7, 8), torch.randn(4, 16)
@@ -414,15 +380,6 @@ def test_without_relations():
     with pytest.raises(ValueError, match="edge_type needs num_relations, "
                        "but the layer was built with num_relations=None"):
         conv(x, edge_index, torch.tensor([1, 1, 1]))
-
-
-def test_untyped_edges_give_relation_parameters_a_zero_gradient():
-    # DistributedDataParallel needs every parameter in the graph.
-    conv = paper_conv(5, 4, heads=2)
-    conv(torch.randn(4, 5), torch.tensor([[0, 1], [1, 2]])).sum().backward()
-    for p in (conv.rel_emb, conv.att_rel_pos, conv.att_rel_neg):
-        assert p.grad is not None and p.grad.abs().max() == 0
-    assert conv.lin.weight.grad.abs().max() > 0
 
 
 def test_attention_maps_kept_are_detached():
