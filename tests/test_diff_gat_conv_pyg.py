@@ -238,81 +238,8 @@ def test_dialogue_graphs_are_unchanged_by_the_loop_handling(random_dialogues):
 
 # The published block --------------------------------------------------------
 
-# DiffRGCN(4, heads=2, dropout=0.2) after torch.manual_seed(0), on a dialogue
-# of 6 utterances (window 2), computed by the code before the layer became a
-# general PyG convolution (commit 233959b): eval on the inter subgraph, then
-# training mode after torch.manual_seed(1) on the intra subgraph. On one
-# machine the current code reproduces them bit for bit; the last bits depend
-# on the CPU's kernels (another AMD EPYC differs by up to 4 ulp, old and new
-# code alike), so the check allows a few ulp and nothing more: any change to
-# the computation (loops, init order, the split of the channels) moves the
-# outputs by orders of magnitude more.
-PUBLISHED_EVAL = [
-    ["-0x1.86a3f4p-2", "-0x1.176d36p+0", "-0x1.36e702p-3", "0x1.9ff318p+0"],
-    ["0x1.6497a4p+0", "0x1.0dc948p-3", "-0x1.958330p-4", "-0x1.6cf89cp+0"],
-    ["-0x1.7f33c2p+0", "0x1.1ae002p+0", "0x1.5a380ep-1", "-0x1.23210cp-2"],
-    ["-0x1.2c899cp-5", "0x1.318638p+0", "0x1.972dcep-2", "-0x1.8ded5ep+0"],
-    ["0x1.f7e79cp-1", "0x1.abce0ap-2", "-0x1.ab428ep+0", "0x1.116cfap-2"],
-    ["0x1.95da92p+0", "-0x1.28af68p+0", "-0x1.a2c614p-5", "-0x1.8053e0p-2"],
-]
-PUBLISHED_TRAIN = [
-    ["-0x1.156d56p-2", "-0x1.4413b6p+0", "0x1.97803ap-7", "0x1.86400cp+0"],
-    ["0x1.6f1df0p+0", "-0x1.82d0aap-3", "0x1.0a1774p-3", "-0x1.6006cap+0"],
-    ["-0x1.41e290p+0", "0x1.5d388ep+0", "0x1.e35db4p-2", "-0x1.285ad0p-1"],
-    ["-0x1.58963ap-3", "0x1.28fc92p+0", "0x1.12f3a0p-1", "-0x1.876398p+0"],
-    ["0x1.f212cep-1", "0x1.1d253cp-2", "-0x1.ac3eb6p+0", "0x1.afb006p-2"],
-    ["0x1.af6ed2p+0", "-0x1.dd6ec0p-1", "-0x1.4547a8p-2", "-0x1.bd9624p-2"],
-]
-
-
-@pytest.mark.parametrize("layout", LAYOUTS)
-def test_block_reproduces_the_published_code(layout):
-    gen = torch.Generator().manual_seed(7)
-    speakers = torch.randint(0, 2, (6, ), generator=gen)
-    x = torch.randn(6, 4, generator=gen)
-    graph = build_dialogue_graph(speakers, 2, x=x)
-    torch.manual_seed(0)
-    block = DiffRGCN(4, heads=2, dropout=0.2, layout=layout)
-    assert not block.conv.add_self_loops and block.conv.bias is None
-    assert not block.out_conv.add_self_loops and block.out_conv.bias is None
-    block.eval()
-    out = block(x, graph[INTER].edge_index, graph[INTER].edge_type)
-    block.train()
-    torch.manual_seed(1)
-    out_train = block(x, graph[INTRA].edge_index, graph[INTRA].edge_type)
-
-    def exact(values):
-        return torch.tensor([[float.fromhex(v) for v in row]
-                             for row in values])
-
-    # A few float32 ulp of values below 2 in magnitude; the reference (coo)
-    # path also sums in another order.
-    tol = 1e-6 if layout == "csr" else 1e-5
-    torch.testing.assert_close(out, exact(PUBLISHED_EVAL), rtol=0, atol=tol)
-    torch.testing.assert_close(out_train, exact(PUBLISHED_TRAIN), rtol=0,
-                               atol=tol)
-
 
 # Widths, lazy inputs, parameters -----------------------------------------
-
-
-@pytest.mark.parametrize("out_channels", [1, 3, 7])
-def test_odd_width_splits_and_initialises_per_branch(out_channels):
-    torch.manual_seed(0)
-    conv = paper_conv(64, out_channels, heads=3)
-    pos, neg = out_channels - out_channels // 2, out_channels // 2
-    assert (conv.pos_channels, conv.neg_channels) == (pos, neg)
-    for name, width in (("att_dst_pos", pos), ("att_src_pos", pos),
-                        ("att_dst_neg", neg), ("att_src_neg", neg)):
-        att = getattr(conv, name)
-        assert att.shape == (1, 3, width)
-        if width:  # xavier_uniform_, gain 1.414, fans of [1, width]
-            bound = 1.414 * (6.0 / (1 + width)) ** 0.5
-            assert att.abs().max() <= bound + 1e-6
-    assert conv.lambda_q1.shape == (3, pos)
-    assert conv.lin.weight.t().shape == (64, 3 * out_channels)
-    out = conv(torch.randn(5, 64), torch.tensor([[0, 1], [1, 2]]))
-    assert out.shape == (5, 3 * out_channels) and torch.isfinite(out).all()
 
 
 def test_lazy_in_channels():
@@ -333,30 +260,6 @@ def test_lazy_in_channels():
     assert pair.lin_src.weight.t().shape == (6, 8) and \
         pair.lin_dst.weight.t().shape == (3, 8)
     assert out.shape == (2, 8)
-
-
-def count(module):
-    return sum(p.numel() for p in module.parameters())
-
-
-def test_parameter_counts_of_the_options():
-    base = paper_conv(12, 8, heads=2, bias=False)
-    assert count(paper_conv(12, 8, heads=2)) == count(base) + 16
-    assert count(paper_conv(12, 8, heads=2, concat=False)) == \
-        count(base) + 8
-    assert count(paper_conv(12, 8, heads=2, bias=False,
-                             residual=True)) == count(base) + 12 * 16
-    # No relations: no embedding (6 x 10 per head), no relation vectors.
-    assert count(paper_conv(12, 8, heads=2, bias=False,
-                             num_relations=None)) == count(base) - 2 * 80
-    assert paper_conv(12, 8, num_relations=None).rel_emb is None
-    # Edge features: a projection [edge_dim, H * C] and a vector per branch.
-    assert count(paper_conv(12, 8, heads=2, bias=False,
-                             edge_dim=3)) == count(base) + 3 * 16 + 16
-    assert count(paper_conv(12, 8, heads=2, bias=False,
-                             norm=False)) == count(base) - 2 * 16
-    assert count(paper_conv((12, 5), 8, heads=2, bias=False)) == \
-        count(base) + 5 * 16
 
 
 def test_bias_and_residual_are_added_after_the_heads():
