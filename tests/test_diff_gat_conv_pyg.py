@@ -274,17 +274,6 @@ def test_bias_and_residual_are_added_after_the_heads():
     assert torch.allclose(conv(x, edge_index), expected, atol=1e-6)
 
 
-def test_without_relations():
-    torch.manual_seed(0)
-    conv = paper_conv(5, 4, num_relations=None)
-    x = torch.randn(4, 5)
-    edge_index = torch.tensor([[0, 1, 2], [1, 2, 3]])
-    assert conv(x, edge_index).shape == (4, 4)
-    with pytest.raises(ValueError, match="edge_type needs num_relations, "
-                       "but the layer was built with num_relations=None"):
-        conv(x, edge_index, torch.tensor([1, 1, 1]))
-
-
 def test_attention_maps_kept_are_detached():
     conv = paper_conv(5, 4, heads=2)
     x = torch.randn(4, 5, requires_grad=True)
@@ -577,72 +566,3 @@ def test_torch_compile_forward_and_backward():
 # Bad arguments ----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    (dict(in_channels=0), "in_channels must be an int >= 1, -1"),
-    (dict(in_channels=(8, "a")), "in_channels must be an int >= 1, -1"),
-    (dict(out_channels=0), "out_channels must be an int >= 1"),
-    (dict(heads=0), "heads must be >= 1"),
-    (dict(num_relations=-1), "num_relations must be None or an int >= 0"),
-    (dict(relation_dim=0), "relation_dim must be an int >= 1"),
-    (dict(dropout=1.0), r"dropout must lie in \[0, 1\)"),
-    (dict(edge_dim=0), "edge_dim must be None or an int >= 1"),
-    (dict(self_loop_type=6), r"self_loop_type must be a relation id in "
-     r"\[0, 5\]"),
-    (dict(layout="dense"), "layout must be one of"),
-])
-def test_bad_constructor_arguments(kwargs, match):
-    args = dict(in_channels=8, out_channels=4)
-    args.update(kwargs)
-    with pytest.raises(ValueError, match=match):
-        paper_conv(**args)
-
-
-@pytest.mark.parametrize("call,match", [
-    (lambda c, x, ei: c(x, ei, torch.rand(3)),
-     r"expected edge_type as an integer tensor of shape \[3\]"),
-    (lambda c, x, ei: c(x, ei, torch.ones(2, dtype=torch.long)),
-     r"expected edge_type as an integer tensor of shape \[3\]"),
-    (lambda c, x, ei: c(x, ei, edge_attr=torch.rand(3, 2)),
-     "edge_attr needs edge_dim"),
-    (lambda c, x, ei: c(x, ei.float()), "expected edge_index as an integer"),
-    (lambda c, x, ei: c(x, ei[0]), r"\[2, num_edges\]"),
-    (lambda c, x, ei: c((x, ), ei), "x must be a tensor or a pair"),
-    (lambda c, x, ei: c((x, torch.randn(4, 3)), ei),
-     r"expected x_dst of shape \[num_nodes, 5\]"),
-    (lambda c, x, ei: c(x, ei, size=(4, 4, 4)),
-     "size must be None or a pair of node counts"),
-    (lambda c, x, ei: c(x, ei, size=(4, 3)),
-     r"size\[1\] is 3, but x has 4 rows"),
-])
-def test_bad_forward_arguments(call, match):
-    conv = paper_conv(5, 4)
-    x = torch.randn(4, 5)
-    edge_index = torch.tensor([[0, 1, 2], [1, 2, 3]])
-    with pytest.raises(ValueError, match=match):
-        call(conv, x, edge_index)
-
-
-@pytest.mark.parametrize("edge_attr,match", [
-    (torch.ones(3, 2, dtype=torch.long), "as a float tensor of shape"),
-    (torch.rand(3, 3), r"of shape \[3, 2\], got torch.float32 \[3, 3\]"),
-    (torch.rand(4, 2), r"of shape \[3, 2\]"),
-])
-def test_bad_edge_attr(edge_attr, match):
-    conv = paper_conv(5, 4, edge_dim=2)
-    with pytest.raises(ValueError, match=match):
-        conv(torch.randn(4, 5), torch.tensor([[0, 1, 2], [1, 2, 3]]),
-             edge_attr=edge_attr)
-    # A 1-D edge_attr is one feature per edge.
-    assert paper_conv(5, 4, edge_dim=1)(
-        torch.randn(4, 5), torch.tensor([[0, 1, 2], [1, 2, 3]]),
-        edge_attr=torch.rand(3)).shape == (4, 4)
-
-
-def test_bad_sparse_size():
-    conv = paper_conv(5, 4)
-    adj_t = to_torch_csr_tensor(torch.tensor([[0, 1], [1, 2]]), size=(4, 4))
-    with pytest.raises(ValueError, match=r"size must be \(4, 4\)"):
-        conv(torch.randn(4, 5), adj_t, size=(4, 3))
-    flow = paper_conv(5, 4, flow="target_to_source")
-    with pytest.raises(ValueError, match="needs flow='source_to_target'"):
-        flow(torch.randn(4, 5), adj_t)
