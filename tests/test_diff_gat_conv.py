@@ -59,28 +59,6 @@ def test_gradcheck_through_input_and_parameters(layout):
     assert gradcheck(run, (x, *params), eps=1e-6, atol=1e-5)
 
 
-def test_return_attention_weights_shapes(random_dialogue):
-    graph = random_dialogue(9, 2, channels=IN)
-    x = graph[NODE_TYPE].x
-    edge_index, edge_type = graph[INTRA].edge_index, graph[INTRA].edge_type
-    num_edges = edge_index.size(1)
-    conv = paper_conv(IN, OUT, heads=3)
-    out, (ei, alpha) = conv(x, edge_index, edge_type,
-                            return_attention_weights=True)
-    assert out.shape == (9, 3 * OUT)
-    assert ei.shape == (2, num_edges) and alpha.shape == (num_edges, 3)
-    assert conv.alpha_pos.shape == conv.alpha_neg.shape == (num_edges, 3)
-    assert isinstance(conv(x, edge_index, edge_type), torch.Tensor)
-    assert conv.relation_scores().shape == (6, 6)
-
-
-def test_repr():
-    conv = paper_conv(16, 8, heads=2)
-    assert repr(conv) == ("DiffGATConv(16, 8, heads=2, num_relations=5, "
-                          "lambda_init=0.3555)")
-    assert "heads=1" in repr(paper_conv(4, 4))
-
-
 @pytest.mark.slow  # 10-40 s on 2 CPU cores (Inductor code generation)
 def test_torch_compile_matches_eager(random_dialogues):
     torch.manual_seed(0)
