@@ -235,6 +235,15 @@ def diff_gat_reference(conv, x, mask: torch.Tensor,
                             for k in range(3)))
 
 
+def dense_diff_gat_conv(conv, x: torch.Tensor, adj: torch.Tensor,
+                        use_types: bool = True) -> torch.Tensor:
+    """:func:`diff_gat_reference` on a relation-id adjacency ``adj [B, L,
+    L]`` (0 = no edge; its ids are the relations unless not
+    :obj:`use_types`): the outputs ``[B, L, ...]``."""
+    return diff_gat_reference(conv, x, adj != 0,
+                              adj if use_types else None).out
+
+
 def randomize_(module: torch.nn.Module, seed: Optional[int] = None,
                scale: float = 0.3) -> None:
     """Moves every parameter of :obj:`module` (LayerNorm affines, lambda
@@ -249,79 +258,13 @@ def randomize_(module: torch.nn.Module, seed: Optional[int] = None,
                                            dtype=p.dtype))
 
 
-def dense_diff_gat_head(conv, head: int, x: torch.Tensor, adj: torch.Tensor,
-                        use_types: bool = True):
-    """One differential attention head (Eq. 9-17) on dense inputs
-    ``x [B, L, F]`` and
-    ``adj [B, L, L]`` (row target, column source, 0 = no edge), reading the
-    weights of ``conv``. Returns ``(out [B, L, C], alpha_pos, alpha_neg,
-    alpha)``, the maps ``[B, L, L]``."""
-    F_ = torch.nn.functional
-    C = conv.out_channels
-    half = C // 2
-    wh = x @ conv.lin.weight.t()[:, head * C:(head + 1) * C]
-    p, q = wh[..., :half], wh[..., half:]
-    mask = adj != 0
-
-    def branch(v, a_dst, a_src, a_rel):
-        # e[b, i, j] = a_l . v_i + a_r . v_j (+ a_rel . E(rel_ij))
-        e = (v @ a_dst[0, head]).unsqueeze(-1) + \
-            (v @ a_src[0, head]).unsqueeze(-2)
-        if use_types:
-            e = e + (conv.rel_emb[head] @ a_rel[head])[adj]
-        e = F_.leaky_relu(e, 0.2)
-        e = e.masked_fill(~mask, float("-inf"))
-        # A row without any edge is all -inf: its weights are 0.
-        return torch.nan_to_num(torch.softmax(e, dim=-1), nan=0.0)
-
-    alpha_pos = branch(p, conv.att_dst_pos, conv.att_src_pos, conv.att_rel_pos)
-    alpha_neg = branch(q, conv.att_dst_neg, conv.att_src_neg, conv.att_rel_neg)
-    lambda_init = 0.8 - 0.6 * torch.exp(torch.tensor(-0.3 * conv.depth,
-                                                     dtype=torch.float64))
-    lambda_init = float(lambda_init)
-    lam = (torch.exp(conv.lambda_q1[head] @ conv.lambda_k1[head]) -
-           torch.exp(conv.lambda_q2[head] @ conv.lambda_k2[head]) +
-           lambda_init)
-    alpha = alpha_pos - lam * alpha_neg
-    out = alpha @ wh
-    out = F_.layer_norm(out, (C, ), conv.norm_weight[head],
-                        conv.norm_bias[head]) * (1 - lambda_init)
-    return F_.gelu(out), alpha_pos, alpha_neg, alpha
-
-
-def dense_diff_gat_conv(conv, x: torch.Tensor, adj: torch.Tensor,
-                        use_types: bool = True) -> torch.Tensor:
-    """All heads of ``conv`` on dense inputs, concatenated or averaged."""
-    outs = [dense_diff_gat_head(conv, h, x, adj, use_types)[0]
-            for h in range(conv.heads)]
-    if conv.concat:
-        return torch.cat(outs, dim=-1)
-    return torch.stack(outs, dim=0).mean(dim=0)
-
-
-def randomize_constant_parameters_(conv) -> None:
-    """Gives the LayerNorm affine and the lambda vectors of a DiffGATConv
-    values far from their initialisation, so a reference that ignores or
-    swaps them cannot agree by chance."""
-    with torch.no_grad():
-        conv.norm_weight.copy_(1 + 0.5 * torch.randn_like(conv.norm_weight))
-        conv.norm_bias.copy_(0.5 * torch.randn_like(conv.norm_bias))
-        for vec in (conv.lambda_q1, conv.lambda_k1, conv.lambda_q2,
-                    conv.lambda_k2):
-            vec.normal_(0.0, 0.4)
-
-
 @pytest.fixture
 def dense():
-    """The dense references: ``dense.adjacency``, ``dense.edges``,
-    ``dense.reference``, and the even-width ``dense.head``, ``dense.conv``
-    and ``dense.randomize_`` that the old modules still use."""
+    """The dense references above: ``dense.adjacency``, ``dense.edges``,
+    ``dense.reference``, ``dense.conv`` and ``dense.randomize_``."""
     return SimpleNamespace(adjacency=brute_force_dense_adjacency,
                            edges=dense_edges, reference=diff_gat_reference,
-                           head=dense_diff_gat_head,
-                           conv=dense_diff_gat_conv,
-                           randomize_=randomize_constant_parameters_)
-
+                           conv=dense_diff_gat_conv, randomize_=randomize_)
 
 
 # Graphs and helpers of the layer tests.
