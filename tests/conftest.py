@@ -4,8 +4,11 @@ the paper (Eq. 7-8 and Sec. 4.5, Eq. 9-18) without the library, and the
 checks of bad input shared by the CLI tests."""
 
 import builtins
+import copy
 import errno
+import math
 import os
+from collections import namedtuple
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Callable, Optional
@@ -13,7 +16,7 @@ from typing import Callable, Optional
 import numpy as np
 import pytest
 import torch
-from torch_geometric.data import HeteroData
+from torch_geometric.data import Batch, HeteroData
 
 from dsgdn_pyg.data import INTER, INTRA, NODE_TYPE, build_dialogue_graph
 
@@ -103,7 +106,7 @@ def random_dialogues() -> Callable[..., list]:
 
 
 # Dense references, written from Eq. 7-8 and Eq. 9-18 independently of the
-# library.
+# library (they read a layer's parameters, nothing else).
 
 def brute_force_dense_adjacency(edge_index: torch.Tensor,
                                 edge_type: torch.Tensor, batch: torch.Tensor,
@@ -120,76 +123,253 @@ def brute_force_dense_adjacency(edge_index: torch.Tensor,
     return adj
 
 
-def dense_diff_gat_head(conv, head: int, x: torch.Tensor, adj: torch.Tensor,
-                        use_types: bool = True):
-    """One differential attention head (Eq. 9-17) on dense inputs
-    ``x [B, L, F]`` and
-    ``adj [B, L, L]`` (row target, column source, 0 = no edge), reading the
-    weights of ``conv``. Returns ``(out [B, L, C], alpha_pos, alpha_neg,
-    alpha)``, the maps ``[B, L, L]``."""
+def dense_edges(edge_index: torch.Tensor, num_src: int, num_dst: int,
+                edge_type: Optional[torch.Tensor] = None,
+                edge_attr: Optional[torch.Tensor] = None):
+    """One graph's unique edges in the dense form of
+    :func:`diff_gat_reference`: ``(mask [num_dst, num_src], relation ids
+    [num_dst, num_src] or None, edge features [num_dst, num_src, D] or
+    None)``, entry ``[i, j]`` for the edge ``j -> i``."""
+    src, dst = edge_index
+    mask = torch.zeros(num_dst, num_src, dtype=torch.bool)
+    mask[dst, src] = True
+    assert int(mask.sum()) == src.numel(), "the dense form needs unique edges"
+    rel = feat = None
+    if edge_type is not None:
+        rel = torch.zeros(num_dst, num_src, dtype=torch.long)
+        rel[dst, src] = edge_type
+    if edge_attr is not None:
+        edge_attr = edge_attr.view(src.numel(), -1)
+        feat = edge_attr.new_zeros(num_dst, num_src, edge_attr.size(1))
+        feat[dst, src] = edge_attr
+    return mask, rel, feat
+
+
+#: The output of :func:`diff_gat_reference`: the node outputs and the
+#: positive, negative and signed differential maps ``[..., H, N_dst, N_src]``.
+Reference = namedtuple("Reference", "out alpha_pos alpha_neg alpha")
+
+
+def masked_softmax(scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Softmax of each row over its edges (Eq. 11-12); a row without any
+    edge gets no weight at all."""
+    scores = scores.masked_fill(~mask, float("-inf"))
+    top = scores.detach().amax(-1, keepdim=True).nan_to_num(neginf=0.0)
+    num = torch.exp(scores - top)  # exactly 0 off the edges
+    den = num.sum(-1, keepdim=True)
+    return num / torch.where(den > 0, den, torch.ones_like(den))
+
+
+def diff_gat_reference(conv, x, mask: torch.Tensor,
+                       edge_type: Optional[torch.Tensor] = None,
+                       edge_attr: Optional[torch.Tensor] = None,
+                       lambda_init: Optional[float] = None) -> Reference:
+    """The differential attention layer of Sec. 4.5 (Eq. 9-18) on dense
+    inputs with any leading batch dimensions, one head and one branch at a
+    time, reading the parameters of :obj:`conv` (a ``DiffGATConv``).
+
+    :obj:`x` is ``[..., N, F]`` or a pair ``(x_src [..., N_src, F_src],
+    x_dst [..., N_dst, F_dst] or None)``; :obj:`mask` ``[..., N_dst, N_src]``
+    marks the edges, entry ``[i, j]`` for ``j -> i``; :obj:`edge_type`
+    ``[..., N_dst, N_src]`` holds their relation ids (no relation term
+    without it) and :obj:`edge_attr` ``[..., N_dst, N_src, D]`` their
+    features. Head ``h`` projects ``W h = [P; Q]`` with the rows
+    ``h C .. (h + 1) C`` of the projection, ``P`` the first ``ceil(C / 2)``
+    channels (odd widths give the positive branch the extra one). Each
+    branch scores ``e_ij = LeakyReLU(a_l . P_i + a_r . P_j + a_rho .
+    E(rho_ij) + a_e . W_e^P e_ji)``, normalised over the incoming edges of
+    ``i``; ``alpha = alpha+ - lambda alpha-`` with ``lambda =
+    exp(lq1 . lk1) - exp(lq2 . lk2) + lambda_init`` (Eq. 13-14;
+    ``lambda_init = 0.8 - 0.6 exp(-0.3 depth)`` unless given); the head
+    outputs ``sum_j alpha_ij W h_j``, with ``norm`` its LayerNorm times
+    ``1 - lambda_init`` and with ``act`` a GELU (Eq. 15-18). The heads are
+    concatenated or averaged, then GATConv's residual and bias are added.
+    No dropout (eval mode) and no self-loops beyond those in :obj:`mask`."""
     F_ = torch.nn.functional
-    C = conv.out_channels
-    half = C // 2
-    wh = x @ conv.lin.weight.t()[:, head * C:(head + 1) * C]
-    p, q = wh[..., :half], wh[..., half:]
-    mask = adj != 0
+    H, C = conv.heads, conv.out_channels
+    pos = C - C // 2
+    x_src, x_dst = (x, x) if isinstance(x, torch.Tensor) else x
+    if isinstance(conv.in_channels, int):
+        w_src = w_dst = conv.lin.weight
+    else:
+        w_src, w_dst = conv.lin_src.weight, conv.lin_dst.weight
+    if lambda_init is None:
+        lambda_init = 0.8 - 0.6 * math.exp(-0.3 * conv.depth)
 
-    def branch(v, a_dst, a_src, a_rel):
-        # e[b, i, j] = a_l . v_i + a_r . v_j (+ a_rel . E(rel_ij))
-        e = (v @ a_dst[0, head]).unsqueeze(-1) + \
-            (v @ a_src[0, head]).unsqueeze(-2)
-        if use_types:
-            e = e + (conv.rel_emb[head] @ a_rel[head])[adj]
-        e = F_.leaky_relu(e, 0.2)
-        e = e.masked_fill(~mask, float("-inf"))
-        # A row without any edge is all -inf: its weights are 0.
-        return torch.nan_to_num(torch.softmax(e, dim=-1), nan=0.0)
+    outs, maps = [], []
+    for h in range(H):
+        rows = slice(h * C, (h + 1) * C)
+        wh_src = x_src @ w_src[rows].t()
+        wh_dst = None if x_dst is None else x_dst @ w_dst[rows].t()
+        wh_edge = (None if edge_attr is None
+                   else edge_attr @ conv.lin_edge.weight[rows].t())
+        branches = []
+        for sign, part in (("pos", slice(0, pos)), ("neg", slice(pos, C))):
+            def att(kind):
+                return getattr(conv, f"att_{kind}_{sign}")
 
-    alpha_pos = branch(p, conv.att_dst_pos, conv.att_src_pos, conv.att_rel_pos)
-    alpha_neg = branch(q, conv.att_dst_neg, conv.att_src_neg, conv.att_rel_neg)
-    lambda_init = 0.8 - 0.6 * torch.exp(torch.tensor(-0.3 * conv.depth,
-                                                     dtype=torch.float64))
-    lambda_init = float(lambda_init)
-    lam = (torch.exp(conv.lambda_q1[head] @ conv.lambda_k1[head]) -
-           torch.exp(conv.lambda_q2[head] @ conv.lambda_k2[head]) +
-           lambda_init)
-    alpha = alpha_pos - lam * alpha_neg
-    out = alpha @ wh
-    out = F_.layer_norm(out, (C, ), conv.norm_weight[head],
-                        conv.norm_bias[head]) * (1 - lambda_init)
-    return F_.gelu(out), alpha_pos, alpha_neg, alpha
+            e = (wh_src[..., part] @ att("src")[0, h]).unsqueeze(-2)
+            if wh_dst is not None:
+                e = e + (wh_dst[..., part] @ att("dst")[0, h]).unsqueeze(-1)
+            if edge_type is not None:
+                e = e + (conv.rel_emb[h] @ att("rel")[h])[edge_type]
+            if wh_edge is not None:
+                e = e + wh_edge[..., part] @ att("edge")[0, h]
+            e = F_.leaky_relu(e.expand(mask.shape), conv.negative_slope)
+            branches.append(masked_softmax(e, mask))
+        lam = (torch.exp(conv.lambda_q1[h] @ conv.lambda_k1[h]) -
+               torch.exp(conv.lambda_q2[h] @ conv.lambda_k2[h]) + lambda_init)
+        alpha = branches[0] - lam * branches[1]
+        out = alpha @ wh_src
+        if conv.norm:
+            out = F_.layer_norm(out, (C, ), conv.norm_weight[h],
+                                conv.norm_bias[h]) * (1 - lambda_init)
+        outs.append(F_.gelu(out) if conv.act else out)
+        maps.append(branches + [alpha])
+    out = torch.cat(outs, -1) if conv.concat else torch.stack(outs).mean(0)
+    if conv.res is not None and x_dst is not None:
+        out = out + x_dst @ conv.res.weight.t()
+    if conv.bias is not None:
+        out = out + conv.bias
+    return Reference(out, *(torch.stack([m[k] for m in maps], dim=-3)
+                            for k in range(3)))
 
 
 def dense_diff_gat_conv(conv, x: torch.Tensor, adj: torch.Tensor,
                         use_types: bool = True) -> torch.Tensor:
-    """All heads of ``conv`` on dense inputs, concatenated or averaged."""
-    outs = [dense_diff_gat_head(conv, h, x, adj, use_types)[0]
-            for h in range(conv.heads)]
-    if conv.concat:
-        return torch.cat(outs, dim=-1)
-    return torch.stack(outs, dim=0).mean(dim=0)
+    """:func:`diff_gat_reference` on a relation-id adjacency ``adj [B, L,
+    L]`` (0 = no edge; its ids are the relations unless not
+    :obj:`use_types`): the outputs ``[B, L, ...]``."""
+    return diff_gat_reference(conv, x, adj != 0,
+                              adj if use_types else None).out
 
 
-def randomize_constant_parameters_(conv) -> None:
-    """Gives the LayerNorm affine and the lambda vectors of a DiffGATConv
-    values far from their initialisation, so a reference that ignores or
-    swaps them cannot agree by chance."""
+def randomize_(module: torch.nn.Module, seed: Optional[int] = None,
+               scale: float = 0.3) -> None:
+    """Moves every parameter of :obj:`module` (LayerNorm affines, lambda
+    vectors, biases included) off its initial value by
+    ``N(0, scale^2)`` noise (from :obj:`seed`, else the global generator),
+    so a reference that ignores or swaps one cannot agree by chance."""
+    g = None if seed is None else torch.Generator().manual_seed(seed)
     with torch.no_grad():
-        conv.norm_weight.copy_(1 + 0.5 * torch.randn_like(conv.norm_weight))
-        conv.norm_bias.copy_(0.5 * torch.randn_like(conv.norm_bias))
-        for vec in (conv.lambda_q1, conv.lambda_k1, conv.lambda_q2,
-                    conv.lambda_k2):
-            vec.normal_(0.0, 0.4)
+        for p in module.parameters():
+            if not isinstance(p, torch.nn.parameter.UninitializedParameter):
+                p.add_(scale * torch.randn(p.shape, generator=g,
+                                           dtype=p.dtype))
 
 
 @pytest.fixture
 def dense():
-    """The dense references above: ``dense.adjacency``, ``dense.head``,
-    ``dense.conv`` and ``dense.randomize_``."""
+    """The dense references above: ``dense.adjacency``, ``dense.edges``,
+    ``dense.reference``, ``dense.conv`` and ``dense.randomize_``."""
     return SimpleNamespace(adjacency=brute_force_dense_adjacency,
-                           head=dense_diff_gat_head,
-                           conv=dense_diff_gat_conv,
-                           randomize_=randomize_constant_parameters_)
+                           edges=dense_edges, reference=diff_gat_reference,
+                           conv=dense_diff_gat_conv, randomize_=randomize_)
+
+
+# Graphs and helpers of the layer tests.
+
+def random_edges(num_src: int, num_dst: int, density: float, seed: int,
+                 loops: bool = False) -> torch.Tensor:
+    """Unique edges ``[2, E]`` (source row 0, target row 1) in random order,
+    without self-loops unless :obj:`loops`."""
+    g = torch.Generator().manual_seed(seed)
+    mask = torch.rand(num_dst, num_src, generator=g) < density
+    if not loops:
+        n = min(num_src, num_dst)
+        mask[torch.arange(n), torch.arange(n)] = False
+    dst, src = mask.nonzero().t()
+    perm = torch.randperm(src.numel(), generator=g)
+    return torch.stack([src, dst])[:, perm]
+
+
+def random_graph(num_nodes: int, num_edges: int, seed: int,
+                 num_relations: int = 5):
+    """``(edge_index, edge_type)`` of a general directed graph: edges in
+    random order, two duplicates, self-loops and (with few edges) nodes
+    without incoming edges; relation ids in ``[0, num_relations]``."""
+    g = torch.Generator().manual_seed(seed)
+    edge_index = torch.randint(0, num_nodes, (2, num_edges), generator=g)
+    if num_edges >= 4:
+        edge_index[:, :2] = edge_index[:, 2:4]  # two duplicate edges
+    edge_type = torch.randint(0, num_relations + 1, (num_edges, ),
+                              generator=g)
+    return edge_index, edge_type
+
+
+def with_loops(edge_index, num_nodes, edge_type=None, loop_type=1,
+               edge_attr=None):
+    """``[edge_index, edge_type, edge_attr]`` of a graph without loops plus
+    one loop per node, as GATConv builds it: relation :obj:`loop_type`,
+    features the mean of the node's incoming edge features."""
+    loops = torch.arange(num_nodes).repeat(2, 1)
+    out = [torch.cat([edge_index, loops], 1), None, None]
+    if edge_type is not None:
+        out[1] = torch.cat([edge_type, torch.full((num_nodes, ), loop_type)])
+    if edge_attr is not None:
+        mean = edge_attr.new_zeros(num_nodes, edge_attr.size(1)).index_add(
+            0, edge_index[1], edge_attr)
+        count = torch.bincount(edge_index[1], minlength=num_nodes)
+        mean = mean / count.clamp(min=1).unsqueeze(1)
+        out[2] = torch.cat([edge_attr, mean])
+    return out
+
+
+def flat_batch(graphs, key):
+    """``(x, edge_index, edge_type, batch, num_graphs)`` of one subgraph of a
+    batch of dialogues."""
+    batch = Batch.from_data_list(graphs)
+    store = batch[NODE_TYPE]
+    return (store.x, batch[key].edge_index, batch[key].edge_type, store.batch,
+            batch.num_graphs)
+
+
+def local_index(edge_index, batch):
+    """``(graph, target, source)`` of every edge, node ids local to the
+    graph: where the edge sits in a padded ``[B, L, L]`` map."""
+    counts = torch.bincount(batch)
+    start = torch.cumsum(counts, 0) - counts
+    src, dst = edge_index
+    b = batch[dst]
+    return b, dst - start[b], src - start[b]
+
+
+def max_diff(a, b) -> float:
+    """Largest absolute difference (0 for empty tensors)."""
+    assert a.shape == b.shape, (a.shape, b.shape)
+    return (a - b).abs().max().item() if a.numel() else 0.0
+
+
+def grads(out, tensors, grad_out, unused_as_zero=False):
+    """``d <out, grad_out> / d tensors``: None for a tensor that :obj:`out`
+    does not depend on, or zeros with :obj:`unused_as_zero`."""
+    found = torch.autograd.grad(out, tensors, grad_out, allow_unused=True)
+    if not unused_as_zero:
+        return list(found)
+    return [torch.zeros_like(t) if g is None else g
+            for t, g in zip(tensors, found)]
+
+
+def assert_close_lists(a, b, atol):
+    """Pairwise :func:`max_diff` below :obj:`atol`; a None only with a
+    None."""
+    assert len(a) == len(b)
+    for k, (u, v) in enumerate(zip(a, b)):
+        if u is None or v is None:
+            assert u is None and v is None, k
+            continue
+        assert max_diff(u, v) < atol, k
+
+
+def coo_twin(module):
+    """A copy of :obj:`module` with every DiffGATConv on the reference
+    (``layout="coo"``) path."""
+    from dsgdn_pyg.nn import DiffGATConv
+    twin = copy.deepcopy(module)
+    for m in twin.modules():
+        if isinstance(m, DiffGATConv):
+            m.layout = "coo"
+    return twin
 
 
 class InterThenIntra(torch.nn.Module):

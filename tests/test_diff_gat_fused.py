@@ -1,77 +1,38 @@
-"""The CSR fast path of DiffGATConv / DiffRGCN against the reference
-gather-message-scatter (COO) path: values, attention maps and gradients on
-general graphs and on dialogue graphs, the layout itself, and how the path
-is chosen."""
+"""DiffGATConv's fused path (``layout="csr"``: edges sorted by target once,
+aggregated by :func:`csr_weighted_sum`) against its reference path
+(``layout="coo"``: PyG's message and scatter): values, attention maps and
+gradients on general and dialogue graphs, gradcheck, the sparse product
+itself, the sorting, how the path is chosen, and ``torch.compile``."""
 
-import copy
 from unittest import mock
 
 import pytest
 import torch
 from torch.autograd import gradcheck
+from torch_geometric import EdgeIndex
 from torch_geometric.data import Batch
 
-from conftest import paper_conv, paper_dense_conv
+from conftest import (assert_close_lists, coo_twin, flat_batch, grads,
+                      max_diff, paper_conv, random_edges, random_graph,
+                      randomize_)
 from dsgdn_pyg.data import INTER, INTRA, NODE_TYPE
-from dsgdn_pyg.nn import DiffGATConv, DiffRGCN
+from dsgdn_pyg.nn import DiffRGCN
 from dsgdn_pyg.nn import diff_gat_conv as diff_gat_conv_module
-from torch_geometric import EdgeIndex
-
 from dsgdn_pyg.nn.csr_aggregation import csr_weighted_sum
 from dsgdn_pyg.nn.diff_gat_conv import _sorted_by_target
 
-
-def random_graph(num_nodes: int, num_edges: int, seed: int,
-                 num_relations: int = 5):
-    """A general directed graph: edges in random order, duplicates, self
-    loops, and (with few edges) nodes without incoming edges."""
-    g = torch.Generator().manual_seed(seed)
-    edge_index = torch.randint(0, num_nodes, (2, num_edges), generator=g)
-    if num_edges >= 4:
-        edge_index[:, :2] = edge_index[:, 2:4]  # two duplicate edges
-    edge_type = torch.randint(0, num_relations + 1, (num_edges, ),
-                              generator=g)
-    return edge_index, edge_type
+LAYOUTS = ["coo", "csr"]
 
 
-def coo_twin(module):
-    """A copy of :obj:`module` with every DiffGATConv on the reference
-    path."""
-    twin = copy.deepcopy(module)
-    for m in twin.modules():
-        if isinstance(m, DiffGATConv):
-            m.layout = "coo"
-    return twin
+def by_target(edge_index, n):
+    """The edges as an EdgeIndex sorted by target (stable)."""
+    return EdgeIndex(edge_index, sparse_size=(n, n)).sort_by(
+        "col", stable=True).values
 
 
-def randomize_(module) -> None:
-    """Moves LayerNorm affines and lambda vectors off their initial values
-    so that every parameter influences the output."""
-    g = torch.Generator().manual_seed(123)
-    with torch.no_grad():
-        for name, p in module.named_parameters():
-            if name.endswith(("norm_weight", "norm_bias", "lambda_q1",
-                              "lambda_k1", "lambda_q2", "lambda_k2")):
-                p.add_(0.3 * torch.randn(p.shape, generator=g,
-                                         dtype=p.dtype))
-
-
-def max_diff(a, b) -> float:
-    """Largest absolute difference (0 for empty tensors)."""
-    assert a.shape == b.shape
-    return (a - b).abs().max().item() if a.numel() else 0.0
-
-
-def grads(out, tensors, grad_out):
-    return torch.autograd.grad(out, tensors, grad_out, allow_unused=True)
-
-
-def assert_close_lists(a, b, atol):
-    for u, v in zip(a, b):
-        if u is None or v is None:
-            assert u is None and v is None
-            continue
-        assert max_diff(u, v) < atol
+def spy_on_csr_weighted_sum():
+    return mock.patch.object(diff_gat_conv_module, "csr_weighted_sum",
+                             wraps=csr_weighted_sum)
 
 
 @pytest.mark.parametrize("heads,concat", [(1, True), (3, True), (2, False)])
@@ -84,8 +45,8 @@ def test_csr_matches_coo_on_general_graphs(heads, concat, typed, num_edges,
     edge_index, edge_type = random_graph(20, num_edges, seed=num_edges)
     edge_type = edge_type if typed else None
     conv = paper_conv(6, 4, heads=heads, concat=concat,
-                       add_self_loops=loops).double()
-    randomize_(conv)
+                      add_self_loops=loops).double()
+    randomize_(conv, seed=123)
     ref = coo_twin(conv)
     x = torch.randn(20, 6, dtype=torch.float64, requires_grad=True)
 
@@ -118,7 +79,7 @@ def test_csr_matches_coo_on_dialogue_batches(key, random_dialogues):
     x = batch[NODE_TYPE].x.clone().requires_grad_()
     edge_index, edge_type = batch[key].edge_index, batch[key].edge_type
     block = DiffRGCN(8, heads=2, dropout=0.0)
-    randomize_(block)
+    randomize_(block, seed=123)
     ref = coo_twin(block)
 
     out = block(x, edge_index, edge_type)
@@ -129,28 +90,35 @@ def test_csr_matches_coo_on_dialogue_batches(key, random_dialogues):
                        grads(out_ref, [x] + list(ref.parameters()), g), 1e-4)
 
 
-def test_gradcheck_through_csr_path():
+GRADCHECK_GRAPHS = {
+    # Node 3 sends but receives nothing; node 0 receives three edges.
+    "gap": (torch.tensor([[0, 1, 2, 3, 1, 0, 2], [0, 0, 0, 0, 1, 2, 2]]),
+            torch.tensor([1, 2, 3, 4, 1, 5, 1]), 4, 3),
+    # Random order, duplicates, self-loops.
+    "general": (*random_graph(7, 18, seed=3), 7, 10),
+}
+
+
+@pytest.mark.parametrize("graph", list(GRADCHECK_GRAPHS))
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_gradcheck_through_input_and_parameters(graph, layout):
     torch.manual_seed(0)
-    edge_index, edge_type = random_graph(7, 18, seed=3)
-    conv = paper_conv(3, 4, heads=2).double()
-    randomize_(conv)
-    x = torch.randn(7, 3, dtype=torch.float64, requires_grad=True)
-    params = [conv.lin.weight, conv.att_dst_pos, conv.att_src_neg, conv.rel_emb,
-              conv.lambda_q1]
+    edge_index, edge_type, n, relation_dim = GRADCHECK_GRAPHS[graph]
+    conv = paper_conv(3, 4, heads=2, relation_dim=relation_dim,
+                      layout=layout).double()
+    randomize_(conv, seed=123)
+    x = torch.randn(n, 3, dtype=torch.float64, requires_grad=True)
+    names = [name for name, _ in conv.named_parameters()]
+    params = tuple(p.detach().clone().requires_grad_()
+                   for p in conv.parameters())
 
-    def fn(x, *ps):
-        return conv(x, edge_index, edge_type)
+    def run(x, *params):
+        return torch.func.functional_call(conv, dict(zip(names, params)),
+                                          (x, edge_index, edge_type))
 
-    with mock.patch.object(diff_gat_conv_module, "csr_weighted_sum",
-                           wraps=csr_weighted_sum) as spy:
-        assert gradcheck(fn, (x, *params))
-    assert spy.called
-
-
-def by_target(edge_index, n):
-    """The edges as an EdgeIndex sorted by target (stable)."""
-    return EdgeIndex(edge_index, sparse_size=(n, n)).sort_by(
-        "col", stable=True).values
+    with spy_on_csr_weighted_sum() as spy:
+        assert gradcheck(run, (x, *params), eps=1e-6, atol=1e-5)
+    assert spy.called == (layout == "csr")
 
 
 def test_csr_weighted_sum_against_dense_product():
@@ -178,7 +146,7 @@ def test_csr_weighted_sum_against_dense_product():
                      (weight, value))
 
 
-def test_node_without_incoming_edges_gets_zero_sum():
+def test_csr_weighted_sum_of_nodes_without_incoming_edges_is_zero():
     edge_index = by_target(torch.tensor([[0, 1, 2], [1, 1, 3]]), 5)
     value = torch.randn(5, 1, 3)
     out = csr_weighted_sum(torch.ones(3, 1), value, edge_index)
@@ -269,24 +237,6 @@ def test_csr_path_in_bfloat16_falls_back_to_reference():
     assert out.dtype == torch.bfloat16 and torch.isfinite(out).all()
 
 
-@pytest.mark.slow
-def test_compiled_block_matches_eager_values_and_gradients(random_dialogues):
-    torch.manual_seed(0)
-    batch = Batch.from_data_list(random_dialogues(4, channels=8, seed=9))
-    edge_index, edge_type = batch[INTER].edge_index, batch[INTER].edge_type
-    block = DiffRGCN(8, heads=2, dropout=0.0)
-    torch._dynamo.reset()
-    compiled = torch.compile(block)
-    x = batch[NODE_TYPE].x.clone().requires_grad_()
-    out = compiled(x, edge_index, edge_type)
-    expected = block(x, edge_index, edge_type)
-    assert max_diff(out, expected) < 1e-5
-    g = torch.randn_like(out)
-    assert_close_lists(grads(out, [x] + list(block.parameters()), g),
-                       grads(expected, [x] + list(block.parameters()), g),
-                       1e-4)
-
-
 def test_torch_scatter_path_matches_pure_torch():
     """With the optional torch-scatter installed, the CSR path's segment
     softmax goes through its ``segment_csr`` (on CPU, PyG keeps the COO
@@ -299,7 +249,7 @@ def test_torch_scatter_path_matches_pure_torch():
     torch.manual_seed(5)
     edge_index, edge_type = random_graph(30, 160, seed=8)
     conv = paper_conv(6, 4, heads=2, layout="csr").double()
-    randomize_(conv)
+    randomize_(conv, seed=123)
     x = torch.randn(30, 6, dtype=torch.float64, requires_grad=True)
     g = torch.randn(30, 8, dtype=torch.float64)
     params = [x] + list(conv.parameters())
@@ -328,3 +278,57 @@ def test_torch_scatter_path_matches_pure_torch():
     assert max_diff(out, out_ref) < 1e-12
     assert max_diff(alpha, alpha_ref) < 1e-12
     assert_close_lists(grad, grad_ref, 1e-10)
+
+
+class ConvThenBlock(torch.nn.Module):
+    """A layer with GATConv's self-loops and bias, then the published block
+    on the same graph: every code path that ``torch.compile`` traces."""
+
+    def __init__(self, in_channels, out_channels):
+        super().__init__()
+        self.conv = paper_conv(in_channels, out_channels, heads=2)
+        self.block = DiffRGCN(2 * out_channels, heads=2, dropout=0.0)
+
+    def forward(self, x, edge_index, edge_type):
+        return self.block(self.conv(x, edge_index, edge_type), edge_index,
+                          edge_type)
+
+
+@pytest.mark.slow  # Inductor code generation: about a minute on 2 CPU cores
+def test_torch_compile_matches_eager(random_dialogues):
+    """The default layout under torch.compile (the reference path, traced)
+    against eager (the fused path): values and gradients of the input and
+    every parameter on a general graph without loops, then a dialogue batch
+    of another size (the compiled module is reused or recompiled), then in
+    eval mode on two more dialogue batches."""
+    torch.manual_seed(0)
+    model = ConvThenBlock(5, 4)
+    randomize_(model, seed=3)
+    torch._dynamo.reset()
+    compiled = torch.compile(model)
+
+    edge_index = random_edges(9, 9, 0.4, seed=16)
+    general = (torch.randn(9, 5), edge_index,
+               torch.randint(0, 6, (edge_index.size(1), )))
+    dialogue = flat_batch(random_dialogues(4, channels=5, seed=9), INTER)[:3]
+    for x, edge_index, edge_type in (general, dialogue):
+        x_eager = x.clone().requires_grad_()
+        x_comp = x.clone().requires_grad_()
+        expected = model(x_eager, edge_index, edge_type)
+        out = compiled(x_comp, edge_index, edge_type)
+        assert max_diff(out, expected) < 1e-5
+        g = torch.randn_like(out)
+        params = list(model.parameters())
+        for a, b in zip(grads(out, [x_comp] + params, g),
+                        grads(expected, [x_eager] + params, g)):
+            # float32: 1e-5 of the gradient's scale (some reach 10).
+            assert max_diff(a, b) < 1e-5 * max(1.0, b.abs().max().item())
+
+    model.eval()
+    for seed in (2, 3):
+        graphs = random_dialogues(3, channels=5, seed=seed)
+        x, edge_index, edge_type, _, _ = flat_batch(graphs, INTRA)
+        expected = model(x, edge_index, edge_type)
+        out = compiled(x, edge_index, edge_type)
+        assert out.shape == expected.shape
+        assert max_diff(out, expected) < 1e-5
