@@ -17,7 +17,7 @@ from torch_geometric.nn.inits import ones, zeros
 from torch_geometric.typing import (Adj, OptPairTensor, OptTensor, Size,
                                     SparseTensor)
 from torch_geometric.utils import (add_self_loops, is_torch_sparse_tensor,
-                                   remove_self_loops, softmax, to_edge_index,
+                                   softmax, to_edge_index,
                                    to_torch_coo_tensor, to_torch_csc_tensor,
                                    to_torch_csr_tensor)
 
@@ -556,8 +556,10 @@ class DiffGATConv(MessagePassing):
         # the nodes on both sides of a bipartite graph), with relation
         # self_loop_type and edge features from fill_value.
         num_loops = min(size)
-        _, edge_attr = remove_self_loops(edge_index, edge_attr)
-        edge_index, edge_type = remove_self_loops(edge_index, edge_type)
+        keep = edge_index[0] != edge_index[1]
+        edge_index = edge_index[:, keep]
+        edge_type, edge_attr = (None if v is None else v[keep]
+                                for v in (edge_type, edge_attr))
         edge_index, edge_attr = add_self_loops(
             edge_index, edge_attr, fill_value=self.fill_value,
             num_nodes=num_loops)
