@@ -431,6 +431,25 @@ def test_gnn_explainer_with_the_default_layout():
     assert explanation.edge_mask.abs().sum() > 0
 
 
+def test_explain_mode_masks_the_edges_in_their_given_order():
+    """An explainer's edge mask is in the order of the given edges (then one
+    per added loop): in explain mode the edges must not be reordered."""
+    torch.manual_seed(0)
+    x = torch.randn(7, 5)
+    edge_index = random_edges(7, 7, 0.5, seed=13)
+    edge_index = edge_index[:, torch.randperm(edge_index.size(1))]
+    mask = torch.rand(edge_index.size(1))
+    outs = []
+    for layout in ("auto", "coo"):
+        torch.manual_seed(1)
+        conv = paper_conv(5, 4, heads=2, layout=layout).eval()
+        conv.explain = True
+        conv._edge_mask, conv._loop_mask = mask, torch.ones_like(mask).bool()
+        conv._apply_sigmoid = False
+        outs.append(conv(x, edge_index))
+    assert torch.allclose(outs[0], outs[1], atol=1e-6)
+
+
 
 # Composition: Sequential, heterogeneous graphs -------------------------------
 

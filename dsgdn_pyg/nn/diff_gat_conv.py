@@ -533,8 +533,9 @@ class DiffGATConv(MessagePassing):
 
     def _fuses(self, x: Tensor, edge_index: Tensor) -> bool:
         # Whether the edges go to propagate sorted by target (layout): what
-        # the sparse products of message_and_aggregate can compute.
-        if self.layout == "coo" or edge_index.size(1) == 0 \
+        # the sparse products of message_and_aggregate can compute. Explain
+        # mode never fuses, and its edge mask is in the given edge order.
+        if self.layout == "coo" or edge_index.size(1) == 0 or self.explain \
                 or torch_geometric.is_compiling():  # EdgeIndex: eager only
             return False
         if x.dtype in SUPPORTED_DTYPES and self.aggr in ("add", "sum") \
