@@ -30,6 +30,11 @@ def by_target(edge_index, n):
         "col", stable=True).values
 
 
+def spy_on_sorts():
+    return mock.patch.object(diff_gat_conv_module, "_stable_order",
+                             wraps=diff_gat_conv_module._stable_order)
+
+
 def spy_on_csr_weighted_sum():
     return mock.patch.object(diff_gat_conv_module, "csr_weighted_sum",
                              wraps=csr_weighted_sum)
@@ -39,10 +44,14 @@ def spy_on_csr_weighted_sum():
 @pytest.mark.parametrize("typed", [True, False])
 @pytest.mark.parametrize("num_edges", [0, 7, 90])
 @pytest.mark.parametrize("loops", [False, True])
+@pytest.mark.parametrize("by_source", [False, True])
 def test_csr_matches_coo_on_general_graphs(heads, concat, typed, num_edges,
-                                           loops):
+                                           loops, by_source):
     torch.manual_seed(heads + 10 * num_edges)
     edge_index, edge_type = random_graph(20, num_edges, seed=num_edges)
+    if by_source:  # as a coalesced graph: the backward needs no sort
+        order = edge_index[0].argsort(stable=True)
+        edge_index, edge_type = edge_index[:, order], edge_type[order]
     edge_type = edge_type if typed else None
     conv = paper_conv(6, 4, heads=heads, concat=concat,
                       add_self_loops=loops).double()
@@ -157,16 +166,28 @@ def test_csr_weighted_sum_of_nodes_without_incoming_edges_is_zero():
 
 def test_edges_sorted_by_target():
     edge_index = torch.tensor([[3, 0, 1, 2, 0], [2, 0, 2, 1, 2]])
-    graph, perm = _sorted_by_target(edge_index, (4, 4))
+    graph, perm, by_source = _sorted_by_target(edge_index, (4, 4))
     # Target order, stable: original edges 1 (->0), 3 (->1), 0, 2, 4 (->2).
     assert perm.tolist() == [1, 3, 0, 2, 4]
     assert graph.is_sorted_by_col and graph.sparse_size() == (4, 4)
     assert graph.as_tensor().tolist() == [[0, 2, 3, 1, 0], [0, 1, 2, 2, 2]]
+    # The source order for the backward pass, as EdgeIndex.get_csr gives it
+    # (stable: positions 0, 4 from node 0, 3 from 1, 1 from 2, 2 from 3).
+    (ptr, dst), order = by_source()
+    assert order.tolist() == [0, 4, 3, 1, 2]
+    assert ptr.tolist() == [0, 2, 3, 4, 5] and dst.tolist() == [0, 2, 2, 1, 2]
+    # Given sorted by source, that order is the inverse of the sort.
+    coalesced = edge_index[:, edge_index[0].argsort(stable=True)]
+    graph, perm, by_source = _sorted_by_target(coalesced, (4, 4))
+    (ptr, dst), order = by_source()
+    src_sorted = graph.as_tensor()[:, order]
+    assert torch.equal(src_sorted, coalesced) and torch.equal(
+        dst, coalesced[1]) and ptr.tolist() == [0, 2, 3, 4, 5]
     # Already sorted (a dialogue graph), or an EdgeIndex sorted by target:
     # nothing is permuted, and the given EdgeIndex is used as it is.
-    sorted_index = edge_index[:, perm]
+    sorted_index = edge_index[:, [1, 3, 0, 2, 4]]
     assert _sorted_by_target(sorted_index, (4, 4))[1] is None
-    assert _sorted_by_target(graph, (4, 4)) == (graph, None)
+    assert _sorted_by_target(graph, (4, 4)) == (graph, None, None)
 
 
 def test_block_sorts_once_and_shares_the_sorts(random_dialogue):
@@ -176,21 +197,20 @@ def test_block_sorts_once_and_shares_the_sorts(random_dialogue):
     ).manual_seed(0))
     edge_index = data[INTER].edge_index[:, shuffle]
     block = DiffRGCN(8, heads=2, dropout=0.0)
-    sort_by, get_csr = EdgeIndex.sort_by, EdgeIndex.get_csr
-    with mock.patch.object(EdgeIndex, "sort_by", autospec=True,
-                           side_effect=sort_by) as sorts, \
+    get_csr = EdgeIndex.get_csr
+    with spy_on_sorts() as sorts, \
             mock.patch.object(EdgeIndex, "get_csr", autospec=True,
                               side_effect=get_csr) as by_source:
         out = block(x, edge_index, edge_type[shuffle])
         out.sum().backward()
     # One sort by target for both layers; the source order that both
     # backward passes need is computed once and cached on the EdgeIndex.
-    assert [c.args[1] for c in sorts.call_args_list].count("col") == 1
+    assert sorts.call_count == 1
     assert by_source.call_count == 2
     expected = coo_twin(block)(x, edge_index, edge_type[shuffle])
     assert max_diff(out, expected) < 1e-5
     # A dialogue graph is sorted by target already: no sort at all.
-    with mock.patch.object(EdgeIndex, "sort_by") as spy:
+    with spy_on_sorts() as spy:
         block(x, data[INTER].edge_index, edge_type)
     spy.assert_not_called()
 
@@ -199,7 +219,7 @@ def test_edge_index_sorted_by_target_is_used_as_given(random_dialogue):
     data = random_dialogue(10, 2)
     edge_index = by_target(data[INTRA].edge_index, 10)
     block = DiffRGCN(8, heads=2).eval()
-    with mock.patch.object(EdgeIndex, "sort_by") as spy:
+    with spy_on_sorts() as spy:
         out = block(data[NODE_TYPE].x, edge_index, data[INTRA].edge_type)
     spy.assert_not_called()
     expected = coo_twin(block)(data[NODE_TYPE].x, edge_index.as_tensor(),

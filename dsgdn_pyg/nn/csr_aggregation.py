@@ -3,7 +3,7 @@ sorted by target, as sparse matrix products: no per-edge message is ever
 materialised (MKL on CPU, cuSPARSE on CUDA)."""
 
 import warnings
-from typing import Callable, List
+from typing import Callable, List, Optional
 
 import torch
 from torch import Tensor
@@ -76,8 +76,8 @@ class _WeightedSum(torch.autograd.Function):
         return grad_weight, grad_value, None, None, None
 
 
-def csr_weighted_sum(weight: Tensor, value: Tensor,
-                     edge_index: EdgeIndex) -> Tensor:
+def csr_weighted_sum(weight: Tensor, value: Tensor, edge_index: EdgeIndex,
+                     by_source: Optional[Callable] = None) -> Tensor:
     r"""Computes :math:`\mathbf{out}_{i,h} = \sum_{e: j \to i}
     w_{e,h} \, \mathbf{v}_{j,h}` per head.
 
@@ -87,9 +87,13 @@ def csr_weighted_sum(weight: Tensor, value: Tensor,
         value (torch.Tensor): Source node values :obj:`[N_src, H, C]`.
         edge_index (torch_geometric.EdgeIndex): The edges, sorted by target
             (:obj:`sort_order="col"`), with :obj:`sparse_size` set.
+        by_source (callable, optional): Returns the edges sorted by source
+            as :meth:`~torch_geometric.EdgeIndex.get_csr` does, for the
+            backward pass. (default: :meth:`edge_index.get_csr`)
 
     Returns:
         :obj:`[N_dst, H, C]`; a node without incoming edges gets zeros.
     """
     (ptr, src), _ = edge_index.get_csc()
-    return _WeightedSum.apply(weight, value, ptr, src, edge_index.get_csr)
+    return _WeightedSum.apply(weight, value, ptr, src,
+                              by_source or edge_index.get_csr)

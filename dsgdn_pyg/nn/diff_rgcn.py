@@ -124,7 +124,7 @@ class DiffRGCN(DiffRGCNBase):
         if isinstance(edge_index, Tensor) and edge_index.dim() == 2 and \
                 edge_index.size(1) > 0 and self.conv._fuses(x, edge_index):
             n = x.size(0)
-            edge_index, perm = _sorted_by_target(edge_index, (n, n))
+            edge_index, perm, _ = _sorted_by_target(edge_index, (n, n))
             if perm is not None and edge_type is not None:
                 edge_type = edge_type[perm]
         return self.run_block(x, edge_index, edge_type)
