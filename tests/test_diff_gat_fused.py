@@ -352,3 +352,15 @@ def test_torch_compile_matches_eager(random_dialogues):
         out = compiled(x, edge_index, edge_type)
         assert out.shape == expected.shape
         assert max_diff(out, expected) < 1e-5
+
+
+def test_non_contiguous_edges_sorted_by_target():
+    # A transposed list of (source, target) pairs is a view: it is sorted
+    # by target and still goes through EdgeIndex.
+    pairs = torch.tensor([[1, 0], [2, 0], [0, 1], [2, 2]])
+    edge_index, edge_type = pairs.t(), torch.tensor([1, 2, 3, 4])
+    assert not edge_index.is_contiguous()
+    block = DiffRGCN(4, heads=2).eval()
+    x = torch.randn(3, 4)
+    out = block(x, edge_index, edge_type)
+    assert torch.equal(out, block(x, edge_index.contiguous(), edge_type))

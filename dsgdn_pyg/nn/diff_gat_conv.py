@@ -18,11 +18,12 @@ from torch_geometric.nn.inits import ones, zeros
 from torch_geometric.typing import (Adj, OptPairTensor, OptTensor, Size,
                                     SparseTensor)
 from torch_geometric.utils import (add_self_loops, is_torch_sparse_tensor,
-                                   softmax, to_edge_index,
+                                   to_edge_index,
                                    to_torch_coo_tensor, to_torch_csc_tensor,
                                    to_torch_csr_tensor)
 
 from dsgdn_pyg.nn.csr_aggregation import SUPPORTED_DTYPES, csr_weighted_sum
+from dsgdn_pyg.nn.differential_softmax import differential_softmax
 
 LAYOUTS = ("auto", "csr", "coo")
 #: The gain of the published layer's xavier_uniform_ initialisation.
@@ -467,10 +468,9 @@ class DiffGATConv(MessagePassing):
                                     for v in (edge_type, edge_attr))
         else:
             graph = _plain(edge_index)
-        alpha_pos, alpha_neg = self.edge_updater(
+        alpha, maps = self.edge_updater(
             graph, alpha=scores, edge_type=edge_type, edge_attr=edge_attr,
             size=size)
-        alpha = alpha_pos - self.differential_lambda() * alpha_neg
         alpha = F.dropout(alpha, p=self.dropout, training=self.training)
         out = self.propagate(graph, x=wh, alpha=alpha, by_source=by_source,
                              size=size)
@@ -490,11 +490,10 @@ class DiffGATConv(MessagePassing):
 
         if return_attention_weights:
             if perm is not None:  # back to the order of edge_index
-                alpha_pos, alpha_neg, alpha = (
-                    torch.empty_like(a).index_copy_(0, perm, a)
-                    for a in (alpha_pos, alpha_neg, alpha))
-            self.alpha_pos = alpha_pos.detach()
-            self.alpha_neg = alpha_neg.detach()
+                maps, alpha = (torch.empty_like(a).index_copy_(0, perm, a)
+                               for a in (maps, alpha))
+            self.alpha_pos = maps[:, :self.heads]
+            self.alpha_neg = maps[:, self.heads:]
             if adj is not None:
                 return out, self._to_sparse(adj, edge_index, alpha, size)
             return out, (edge_index, alpha)
@@ -504,9 +503,10 @@ class DiffGATConv(MessagePassing):
                     edge_type: OptTensor, edge_attr: OptTensor, index: Tensor,
                     ptr: OptTensor, dim_size: Optional[int]
                     ) -> Tuple[Tensor, Tensor]:
-        r"""The positive and negative attention maps, each
-        :obj:`[num_edges, heads]`, normalised over each target's incoming
-        edges (a segment softmax over :obj:`ptr` for sorted edges)."""
+        r"""The signed weights :obj:`[num_edges, heads]` and both attention
+        maps :obj:`[num_edges, 2 * heads]` (positive heads first), each
+        normalised over every target's incoming edges (over segments of
+        :obj:`ptr` for sorted edges)."""
         scores = alpha_j if alpha_i is None else alpha_j + alpha_i
         if edge_type is not None:
             scores = scores + self.relation_scores().index_select(
@@ -523,8 +523,8 @@ class DiffGATConv(MessagePassing):
                 edge_h.view(-1, self.heads, self.out_channels),
                 self.att_edge_pos, self.att_edge_neg)
         scores = F.leaky_relu(scores, self.negative_slope)
-        alpha = softmax(scores, index, ptr, dim_size)
-        return alpha[:, :self.heads], alpha[:, self.heads:]
+        return differential_softmax(scores, self.differential_lambda(),
+                                    index, ptr, dim_size)
 
     def message(self, x_j: Tensor, alpha: Tensor) -> Tensor:
         return alpha.unsqueeze(-1) * x_j
@@ -699,17 +699,18 @@ def _sorted_by_target(edge_index: Tensor, size: Tuple[int, int]
             return edge_index, None, None
         return EdgeIndex(_plain(edge_index), sparse_size=size,
                          sort_order="col"), None, None
-    plain = _plain(edge_index)
-    perm = None if _is_sorted(plain[1]) else _stable_order(plain[1], size[1])
-    graph = EdgeIndex(plain if perm is None else plain.index_select(1, perm),
-                      sparse_size=size, sort_order="col")
-    if perm is not None and _is_sorted(plain[0]):
+    given = _plain(edge_index).contiguous()  # EdgeIndex needs it
+    perm = None if _is_sorted(given[1]) else _stable_order(given[1], size[1])
+    graph = EdgeIndex(given if perm is None else torch.stack(
+        [given[0].index_select(0, perm), given[1].index_select(0, perm)]),
+        sparse_size=size, sort_order="col")  # a third of index_select(1, .)
+    if perm is not None and _is_sorted(given[0]):
         # Sorted by source as given (a coalesced graph, as PyG's datasets
         # are): that order is the inverse of the sort, no second sort.
         def by_source():
             inverse = torch.empty_like(perm)
             inverse[perm] = torch.arange(perm.numel(), device=perm.device)
-            return (index2ptr(plain[0], size[0]), plain[1]), inverse
+            return (index2ptr(given[0], size[0]), given[1]), inverse
     else:
         def by_source():
             src, dst = graph.as_tensor()
