@@ -18,20 +18,19 @@ from dsgdn_pyg.nn.diff_rgcn import DiffRGCNBase
 class DenseDiffGATConv(DiffGATConv):
     r"""The differential graph attention of the `"AMB-DSGDN"
     <https://arxiv.org/abs/2603.10043>`_ paper (Sec. 4.5) as the published
-    code computes it: scores of all :math:`L \times L` pairs of a dense
-    batch, a masked softmax and batched matrix products. A
-    :class:`~dsgdn_pyg.nn.DiffGATConv` without self-loops or bias, so it
-    loads the sparse layer's :obj:`state_dict` and gives its outputs (a row
-    without edges, padding too, as a node without incoming edges).
+    code computes it, on a dense batch: all :math:`L \times L` scores, a
+    masked softmax, batched products. A :class:`~dsgdn_pyg.nn.DiffGATConv`
+    without self-loops or bias: it loads the sparse layer's
+    :obj:`state_dict` and gives its outputs, also on rows without edges.
 
     Args: as :class:`~dsgdn_pyg.nn.DiffGATConv` (:obj:`in_channels` an int).
 
     Shapes:
-        - **input:** node features :math:`(B, L, F_{in})`, adjacency
-          :math:`(B, L, L)`: at :math:`[b, i, j]` the relation id of edge
-          :math:`j \to i` (:obj:`0`: none), or :obj:`bool` (no relation term)
+        - **input:** :math:`(B, L, F_{in})`, adjacency :math:`(B, L, L)`:
+          relation ids of edges :math:`j \to i` (:obj:`0`: none), or
+          :obj:`bool` (no relation term)
         - **output:** :math:`(B, L, H * F_{out})` (:math:`F_{out}` if
-          :obj:`concat=False`), and with :obj:`return_attention_weights`
+          :obj:`concat=False`), with :obj:`return_attention_weights` also
           the signed weights :math:`(B, H, L, L)`
     """
 
@@ -49,8 +48,7 @@ class DenseDiffGATConv(DiffGATConv):
     def forward(self, x: Tensor, adj: Tensor,
                 return_attention_weights: Optional[bool] = None
                 ) -> Union[Tensor, Tuple[Tensor, Tensor]]:
-        r"""Runs the layer on :obj:`x [B, L, F]` and :obj:`adj [B, L, L]`
-        (a single graph may drop the batch dimension)."""
+        r"""Runs the layer; a single graph may drop the batch dimension."""
         squeeze = x.dim() == 2
         if squeeze:
             x, adj = x.unsqueeze(0), adj.unsqueeze(0)
@@ -66,10 +64,8 @@ class DenseDiffGATConv(DiffGATConv):
         wh = self.lin(x).view(B, L, H, C)
         dst = branch_scores(wh, self.att_dst_pos, self.att_dst_neg)
         src = branch_scores(wh, self.att_src_pos, self.att_src_neg)
-        # scores[b, k, i, j], k over the H positive, then the H negative
-        # branches: a_l . v_i + a_r . v_j (+ a_rel . E(A[b, i, j])).
-        scores = dst.transpose(1, 2).unsqueeze(-1) + \
-            src.transpose(1, 2).unsqueeze(-2)
+        # scores[b, k, i, j]: k over the positive, then the negative heads.
+        scores = dst.mT.unsqueeze(-1) + src.mT.unsqueeze(-2)
         if adj.dtype != torch.bool:
             table = self.relation_scores()
             if torch.is_grad_enabled() and table.requires_grad:
@@ -103,15 +99,14 @@ DenseDiffGAT = DenseDiffGATConv
 
 
 class DenseDiffRGCN(DiffRGCNBase):
-    r"""The `"AMB-DSGDN" <https://arxiv.org/abs/2603.10043>`_ paper's
-    :class:`~dsgdn_pyg.nn.DiffRGCN` block (Sec. 4.5) with
-    :class:`DenseDiffGATConv` heads; the two load each other's
-    :obj:`state_dict`.
+    r"""The `"AMB-DSGDN" <https://arxiv.org/abs/2603.10043>`_ block
+    (Sec. 4.5) of :class:`~dsgdn_pyg.nn.DiffRGCN` with
+    :class:`DenseDiffGATConv` layers; the two share a :obj:`state_dict`.
 
     Args: as :class:`~dsgdn_pyg.nn.DiffRGCN` (no :obj:`layout`).
 
     Shapes:
-        - **input:** :math:`(B, L, d_h)`, relation adjacency :math:`(B, L, L)`
+        - **input:** :math:`(B, L, d_h)`, adjacency :math:`(B, L, L)`
         - **output:** :math:`(B, L, d_h)`
     """
 
@@ -127,9 +122,8 @@ class DenseDiffRGCN(DiffRGCNBase):
     def forward_sparse(self, x: Tensor, edge_index: Tensor,
                        edge_type: OptTensor = None,
                        batch: OptTensor = None) -> Tensor:
-        r"""Runs the block on a sparse batch as the published code does:
-        through :func:`to_dense_inputs` and :meth:`forward`, returning the
-        real nodes' rows :obj:`[N, d_h]` (:obj:`batch`: sorted graph ids)."""
+        r"""Runs the block on a sparse batch as the published code does,
+        through :func:`to_dense_inputs`; returns the real nodes' rows."""
         x_dense, adj, mask = to_dense_inputs(x, edge_index, edge_type, batch)
         return self(x_dense, adj)[mask]
 
@@ -139,10 +133,9 @@ def to_dense_inputs(x: Tensor, edge_index: Tensor,
                     batch_size: Optional[int] = None,
                     max_num_nodes: Optional[int] = None
                     ) -> Tuple[Tensor, Tensor, Tensor]:
-    r"""A sparse batch in the published code's dense form: features
-    :obj:`[B, L_max, F]`, relation adjacency :obj:`[B, L_max, L_max]`
-    (:obj:`bool` for untyped edges) and real-row mask :obj:`[B, L_max]`.
-    Known :obj:`batch_size` and :obj:`max_num_nodes` spare a host sync."""
+    r"""A sparse batch (:obj:`batch` sorted) in the published code's dense
+    form: :obj:`[B, L, F]` features, :obj:`[B, L, L]` adjacency (:obj:`bool`
+    if untyped), :obj:`[B, L]` mask; the sizes, if given, spare a sync."""
     x_dense, mask = to_dense_batch(x, batch, batch_size=batch_size,
                                    max_num_nodes=max_num_nodes)
     B, L = mask.shape

@@ -10,12 +10,8 @@ from dsgdn_pyg.nn.diff_gat_conv import DiffGATConv, _sorted_by_target
 
 
 class DiffRGCNBase(torch.nn.Module):
-    r"""The block of the `"AMB-DSGDN" <https://arxiv.org/abs/2603.10043>`_
-    paper (Sec. 4.5) with any attention layer :obj:`conv_cls`: an
-    :obj:`heads`-head layer, a one-head output layer, a linear map and a
-    LayerNorm, named alike in every subclass (they share a
-    :obj:`state_dict`). :meth:`forward` passes :obj:`graph` to both layers.
-    """
+    r"""The AMB-DSGDN block (Sec. 4.5) around any attention layer
+    :obj:`conv_cls`, with the submodule names all subclasses share."""
 
     def __init__(self, conv_cls: type, channels: int, heads: int,
                  dropout: float, **conv_kwargs):
@@ -35,8 +31,8 @@ class DiffRGCNBase(torch.nn.Module):
             module.reset_parameters()
 
     def forward(self, x: Tensor, *graph) -> Tensor:
-        """Dropout, the heads, dropout, the output head, GELU, the linear
-        map, the residual and LayerNorm."""
+        """Dropout, the heads, dropout, the output head (both get
+        :obj:`graph`), GELU, the linear map, the residual and LayerNorm."""
         h = F.dropout(x, p=self.dropout, training=self.training)
         h = self.conv(h, *graph)
         h = F.dropout(h, p=self.dropout, training=self.training)
@@ -50,7 +46,10 @@ class DiffRGCNBase(torch.nn.Module):
 
 class DiffRGCN(DiffRGCNBase):
     r"""The differential relational graph block of the `"AMB-DSGDN"
-    <https://arxiv.org/abs/2603.10043>`_ paper (Sec. 4.5).
+    <https://arxiv.org/abs/2603.10043>`_ paper (Sec. 4.5), with
+    :class:`~dsgdn_pyg.nn.DiffGATConv` layers as published
+    (:obj:`norm=True, act=True`, no bias, no added self-loops: the dialogue
+    graphs carry their own):
 
     .. math::
         \mathbf{z} &= \mathrm{DiffGAT}_{out}\left(\mathrm{Dropout}\left(
@@ -60,44 +59,36 @@ class DiffRGCN(DiffRGCNBase):
         \mathbf{x}' &= \mathrm{LayerNorm}\left(\mathbf{x} +
         \mathrm{Linear}(\mathrm{GELU}(\mathbf{z}))\right)
 
-    Both layers are :class:`~dsgdn_pyg.nn.DiffGATConv` heads as published
-    (:obj:`norm=True, act=True`, no bias) without added self-loops: the
-    dialogue graphs carry their own.
-
     Args:
         channels (int): Input and output width :math:`d_h`.
-        heads (int, optional): Heads before the output head.
-            (default: :obj:`2`)
+        heads (int, optional): Heads of the first layer. (default: :obj:`2`)
         dropout (float, optional): Dropout on the input, the concatenated
             heads and every attention map. (default: :obj:`0.2`)
         num_relations, relation_dim, negative_slope, depth, layout: As
-            :class:`~dsgdn_pyg.nn.DiffGATConv`, for both layers; the edges
-            are sorted once per call for both.
-            (defaults: :obj:`5, 10, 0.2, 1, "auto"`)
+            :class:`~dsgdn_pyg.nn.DiffGATConv`, for both layers (defaults
+            :obj:`5, 10, 0.2, 1, "auto"`); the edges are sorted once.
 
     Shapes:
-        - **input:** node features :math:`(|\mathcal{V}|, d_h)`, edge indices
-          :math:`(2, |\mathcal{E}|)` (with a self-loop on every node), edge
-          types :math:`(|\mathcal{E}|)`
-        - **output:** node features :math:`(|\mathcal{V}|, d_h)`
+        - **input:** node features :math:`(|\mathcal{V}|, d_h)`, edges
+          :math:`(2, |\mathcal{E}|)` (a self-loop on every node), edge types
+          :math:`(|\mathcal{E}|)`
+        - **output:** :math:`(|\mathcal{V}|, d_h)`
     """
 
     def __init__(self, channels: int, heads: int = 2, dropout: float = 0.2,
                  num_relations: int = 5, relation_dim: int = 10,
                  negative_slope: float = 0.2, depth: int = 1,
                  layout: str = "auto"):
-        super().__init__(DiffGATConv, channels, heads, dropout,
+        super().__init__(DiffGATConv, channels, heads, dropout, depth=depth,
                          num_relations=num_relations,
                          relation_dim=relation_dim,
-                         negative_slope=negative_slope, depth=depth,
-                         layout=layout, add_self_loops=False, bias=False,
-                         act=True, norm=True)
+                         negative_slope=negative_slope, layout=layout,
+                         add_self_loops=False, bias=False, act=True, norm=True)
 
     def forward(self, x: Tensor, edge_index: Adj,
                 edge_type: OptTensor = None) -> Tensor:
-        r"""Runs the block; both layers share the edges sorted by target,
-        an :class:`~torch_geometric.EdgeIndex` (one sorted by column as
-        given)."""
+        r"""Runs the block; both layers get the edges sorted by target once,
+        as an :class:`~torch_geometric.EdgeIndex` (one sorted as given)."""
         if isinstance(edge_index, Tensor) and edge_index.dim() == 2 and \
                 edge_index.size(1) > 0 and self.conv._fuses(x, edge_index):
             n = x.size(0)
