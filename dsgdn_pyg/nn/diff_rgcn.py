@@ -64,9 +64,13 @@ class DiffRGCN(DiffRGCNBase):
         heads (int, optional): Heads of the first layer. (default: :obj:`2`)
         dropout (float, optional): Dropout on the input, the concatenated
             heads and every attention map. (default: :obj:`0.2`)
-        num_relations, relation_dim, negative_slope, depth, layout: As
-            :class:`~dsgdn_pyg.nn.DiffGATConv`, for both layers (defaults
-            :obj:`5, 10, 0.2, 1, "auto"`); the edges are sorted once.
+        num_relations (int, optional): As DiffGATConv's. (default: :obj:`5`)
+        relation_dim (int, optional): As DiffGATConv's. (default: :obj:`10`)
+        negative_slope (float, optional): As DiffGATConv's.
+            (default: :obj:`0.2`)
+        depth (int, optional): As DiffGATConv's. (default: :obj:`1`)
+        layout (str, optional): As DiffGATConv's; the edges are sorted once
+            for both layers. (default: :obj:`"auto"`)
 
     Shapes:
         - **input:** node features :math:`(|\mathcal{V}|, d_h)`, edges
