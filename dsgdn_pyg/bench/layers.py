@@ -50,9 +50,6 @@ class GATBlock(DiffRGCNBase):
     def __init__(self, channels: int, heads: int = 2, dropout: float = 0.2):
         super().__init__(_GELUGATConv, channels, heads, dropout)
 
-    def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
-        return self.run_block(x, edge_index)
-
 
 def make_layers(channels: int, heads: int = 2, dropout: float = 0.2,
                 seed: int = 0) -> Dict[str, torch.nn.Module]:

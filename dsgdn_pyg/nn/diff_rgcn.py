@@ -1,7 +1,4 @@
-"""The DiffRGCN block: multi-head differential attention with an output head,
-a linear map, a residual and LayerNorm (AMB-DSGDN, Sec. 4.5)."""
-
-from typing import Optional
+"""The DiffRGCN block of AMB-DSGDN (Sec. 4.5)."""
 
 import torch
 import torch.nn.functional as F
@@ -13,12 +10,8 @@ from dsgdn_pyg.nn.diff_gat_conv import DiffGATConv, _sorted_by_target
 
 
 class DiffRGCNBase(torch.nn.Module):
-    r"""What :class:`DiffRGCN` and the dense
-    :class:`~dsgdn_pyg.nn.DenseDiffRGCN` share: the submodules (an
-    :math:`H`-head attention layer, a one-head output layer, a linear map and
-    a LayerNorm, under the same names, so the two load each other's
-    :obj:`state_dict`) and the order they run in; the attention layer class
-    and the graph arguments are the subclass's."""
+    r"""The AMB-DSGDN block (Sec. 4.5) around any attention layer
+    :obj:`conv_cls`, with the submodule names all subclasses share."""
 
     def __init__(self, conv_cls: type, channels: int, heads: int,
                  dropout: float, **conv_kwargs):
@@ -34,21 +27,17 @@ class DiffRGCNBase(torch.nn.Module):
         self.norm = torch.nn.LayerNorm(channels)
 
     def reset_parameters(self):
-        self.conv.reset_parameters()
-        self.out_conv.reset_parameters()
-        self.lin.reset_parameters()
-        self.norm.reset_parameters()
+        for module in self.children():
+            module.reset_parameters()
 
-    def run_block(self, x: Tensor, *graph, **conv_kwargs) -> Tensor:
-        """Dropout, the heads, dropout, the output head, GELU, the linear
-        map, the residual and LayerNorm; :obj:`graph` and
-        :obj:`conv_kwargs` go to both attention layers."""
+    def forward(self, x: Tensor, *graph) -> Tensor:
+        """Dropout, the heads, dropout, the output head (both get
+        :obj:`graph`), GELU, the linear map, the residual and LayerNorm."""
         h = F.dropout(x, p=self.dropout, training=self.training)
-        h = self.conv(h, *graph, **conv_kwargs)
+        h = self.conv(h, *graph)
         h = F.dropout(h, p=self.dropout, training=self.training)
-        h = self.out_conv(h, *graph, **conv_kwargs)
-        h = self.lin(F.gelu(h))
-        return self.norm(h + x)
+        h = self.out_conv(h, *graph)
+        return self.norm(self.lin(F.gelu(h)) + x)
 
     def __repr__(self) -> str:
         return (f"{self.__class__.__name__}({self.channels}, "
@@ -57,7 +46,10 @@ class DiffRGCNBase(torch.nn.Module):
 
 class DiffRGCN(DiffRGCNBase):
     r"""The differential relational graph block of the `"AMB-DSGDN"
-    <https://arxiv.org/abs/2603.10043>`_ paper.
+    <https://arxiv.org/abs/2603.10043>`_ paper (Sec. 4.5), with
+    :class:`~dsgdn_pyg.nn.DiffGATConv` layers as published
+    (:obj:`norm=True, act=True`, no bias, no added self-loops: the dialogue
+    graphs carry their own):
 
     .. math::
         \mathbf{z} &= \mathrm{DiffGAT}_{out}\left(\mathrm{Dropout}\left(
@@ -69,62 +61,42 @@ class DiffRGCN(DiffRGCNBase):
 
     Args:
         channels (int): Input and output width :math:`d_h`.
-        heads (int, optional): Number of differential heads before the output
-            head. (default: :obj:`2`)
-        dropout (float, optional): Dropout on the block input, on the
-            concatenated heads and on every attention map.
+        heads (int, optional): Heads of the first layer. (default: :obj:`2`)
+        dropout (float, optional): Dropout on the input, the concatenated
+            heads and every attention map. (default: :obj:`0.2`)
+        num_relations (int, optional): As DiffGATConv's. (default: :obj:`5`)
+        relation_dim (int, optional): As DiffGATConv's. (default: :obj:`10`)
+        negative_slope (float, optional): As DiffGATConv's.
             (default: :obj:`0.2`)
-        num_relations (int, optional): Number of relation ids.
-            (default: :obj:`5`)
-        relation_dim (int, optional): Width of the relation embeddings.
-            (default: :obj:`10`)
-        negative_slope (float, optional): LeakyReLU slope of the scores.
-            (default: :obj:`0.2`)
-        depth (int, optional): Depth that sets :math:`\lambda_{init}`.
-            (default: :obj:`1`)
-        layout (str, optional): Edge traversal of both attention layers,
-            :obj:`"auto"`, :obj:`"csr"` or :obj:`"coo"` (see
-            :class:`~dsgdn_pyg.nn.DiffGATConv`); the sorted edges are built
-            once per call and shared. (default: :obj:`"auto"`)
-
-    Both attention layers run with :obj:`add_self_loops=False` and without
-    bias: the dialogue graphs carry their own relation-1 self-loops, and the
-    published block has no other parameters.
+        depth (int, optional): As DiffGATConv's. (default: :obj:`1`)
+        layout (str, optional): As DiffGATConv's; the edges are sorted once
+            for both layers. (default: :obj:`"auto"`)
 
     Shapes:
-        - **input:** node features :math:`(|\mathcal{V}|, d_h)`, edge indices
-          :math:`(2, |\mathcal{E}|)` (with a self-loop on every node, as the
-          dialogue graphs have), edge types :math:`(|\mathcal{E}|)`
-        - **output:** node features :math:`(|\mathcal{V}|, d_h)`
+        - **input:** node features :math:`(|\mathcal{V}|, d_h)`, edges
+          :math:`(2, |\mathcal{E}|)` (a self-loop on every node), edge types
+          :math:`(|\mathcal{E}|)`
+        - **output:** :math:`(|\mathcal{V}|, d_h)`
     """
 
-    def __init__(
-        self,
-        channels: int,
-        heads: int = 2,
-        dropout: float = 0.2,
-        num_relations: int = 5,
-        relation_dim: int = 10,
-        negative_slope: float = 0.2,
-        depth: int = 1,
-        layout: str = "auto",
-    ):
-        super().__init__(DiffGATConv, channels, heads, dropout,
+    def __init__(self, channels: int, heads: int = 2, dropout: float = 0.2,
+                 num_relations: int = 5, relation_dim: int = 10,
+                 negative_slope: float = 0.2, depth: int = 1,
+                 layout: str = "auto"):
+        super().__init__(DiffGATConv, channels, heads, dropout, depth=depth,
                          num_relations=num_relations,
                          relation_dim=relation_dim,
-                         negative_slope=negative_slope, depth=depth,
-                         layout=layout, add_self_loops=False, bias=False,
-                         act=True, norm=True)  # the published heads
+                         negative_slope=negative_slope, layout=layout,
+                         add_self_loops=False, bias=False, act=True, norm=True)
 
     def forward(self, x: Tensor, edge_index: Adj,
                 edge_type: OptTensor = None) -> Tensor:
-        r"""Runs the block. The edges are sorted by target once, into an
-        :class:`~torch_geometric.EdgeIndex` that both attention layers share
-        (an :obj:`EdgeIndex` sorted by column is used as given)."""
+        r"""Runs the block; both layers get the edges sorted by target once,
+        as an :class:`~torch_geometric.EdgeIndex` (one sorted as given)."""
         if isinstance(edge_index, Tensor) and edge_index.dim() == 2 and \
                 edge_index.size(1) > 0 and self.conv._fuses(x, edge_index):
             n = x.size(0)
             edge_index, perm, _ = _sorted_by_target(edge_index, (n, n))
             if perm is not None and edge_type is not None:
                 edge_type = edge_type[perm]
-        return self.run_block(x, edge_index, edge_type)
+        return super().forward(x, edge_index, edge_type)
