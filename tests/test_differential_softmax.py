@@ -1,6 +1,6 @@
 """differential_softmax against PyG's softmax and the combination of Eq. 13
 written out: values, gradients, gradcheck, with and without the targets'
-offsets, on both shifts (one per column, one per target)."""
+offsets, on both shifts (one for all, one per target)."""
 
 import pytest
 import torch
@@ -31,12 +31,12 @@ def reference(scores, lam, index, ptr):
     return maps[:, :HEADS] - lam * maps[:, HEADS:], maps
 
 
-@pytest.fixture(params=["per column", "per target"])
+@pytest.fixture(params=["one shift", "per target"])
 def shift(request, monkeypatch):
-    # SHIFT_RANGE bounds the spread for one shift per column: inf always
+    # SHIFT_RANGE bounds the spread for one shift for all: inf always
     # takes it, 0 never does.
     monkeypatch.setattr(module, "SHIFT_RANGE",
-                        float("inf") if request.param == "per column" else 0.)
+                        float("inf") if request.param == "one shift" else 0.)
     return request.param
 
 
@@ -83,7 +83,7 @@ def test_rows_sum_to_one_and_one_minus_lambda(sort):
 
 
 def test_wide_scores_take_the_per_target_shift_without_underflow():
-    # In float32 a column spanning 400 cannot share one shift (exp(-400)
+    # In float32 scores spanning 400 cannot share one shift (exp(-400)
     # is 0); the per-target shift keeps every target's weights exact.
     scores, lam, index, ptr = edges(3, True)
     scores[:, 0] += 400.0 * (index % 2)

@@ -14,8 +14,8 @@ from torch_geometric.utils import scatter, segment
 
 from dsgdn_pyg.nn.csr_aggregation import SUPPORTED_DTYPES
 
-#: The widest span of one column's scores shifted by a single maximum: the
-#: smallest weight is then above :math:`e^{-50}`, far from float32 underflow.
+#: The widest span of scores shifted by their one maximum: the smallest
+#: weight is then above :math:`e^{-50}`, far from float32 underflow.
 SHIFT_RANGE = 50.0
 
 
@@ -35,14 +35,14 @@ def _segment_sum(value: Tensor, index: Tensor, ptr: Optional[Tensor],
 
 def _shift(scores: Tensor, index: Tensor, ptr: Optional[Tensor],
            num_nodes: int) -> Tensor:
-    # A softmax is invariant to a shift per target. Each column's largest
-    # score serves every target when the column spans under SHIFT_RANGE (it
-    # is read back on CPU only; on CUDA that costs a host sync), else the
-    # largest score of each target's edges.
+    # A softmax is invariant to a shift per target. The largest score
+    # serves every target when all span under SHIFT_RANGE (read back on CPU
+    # only; on CUDA that costs a host sync), else the largest score of each
+    # target's edges.
     if scores.device.type == "cpu" and scores.size(0) > 0 and \
             not torch_geometric.is_compiling():
-        low, high = torch.aminmax(scores, dim=0)
-        if bool((high - low).max() < SHIFT_RANGE):
+        low, high = torch.aminmax(scores)  # far faster than per column
+        if bool(high - low < SHIFT_RANGE):
             return high
     if ptr is not None:
         top = segment(scores, ptr, reduce="max")
@@ -58,9 +58,12 @@ class _DifferentialSoftmax(torch.autograd.Function):
         exp = (scores - _shift(scores, index, ptr, num_nodes)).exp_()
         total = _segment_sum(exp, index, ptr, num_nodes)
         maps = exp.div_(total.index_select(0, index))
+        # alpha is one row per head underneath, as the sparse products of
+        # the aggregation read it: no transposed copy there.
         heads = lam.numel()
-        alpha = torch.addcmul(maps[:, :heads], maps[:, heads:], lam,
-                              value=-1.0)
+        alpha = torch.addcmul(maps[:, :heads].t(), maps[:, heads:].t(),
+                              lam.unsqueeze(1), value=-1.0,
+                              out=maps.new_empty(heads, maps.size(0))).t()
         ctx.save_for_backward(maps, lam, index, ptr)
         ctx.num_nodes = num_nodes
         ctx.mark_non_differentiable(maps)
