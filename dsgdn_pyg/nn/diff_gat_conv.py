@@ -92,8 +92,8 @@ class DiffGATConv(MessagePassing):
     (Sec. 4.5, Alg. 1, Eq. 9-18).
 
     Each head projects :math:`\mathbf{W}\mathbf{h} = [\mathbf{P}; \mathbf{Q}]`
-    and scores every edge :math:`j \to i` once per branch (Eq. 9-12), with
-    the relation :math:`\rho_{ij}` of the edge:
+    and scores every edge :math:`j \to i` with its relation
+    :math:`\rho_{ij}` once per branch (Eq. 9-12):
 
     .. math::
         e^{+}_{i,j} = \mathrm{LeakyReLU}\left(\mathbf{a}^{+\top}_{l}
@@ -102,9 +102,9 @@ class DiffGATConv(MessagePassing):
         \mathbf{a}^{+\top}_{e} \mathbf{W}_{e}^{P} \mathbf{e}_{j,i}\right)
 
     (:math:`e^{-}_{i,j}` likewise on :math:`\mathbf{Q}`; the relation term
-    only with :obj:`edge_type`, the edge-feature term only with
-    :obj:`edge_dim`). A softmax over the incoming edges of :math:`i`
-    normalises each branch into signed weights (Eq. 13-14)
+    only with :obj:`edge_type`, the edge term only with :obj:`edge_dim`).
+    A softmax over the incoming edges of :math:`i` normalises each branch
+    into the signed weights (Eq. 13-14)
 
     .. math::
         \alpha_{i,j} = \alpha^{+}_{i,j} - \lambda \, \alpha^{-}_{i,j},
@@ -115,17 +115,14 @@ class DiffGATConv(MessagePassing):
     Each head outputs :math:`\sum_j \alpha_{i,j} \mathbf{W}\mathbf{h}_j`,
     or with :obj:`norm=True, act=True` the paper's
     :math:`\mathrm{GELU}(\mathrm{LayerNorm}(\sum_j \alpha_{i,j}
-    \mathbf{W}\mathbf{h}_j) \cdot (1 - \lambda_{init}))` (Eq. 15-18); the heads
-    are concatenated or averaged, then the optional residual and bias are
-    added.
+    \mathbf{W}\mathbf{h}_j) \cdot (1 - \lambda_{init}))` (Eq. 15-18).
 
-    Unlike :class:`~torch_geometric.nn.conv.GATConv`, the weights of a target
-    are signed and sum to :math:`1 - \lambda`, and every head owns its
-    projection, attention vectors, relation embedding, :math:`\lambda`
-    vectors and LayerNorm. Self-loops, edge features, residual and bias are
-    as in :class:`~torch_geometric.nn.conv.GATConv`. The defaults leave out
-    the relation term, LayerNorm and GELU (a GAT recipe);
-    :class:`~dsgdn_pyg.nn.DiffRGCN` sets the published
+    Unlike :class:`~torch_geometric.nn.conv.GATConv` (whose self-loops, edge
+    features, residual and bias it shares), a target's weights are signed
+    and sum to :math:`1 - \lambda`, and each head owns its projection,
+    attention and relation parameters, :math:`\lambda` and LayerNorm.
+    The defaults leave out the relation term, LayerNorm and GELU (a GAT
+    recipe); :class:`~dsgdn_pyg.nn.DiffRGCN` sets the published
     :obj:`num_relations=5, norm=True, act=True`.
 
     Args:
@@ -136,9 +133,9 @@ class DiffGATConv(MessagePassing):
         heads (int, optional): Number of heads. (default: :obj:`1`)
         concat (bool, optional): If :obj:`False`, the heads are averaged
             instead of concatenated. (default: :obj:`True`)
-        num_relations (int, optional): Relation ids are :obj:`0` (no edge in
-            a dense adjacency) to this; :obj:`None`: no relation term and
-            parameters. (default: :obj:`None`)
+        num_relations (int, optional): Relation ids run from :obj:`0` (no
+            edge in a dense adjacency) to this; :obj:`None`: no relation term
+            or parameters. (default: :obj:`None`)
         relation_dim (int, optional): Width of the relation embedding.
             (default: :obj:`10`)
         negative_slope (float, optional): LeakyReLU angle of the negative
@@ -152,8 +149,9 @@ class DiffGATConv(MessagePassing):
         edge_dim (int, optional): Edge feature dimensionality (in case there
             are any). (default: :obj:`None`)
         fill_value (float or torch.Tensor or str, optional): Edge features of
-            the added self-loops, as in :meth:`~torch_geometric.utils.
-            add_self_loops`. (default: :obj:`"mean"`)
+            the added self-loops, as in
+            :meth:`~torch_geometric.utils.add_self_loops`.
+            (default: :obj:`"mean"`)
         bias (bool, optional): If :obj:`False`, the layer will not learn an
             additive bias. (default: :obj:`True`)
         residual (bool, optional): If :obj:`True`, the layer will add a
@@ -165,14 +163,12 @@ class DiffGATConv(MessagePassing):
         act (bool, optional): If :obj:`True`, each head ends in a GELU.
             (default: :obj:`False`)
         norm (bool, optional): If :obj:`True`, each head ends in the
-            LayerNorm of Eq. 17 scaled by :math:`1 - \lambda_{init}`.
-            (default: :obj:`False`)
-        layout (str, optional): :obj:`"csr"`: edges sorted by target, fused
-            :meth:`message_and_aggregate`; :obj:`"coo"`: as given, messages
-            and a scatter; :obj:`"auto"`: :obj:`"csr"` for
-            float32/float64 features, :obj:`aggr="add"` and
-            :obj:`flow="source_to_target"` in eager mode. Same values either
-            way. (default: :obj:`"auto"`)
+            LayerNorm of Eq. 17. (default: :obj:`False`)
+        layout (str, optional): :obj:`"csr"` (edges sorted by target, fused
+            :meth:`message_and_aggregate`), :obj:`"coo"` (as given, messages
+            and a scatter) or :obj:`"auto"` (:obj:`"csr"` where it can run:
+            float32/float64, :obj:`aggr="add"`, :obj:`flow=
+            "source_to_target"`, eager). Same values. (default: :obj:`"auto"`)
         **kwargs (optional): Additional arguments of
             :class:`torch_geometric.nn.conv.MessagePassing`.
 
@@ -181,39 +177,26 @@ class DiffGATConv(MessagePassing):
           :math:`((|\mathcal{V_s}|, F_{s}), (|\mathcal{V_t}|, F_{t}))` if
           bipartite, edge indices :math:`(2, |\mathcal{E}|)` or a sparse
           :obj:`adj_t` :math:`(|\mathcal{V_t}|, |\mathcal{V_s}|)`, edge types
-          :math:`(|\mathcal{E}|)` and edge features :math:`(|\mathcal{E}|,
-          D)` *(optional)*
+          :math:`(|\mathcal{E}|)` and features :math:`(|\mathcal{E}|, D)`
+          *(optional)*
         - **output:** node features :math:`(|\mathcal{V}_t|, H * F_{out})`
-          (:math:`F_{out}` if :obj:`concat=False`); with
-          :obj:`return_attention_weights=True` also
-          :math:`((2, |\mathcal{E}|), (|\mathcal{E}|, H))`, the edges (with
-          the added self-loops) and the signed weights.
+          (:math:`F_{out}` if :obj:`concat=False`), with
+          :obj:`return_attention_weights=True` also the edges (with the added
+          self-loops) and signed weights :math:`((2, |\mathcal{E}|),
+          (|\mathcal{E}|, H))`
     """
     SUPPORTS_FUSED_EDGE_INDEX = True
 
-    def __init__(
-        self,
-        in_channels: Union[int, Tuple[int, int]],
-        out_channels: int,
-        heads: int = 1,
-        concat: bool = True,
-        num_relations: Optional[int] = None,
-        relation_dim: int = 10,
-        negative_slope: float = 0.2,
-        dropout: float = 0.0,
-        add_self_loops: bool = True,
-        self_loop_type: int = 1,
-        edge_dim: Optional[int] = None,
-        fill_value: Union[float, Tensor, str] = "mean",
-        bias: bool = True,
-        residual: bool = False,
-        depth: int = 1,
-        lambda_init: Optional[float] = None,
-        act: bool = False,
-        norm: bool = False,
-        layout: str = "auto",
-        **kwargs,
-    ):
+    def __init__(self, in_channels: Union[int, Tuple[int, int]],
+                 out_channels: int, heads: int = 1, concat: bool = True,
+                 num_relations: Optional[int] = None, relation_dim: int = 10,
+                 negative_slope: float = 0.2, dropout: float = 0.0,
+                 add_self_loops: bool = True, self_loop_type: int = 1,
+                 edge_dim: Optional[int] = None,
+                 fill_value: Union[float, Tensor, str] = "mean",
+                 bias: bool = True, residual: bool = False, depth: int = 1,
+                 lambda_init: Optional[float] = None, act: bool = False,
+                 norm: bool = False, layout: str = "auto", **kwargs):
         kwargs.setdefault("aggr", "add")
         kwargs.setdefault("node_dim", 0)
         super().__init__(**kwargs)
@@ -266,29 +249,26 @@ class DiffGATConv(MessagePassing):
         # Per head: [a_l (target) | a_r (source)] of each branch, the
         # relation embedding shared by both branches and its two vectors, the
         # four lambda vectors, the LayerNorm affine, the edge-feature vectors.
-        H, C, pos, neg = heads, out_channels, self.pos_channels, \
-            self.neg_channels
+        H, C = heads, out_channels
+        pos, neg = self.pos_channels, self.neg_channels
         total = C * (H if concat else 1)
-        has_rel, has_edge = R is not None, edge_dim is not None
-        for name, present, shape in (
-                ("att_dst_pos", True, (1, H, pos)),
-                ("att_src_pos", True, (1, H, pos)),
-                ("att_dst_neg", True, (1, H, neg)),
-                ("att_src_neg", True, (1, H, neg)),
-                ("rel_emb", has_rel, (H, (R or 0) + 1, relation_dim)),
-                ("att_rel_pos", has_rel, (H, relation_dim)),
-                ("att_rel_neg", has_rel, (H, relation_dim)),
-                ("lambda_q1", True, (H, pos)),
-                ("lambda_k1", True, (H, pos)),
-                ("lambda_q2", True, (H, pos)),
-                ("lambda_k2", True, (H, pos)),
-                ("norm_weight", norm, (H, C)),
-                ("norm_bias", norm, (H, C)),
-                ("att_edge_pos", has_edge, (1, H, pos)),
-                ("att_edge_neg", has_edge, (1, H, neg)),
-                ("bias", bias, (total, ))):
-            self.register_parameter(
-                name, Parameter(torch.empty(*shape)) if present else None)
+        has_edge = edge_dim is not None
+        for present, shapes in (
+            (True, dict(att_dst_pos=(1, H, pos), att_src_pos=(1, H, pos),
+                        att_dst_neg=(1, H, neg), att_src_neg=(1, H, neg))),
+            (R is not None, dict(rel_emb=(H, (R or 0) + 1, relation_dim),
+                                 att_rel_pos=(H, relation_dim),
+                                 att_rel_neg=(H, relation_dim))),
+            (True, dict(lambda_q1=(H, pos), lambda_k1=(H, pos),
+                        lambda_q2=(H, pos), lambda_k2=(H, pos))),
+            (norm, dict(norm_weight=(H, C), norm_bias=(H, C))),
+            (has_edge, dict(att_edge_pos=(1, H, pos),
+                            att_edge_neg=(1, H, neg))),
+            (bias, dict(bias=(total, ))),
+        ):
+            for name, shape in shapes.items():
+                self.register_parameter(name, Parameter(torch.empty(*shape))
+                                        if present else None)
         # All heads' projections side by side, as GATConv; a pair of input
         # widths (bipartite graphs) gets one projection per side.
         if isinstance(in_channels, int):
@@ -326,12 +306,11 @@ class DiffGATConv(MessagePassing):
         return self.lin_src, self.lin_dst
 
     def reset_parameters(self):
-        r"""Initialises as the published layer, head by head (a seed gives
-        the weights it always gave): :func:`~torch.nn.init.xavier_uniform_`
-        (gain :obj:`INIT_GAIN`) on each head's projection, attention and
-        relation vectors, the relation embedding :math:`\mathcal{N}(0, 1)`,
-        the :math:`\lambda` vectors :math:`\mathcal{N}(0, 0.1)`, the
-        LayerNorm 1 and 0."""
+        r"""Initialises as the published layer, head by head: each head's
+        projection, attention and relation vectors
+        :func:`~torch.nn.init.xavier_uniform_` (gain :obj:`INIT_GAIN`), the
+        relation embedding :math:`\mathcal{N}(0, 1)`, :math:`\lambda`
+        vectors :math:`\mathcal{N}(0, 0.1)`, LayerNorm 1 and 0."""
         super().reset_parameters()
         lins = [lin for lin in dict.fromkeys(self.projections())
                 if lin.in_channels > 0]
@@ -378,39 +357,32 @@ class DiffGATConv(MessagePassing):
         neg = (self.rel_emb * self.att_rel_neg.unsqueeze(1)).sum(-1)
         return torch.cat([pos.t(), neg.t()], dim=-1)
 
-    def forward(
-        self,
-        x: Union[Tensor, OptPairTensor],
-        edge_index: Adj,
-        edge_type: OptTensor = None,
-        edge_attr: OptTensor = None,
-        size: Size = None,
-        return_attention_weights: Optional[bool] = None,
-    ) -> Union[Tensor, Tuple[Tensor, Tuple[Tensor, Tensor]],
-               Tuple[Tensor, Union[Tensor, SparseTensor]]]:
+    def forward(self, x: Union[Tensor, OptPairTensor], edge_index: Adj,
+                edge_type: OptTensor = None, edge_attr: OptTensor = None,
+                size: Size = None,
+                return_attention_weights: Optional[bool] = None
+                ) -> Union[Tensor, Tuple[Tensor, Tuple[Tensor, Tensor]],
+                           Tuple[Tensor, Union[Tensor, SparseTensor]]]:
         r"""Runs the layer.
 
         Args:
             x (torch.Tensor or (torch.Tensor, torch.Tensor)): The node
                 features, or a bipartite graph's source and target features
                 (target :obj:`None`: no target term, :obj:`size` counts them).
-            edge_index (torch.Tensor or EdgeIndex or SparseTensor): The
-                edges, source in row 0 and target in row 1, or a sparse
-                :obj:`adj_t` whose :obj:`[i, j]` is the edge :math:`j \to i`
-                (integer values: the relation ids). An
-                :class:`~torch_geometric.EdgeIndex` sorted by column is used
-                without sorting.
+            edge_index (torch.Tensor or EdgeIndex or SparseTensor): Source in
+                row 0, target in row 1 (an EdgeIndex sorted by column is not
+                sorted again), or a sparse :obj:`adj_t` with :obj:`[i, j]`
+                the edge :math:`j \to i` (integer values: relation ids).
             edge_type (torch.Tensor, optional): Relation id of every edge, in
                 :obj:`[0, num_relations]`. (default: :obj:`None`)
             edge_attr (torch.Tensor, optional): Edge features
                 :obj:`[num_edges, edge_dim]`. (default: :obj:`None`)
-            size ((int, int), optional): The shape of the adjacency matrix,
-                :obj:`(num_src_nodes, num_dst_nodes)`. (default: :obj:`None`)
+            size ((int, int), optional): :obj:`(num_src_nodes,
+                num_dst_nodes)`. (default: :obj:`None`)
             return_attention_weights (bool, optional): If :obj:`True`, also
-                returns :obj:`(edge_index, alpha)` (a sparse tensor for a
-                sparse input) and keeps both maps, detached, in
-                :attr:`alpha_pos` and :attr:`alpha_neg`.
-                (default: :obj:`None`)
+                returns :obj:`(edge_index, alpha)` (sparse for a sparse input)
+                and keeps both maps, detached, in :attr:`alpha_pos` and
+                :attr:`alpha_neg`. (default: :obj:`None`)
         """
         pair = self._node_pair(x)
         adj = None
@@ -528,12 +500,11 @@ class DiffGATConv(MessagePassing):
                 and self.flow == "source_to_target":
             return True
         if self.layout == "csr":
-            raise ValueError(
-                f"{type(self).__name__}: layout='csr' needs "
-                f"{[str(d) for d in SUPPORTED_DTYPES]} features, aggr='add' "
-                f"and flow='source_to_target', got {x.dtype}, "
-                f"aggr={self.aggr!r}, flow={self.flow!r}; use layout='auto' "
-                f"or 'coo'")
+            dtypes = [str(d) for d in SUPPORTED_DTYPES]
+            self._fail(f"layout='csr' needs {dtypes} features, aggr='add' and "
+                       f"flow='source_to_target', got {x.dtype}, "
+                       f"aggr={self.aggr!r}, flow={self.flow!r}; use "
+                       f"layout='auto' or 'coo'")
         return False
 
     def _with_self_loops(self, edge_index: Tensor, edge_type: OptTensor,
@@ -551,9 +522,8 @@ class DiffGATConv(MessagePassing):
             edge_index, edge_attr, fill_value=self.fill_value,
             num_nodes=num_loops)
         if edge_type is not None:
-            edge_type = torch.cat([
-                edge_type,
-                edge_type.new_full((num_loops, ), self.self_loop_type)])
+            loops = edge_type.new_full((num_loops, ), self.self_loop_type)
+            edge_type = torch.cat([edge_type, loops])
         return edge_index, edge_type, edge_attr
 
     def _from_sparse(self, adj, edge_type: OptTensor,
