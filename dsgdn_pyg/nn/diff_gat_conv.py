@@ -167,8 +167,9 @@ class DiffGATConv(MessagePassing):
         layout (str, optional): :obj:`"csr"` (edges sorted by target, fused
             :meth:`message_and_aggregate`), :obj:`"coo"` (as given, messages
             and a scatter) or :obj:`"auto"` (:obj:`"csr"` where it can run:
-            float32/float64, :obj:`aggr="add"`, :obj:`flow=
-            "source_to_target"`, eager). Same values. (default: :obj:`"auto"`)
+            float32/float64, :obj:`aggr="add"`,
+            :obj:`flow="source_to_target"`, eager). Same values either way.
+            (default: :obj:`"auto"`)
         **kwargs (optional): Additional arguments of
             :class:`torch_geometric.nn.conv.MessagePassing`.
 
