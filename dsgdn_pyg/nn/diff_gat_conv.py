@@ -11,16 +11,15 @@ from torch.nn.init import normal_, xavier_uniform_
 
 import torch_geometric
 from torch_geometric import EdgeIndex
+from torch_geometric.index import index2ptr
 from torch_geometric.nn.conv import MessagePassing
 from torch_geometric.nn.dense.linear import Linear
-from torch_geometric.index import index2ptr
 from torch_geometric.nn.inits import ones, zeros
 from torch_geometric.typing import (Adj, OptPairTensor, OptTensor, Size,
                                     SparseTensor)
 from torch_geometric.utils import (add_self_loops, is_torch_sparse_tensor,
-                                   to_edge_index,
-                                   to_torch_coo_tensor, to_torch_csc_tensor,
-                                   to_torch_csr_tensor)
+                                   to_edge_index, to_torch_coo_tensor,
+                                   to_torch_csc_tensor, to_torch_csr_tensor)
 
 from dsgdn_pyg.nn.csr_aggregation import SUPPORTED_DTYPES, csr_weighted_sum
 from dsgdn_pyg.nn.differential_softmax import differential_softmax
@@ -28,11 +27,9 @@ from dsgdn_pyg.nn.differential_softmax import differential_softmax
 LAYOUTS = ("auto", "csr", "coo")
 #: The gain of the published layer's xavier_uniform_ initialisation.
 INIT_GAIN = 1.414
-SPARSE_BUILDERS = {
-    torch.sparse_coo: to_torch_coo_tensor,
-    torch.sparse_csr: to_torch_csr_tensor,
-    torch.sparse_csc: to_torch_csc_tensor,
-}
+SPARSE_BUILDERS = {torch.sparse_coo: to_torch_coo_tensor,
+                   torch.sparse_csr: to_torch_csr_tensor,
+                   torch.sparse_csc: to_torch_csc_tensor}
 
 
 def default_lambda_init(depth: int) -> float:
@@ -95,8 +92,8 @@ class DiffGATConv(MessagePassing):
     (Sec. 4.5, Alg. 1, Eq. 9-18).
 
     Each head projects :math:`\mathbf{W}\mathbf{h} = [\mathbf{P}; \mathbf{Q}]`
-    and scores every edge :math:`j \to i` twice, once per branch, with the
-    relation :math:`\rho_{ij}` of the edge:
+    and scores every edge :math:`j \to i` with its relation
+    :math:`\rho_{ij}` once per branch (Eq. 9-12):
 
     .. math::
         e^{+}_{i,j} = \mathrm{LeakyReLU}\left(\mathbf{a}^{+\top}_{l}
@@ -104,11 +101,10 @@ class DiffGATConv(MessagePassing):
         \mathbf{a}^{+\top}_{\rho} \mathbf{E}_{\rho}(\rho_{ij}) +
         \mathbf{a}^{+\top}_{e} \mathbf{W}_{e}^{P} \mathbf{e}_{j,i}\right)
 
-    (and :math:`e^{-}_{i,j}` likewise on :math:`\mathbf{Q}`; the edge-feature
-    term, as in :class:`~torch_geometric.nn.conv.GATConv`, only with
-    :obj:`edge_dim`, the relation term only with :obj:`edge_type`). Both are
-    normalised by a sparse softmax over the incoming edges of :math:`i` and
-    combined into signed differential weights
+    (:math:`e^{-}_{i,j}` likewise on :math:`\mathbf{Q}`; the relation term
+    only with :obj:`edge_type`, the edge term only with :obj:`edge_dim`).
+    A softmax over the incoming edges of :math:`i` normalises each branch
+    into the signed weights (Eq. 13-14)
 
     .. math::
         \alpha_{i,j} = \alpha^{+}_{i,j} - \lambda \, \alpha^{-}_{i,j},
@@ -119,87 +115,60 @@ class DiffGATConv(MessagePassing):
     Each head outputs :math:`\sum_j \alpha_{i,j} \mathbf{W}\mathbf{h}_j`,
     or with :obj:`norm=True, act=True` the paper's
     :math:`\mathrm{GELU}(\mathrm{LayerNorm}(\sum_j \alpha_{i,j}
-    \mathbf{W}\mathbf{h}_j) \cdot (1 - \lambda_{init}))` (Eq. 15-18); the heads
-    are concatenated or averaged, then the optional residual and bias are
-    added as in :class:`~torch_geometric.nn.conv.GATConv`.
+    \mathbf{W}\mathbf{h}_j) \cdot (1 - \lambda_{init}))` (Eq. 15-18).
 
-    The scores and both softmaxes are :meth:`edge_update`; the aggregation
-    is :meth:`message_and_aggregate`, per head one sparse product over the
-    edges sorted by target (no message per edge is materialised), which
-    :class:`~torch_geometric.nn.conv.MessagePassing` runs for an
-    :class:`~torch_geometric.EdgeIndex` sorted by column; in explain mode it
-    runs :meth:`message` and the aggregation instead, as for PyG's own
-    convolutions.
-
-    Unlike :class:`~torch_geometric.nn.conv.GATConv`, the weights of a target
-    are signed and sum to :math:`1 - \lambda` (:attr:`alpha_pos` and
-    :attr:`alpha_neg` each sum to 1), and every head owns its projection,
-    attention vectors, relation embedding, :math:`\lambda` vectors and
-    LayerNorm. Self-loops are handled as in
-    :class:`~torch_geometric.nn.conv.GATConv`; the added loops get the
-    relation :obj:`self_loop_type` and, with edge features,
-    :obj:`fill_value`. The defaults (no relation term, no per-head LayerNorm
-    or GELU) suit a GAT recipe: on Cora the LayerNorm over 8-channel heads
-    costs 3 points. :class:`~dsgdn_pyg.nn.DiffRGCN` sets the published
+    Unlike :class:`~torch_geometric.nn.conv.GATConv` (whose self-loops, edge
+    features, residual and bias it shares), a target's weights are signed
+    and sum to :math:`1 - \lambda`, and each head owns its projection,
+    attention and relation parameters, :math:`\lambda` and LayerNorm.
+    The defaults leave out the relation term, LayerNorm and GELU (a GAT
+    recipe); :class:`~dsgdn_pyg.nn.DiffRGCN` sets the published
     :obj:`num_relations=5, norm=True, act=True`.
 
     Args:
         in_channels (int or tuple): Size of each input sample, :obj:`-1`
-            (lazy), or the sizes of source and target features of a
-            bipartite graph, each with its own projection.
-        out_channels (int): Size of each head's output; its first
-            :math:`\lceil C / 2 \rceil` channels feed the positive branch,
-            the other :math:`\lfloor C / 2 \rfloor` the negative branch.
-        heads (int, optional): Number of differential attention heads.
-            (default: :obj:`1`)
+            (lazy), or the source and target sizes of a bipartite graph.
+        out_channels (int): Size of each head's output; the first
+            :math:`\lceil C / 2 \rceil` channels form P, the rest Q.
+        heads (int, optional): Number of heads. (default: :obj:`1`)
         concat (bool, optional): If :obj:`False`, the heads are averaged
             instead of concatenated. (default: :obj:`True`)
-        num_relations (int, optional): Number of edge relation ids; the
-            embedding has rows for the ids :obj:`0` to :obj:`num_relations`
-            (:obj:`0` is "no edge" in a dense adjacency). :obj:`None`: no
-            relation term and no relation parameters. (default: :obj:`None`)
+        num_relations (int, optional): Relation ids run from :obj:`0` (no
+            edge in a dense adjacency) to this; :obj:`None`: no relation term
+            or parameters. (default: :obj:`None`)
         relation_dim (int, optional): Width of the relation embedding.
             (default: :obj:`10`)
         negative_slope (float, optional): LeakyReLU angle of the negative
             slope. (default: :obj:`0.2`)
-        dropout (float, optional): Dropout probability of the differential
-            attention weights. (default: :obj:`0.0`)
+        dropout (float, optional): Dropout probability of the signed
+            weights. (default: :obj:`0.0`)
         add_self_loops (bool, optional): If :obj:`True`, replaces the
-            graph's self-loops by one per node (the first
-            :math:`\min(N_{src}, N_{dst})` of a bipartite graph); without
-            them a node without incoming edges gets an empty sum.
-            (default: :obj:`True`)
+            graph's self-loops by one per node. (default: :obj:`True`)
         self_loop_type (int, optional): Relation id of the added self-loops.
             (default: :obj:`1`, the dialogue graphs' self-loop relation)
         edge_dim (int, optional): Edge feature dimensionality (in case there
             are any). (default: :obj:`None`)
-        fill_value (float or torch.Tensor or str, optional): Edge features
-            of the added self-loops, as in
+        fill_value (float or torch.Tensor or str, optional): Edge features of
+            the added self-loops, as in
             :meth:`~torch_geometric.utils.add_self_loops`.
             (default: :obj:`"mean"`)
         bias (bool, optional): If :obj:`False`, the layer will not learn an
             additive bias. (default: :obj:`True`)
         residual (bool, optional): If :obj:`True`, the layer will add a
             learnable skip-connection. (default: :obj:`False`)
-        depth (int, optional): Layer depth that sets
-            :math:`\lambda_{init} = 0.8 - 0.6 e^{-0.3 \cdot depth}` (Eq. 14).
-            (default: :obj:`1`, as in the published runs)
+        depth (int, optional): Layer depth, which sets :math:`\lambda_{init}
+            = 0.8 - 0.6 e^{-0.3 \cdot depth}` (Eq. 14). (default: :obj:`1`)
         lambda_init (float, optional): Overrides the value derived from
             :obj:`depth`. (default: :obj:`None`)
         act (bool, optional): If :obj:`True`, each head ends in a GELU.
             (default: :obj:`False`)
         norm (bool, optional): If :obj:`True`, each head ends in the
-            LayerNorm of Eq. 17 scaled by :math:`(1 - \lambda_{init})`.
-            (default: :obj:`False`)
-        layout (str, optional): How the edges reach :meth:`propagate`.
-            :obj:`"csr"`: as an :class:`~torch_geometric.EdgeIndex` sorted by
-            target (one given is used as it is, with its cached sorts), for a
-            segment softmax and the fused :meth:`message_and_aggregate`;
-            :obj:`"coo"`: as given, through :meth:`message` and a scatter.
-            :obj:`"auto"`: :obj:`"csr"` for :obj:`float32`/:obj:`float64`
-            features with :obj:`aggr="add"` and
-            :obj:`flow="source_to_target"`, :obj:`"coo"` otherwise and under
-            :func:`torch.compile`. Same values and gradients either way.
+            LayerNorm of Eq. 17. (default: :obj:`False`)
+        layout (str, optional): :obj:`"csr"` (edges sorted by target, fused
+            :meth:`message_and_aggregate`), :obj:`"coo"` (as given, messages
+            and a scatter) or :obj:`"auto"` (:obj:`"csr"` where it can run:
+            float32/float64, :obj:`aggr="add"`,
+            :obj:`flow="source_to_target"`, eager). Same values either way.
             (default: :obj:`"auto"`)
         **kwargs (optional): Additional arguments of
             :class:`torch_geometric.nn.conv.MessagePassing`.
@@ -209,52 +178,55 @@ class DiffGATConv(MessagePassing):
           :math:`((|\mathcal{V_s}|, F_{s}), (|\mathcal{V_t}|, F_{t}))` if
           bipartite, edge indices :math:`(2, |\mathcal{E}|)` or a sparse
           :obj:`adj_t` :math:`(|\mathcal{V_t}|, |\mathcal{V_s}|)`, edge types
-          :math:`(|\mathcal{E}|)` and edge features :math:`(|\mathcal{E}|,
-          D)` *(optional)*
+          :math:`(|\mathcal{E}|)` and features :math:`(|\mathcal{E}|, D)`
+          *(optional)*
         - **output:** node features :math:`(|\mathcal{V}_t|, H * F_{out})`
-          (:math:`F_{out}` if :obj:`concat=False`); with
-          :obj:`return_attention_weights=True` also
-          :math:`((2, |\mathcal{E}|), (|\mathcal{E}|, H))`, the edges (with
-          the added self-loops) and the signed weights.
-
-    After a forward pass with :obj:`return_attention_weights=True`, the
-    positive and negative maps of that pass are kept, detached, in
-    :attr:`alpha_pos` and :attr:`alpha_neg` (each :math:`(|\mathcal{E}|, H)`)
-    and the coefficients in :meth:`differential_lambda`.
+          (:math:`F_{out}` if :obj:`concat=False`), with
+          :obj:`return_attention_weights=True` also the edges (with the added
+          self-loops) and signed weights :math:`((2, |\mathcal{E}|),
+          (|\mathcal{E}|, H))`
     """
     SUPPORTS_FUSED_EDGE_INDEX = True
 
-    def __init__(
-        self,
-        in_channels: Union[int, Tuple[int, int]],
-        out_channels: int,
-        heads: int = 1,
-        concat: bool = True,
-        num_relations: Optional[int] = None,
-        relation_dim: int = 10,
-        negative_slope: float = 0.2,
-        dropout: float = 0.0,
-        add_self_loops: bool = True,
-        self_loop_type: int = 1,
-        edge_dim: Optional[int] = None,
-        fill_value: Union[float, Tensor, str] = "mean",
-        bias: bool = True,
-        residual: bool = False,
-        depth: int = 1,
-        lambda_init: Optional[float] = None,
-        act: bool = False,
-        norm: bool = False,
-        layout: str = "auto",
-        **kwargs,
-    ):
+    def __init__(self, in_channels: Union[int, Tuple[int, int]],
+                 out_channels: int, heads: int = 1, concat: bool = True,
+                 num_relations: Optional[int] = None, relation_dim: int = 10,
+                 negative_slope: float = 0.2, dropout: float = 0.0,
+                 add_self_loops: bool = True, self_loop_type: int = 1,
+                 edge_dim: Optional[int] = None,
+                 fill_value: Union[float, Tensor, str] = "mean",
+                 bias: bool = True, residual: bool = False, depth: int = 1,
+                 lambda_init: Optional[float] = None, act: bool = False,
+                 norm: bool = False, layout: str = "auto", **kwargs):
         kwargs.setdefault("aggr", "add")
         kwargs.setdefault("node_dim", 0)
         super().__init__(**kwargs)
         if isinstance(in_channels, list):
             in_channels = tuple(in_channels)
-        _check_arguments(type(self).__name__, in_channels, out_channels,
-                         heads, num_relations, relation_dim, dropout, layout,
-                         edge_dim, add_self_loops, self_loop_type)
+        widths = in_channels if isinstance(in_channels, tuple) and \
+            len(in_channels) == 2 else (in_channels, )
+        R = num_relations
+        for ok, arg, value, expected in (
+            (all(_is_int(w, -1) and w != 0 for w in widths), "in_channels",
+             in_channels, "be an int >= 1, -1 (lazy) or a pair of those"),
+            (_is_int(out_channels), "out_channels", out_channels,
+             "be an int >= 1"),
+            (_is_int(heads), "heads", heads, "be >= 1"),
+            (R is None or _is_int(R, 0), "num_relations", R,
+             "be None or an int >= 0"),
+            (_is_int(relation_dim), "relation_dim", relation_dim,
+             "be an int >= 1"),
+            (0.0 <= dropout < 1.0, "dropout", dropout, "lie in [0, 1)"),
+            (layout in LAYOUTS, "layout", layout, f"be one of {LAYOUTS}"),
+            (edge_dim is None or _is_int(edge_dim), "edge_dim", edge_dim,
+             "be None or an int >= 1"),
+            (not add_self_loops or R is None
+             or (_is_int(self_loop_type, 0) and self_loop_type <= R),
+             "self_loop_type", self_loop_type,
+             f"be a relation id in [0, {R}] (num_relations)"),
+        ):
+            if not ok:
+                self._fail(f"{arg} must {expected}, got {value!r}")
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.heads = heads
@@ -275,56 +247,47 @@ class DiffGATConv(MessagePassing):
         self.norm = norm
         self.layout = layout
 
-        H, pos, neg = heads, self.pos_channels, self.neg_channels
+        # Per head: [a_l (target) | a_r (source)] of each branch, the
+        # relation embedding shared by both branches and its two vectors, the
+        # four lambda vectors, the LayerNorm affine, the edge-feature vectors.
+        H, C = heads, out_channels
+        pos, neg = self.pos_channels, self.neg_channels
+        total = C * (H if concat else 1)
+        has_edge = edge_dim is not None
+        for present, shapes in (
+            (True, dict(att_dst_pos=(1, H, pos), att_src_pos=(1, H, pos),
+                        att_dst_neg=(1, H, neg), att_src_neg=(1, H, neg))),
+            (R is not None, dict(rel_emb=(H, (R or 0) + 1, relation_dim),
+                                 att_rel_pos=(H, relation_dim),
+                                 att_rel_neg=(H, relation_dim))),
+            (True, dict(lambda_q1=(H, pos), lambda_k1=(H, pos),
+                        lambda_q2=(H, pos), lambda_k2=(H, pos))),
+            (norm, dict(norm_weight=(H, C), norm_bias=(H, C))),
+            (has_edge, dict(att_edge_pos=(1, H, pos),
+                            att_edge_neg=(1, H, neg))),
+            (bias, dict(bias=(total, ))),
+        ):
+            for name, shape in shapes.items():
+                self.register_parameter(name, Parameter(torch.empty(*shape))
+                                        if present else None)
         # All heads' projections side by side, as GATConv; a pair of input
         # widths (bipartite graphs) gets one projection per side.
         if isinstance(in_channels, int):
-            self.lin = HeadLinear(in_channels, H * out_channels, H)
+            self.lin = HeadLinear(in_channels, H * C, H)
         else:
-            self.lin_src = HeadLinear(in_channels[0], H * out_channels, H)
-            self.lin_dst = HeadLinear(in_channels[1], H * out_channels, H)
-        # Per head: [a_l (target) | a_r (source)] of each branch, the
-        # relation embedding shared by both branches and its two vectors, the
-        # four lambda vectors and the LayerNorm affine.
-        self.att_dst_pos = Parameter(torch.empty(1, H, pos))
-        self.att_src_pos = Parameter(torch.empty(1, H, pos))
-        self.att_dst_neg = Parameter(torch.empty(1, H, neg))
-        self.att_src_neg = Parameter(torch.empty(1, H, neg))
-        relation = num_relations is not None
-        self._optional("rel_emb", relation, H, (num_relations or 0) + 1,
-                       relation_dim)
-        self._optional("att_rel_pos", relation, H, relation_dim)
-        self._optional("att_rel_neg", relation, H, relation_dim)
-        for key in ("lambda_q1", "lambda_k1", "lambda_q2", "lambda_k2"):
-            setattr(self, key, Parameter(torch.empty(H, pos)))
-        self._optional("norm_weight", norm, H, out_channels)
-        self._optional("norm_bias", norm, H, out_channels)
-        if edge_dim is not None:
-            self.lin_edge = HeadLinear(edge_dim, H * out_channels, H)
-        else:
-            self.lin_edge = None
-        self._optional("att_edge_pos", edge_dim is not None, 1, H, pos)
-        self._optional("att_edge_neg", edge_dim is not None, 1, H, neg)
-
-        total_out_channels = out_channels * (H if concat else 1)
+            self.lin_src = HeadLinear(in_channels[0], H * C, H)
+            self.lin_dst = HeadLinear(in_channels[1], H * C, H)
+        self.lin_edge = HeadLinear(edge_dim, H * C, H) if has_edge else None
+        self.res = None
         if residual:
-            in_dst = (in_channels if isinstance(in_channels, int)
-                      else in_channels[1])
-            self.res = Linear(in_dst, total_out_channels, bias=False,
+            self.res = Linear(widths[-1], total, bias=False,
                               weight_initializer="glorot")
-        else:
-            self.res = None
-        self._optional("bias", bias, total_out_channels)
 
         self.alpha_pos: OptTensor = None
         self.alpha_neg: OptTensor = None
         self._register_load_state_dict_pre_hook(_load_projections,
                                                  with_module=True)
         self.reset_parameters()
-
-    def _optional(self, name: str, present: bool, *shape: int) -> None:
-        self.register_parameter(
-            name, Parameter(torch.empty(*shape)) if present else None)
 
     @property
     def pos_channels(self) -> int:
@@ -344,41 +307,42 @@ class DiffGATConv(MessagePassing):
         return self.lin_src, self.lin_dst
 
     def reset_parameters(self):
-        r"""Initialises as the published layer, head by head in its module
-        order (a seed gives the weights it always gave):
-        :func:`~torch.nn.init.xavier_uniform_` (gain :obj:`INIT_GAIN`) on
-        each head's projection, attention and relation vectors, the relation
-        embedding :math:`\mathcal{N}(0, 1)`, the :math:`\lambda` vectors
-        :math:`\mathcal{N}(0, 0.1)`, the LayerNorm 1 and 0. The scale lasts:
-        at the recipe's learning rate Adam barely moves these weights."""
+        r"""Initialises as the published layer, head by head: each head's
+        projection, attention and relation vectors
+        :func:`~torch.nn.init.xavier_uniform_` (gain :obj:`INIT_GAIN`), the
+        relation embedding :math:`\mathcal{N}(0, 1)`, :math:`\lambda`
+        vectors :math:`\mathcal{N}(0, 0.1)`, LayerNorm 1 and 0."""
         super().reset_parameters()
         lins = [lin for lin in dict.fromkeys(self.projections())
                 if lin.in_channels > 0]
         for h in range(self.heads):
             for lin in lins:
                 lin.reset_head(h)
-            for att in (self.att_dst_pos, self.att_src_pos,
-                        self.att_dst_neg, self.att_src_neg):
-                xavier_uniform_(att.data[:, h], gain=INIT_GAIN)
-            if self.rel_emb is not None:
-                for att in (self.att_rel_pos, self.att_rel_neg):
-                    xavier_uniform_(att.data[h:h + 1], gain=INIT_GAIN)
+            self._reset_head_vectors(h, self.att_dst_pos, self.att_src_pos,
+                                     self.att_dst_neg, self.att_src_neg,
+                                     self.att_rel_pos, self.att_rel_neg)
         if self.rel_emb is not None:
             normal_(self.rel_emb)
         for vec in (self.lambda_q1, self.lambda_k1, self.lambda_q2,
                     self.lambda_k2):
             normal_(vec, mean=0.0, std=0.1)
-        if self.norm:
-            ones(self.norm_weight)
-            zeros(self.norm_bias)
+        ones(self.norm_weight)
+        zeros(self.norm_bias)
         if self.lin_edge is not None:
             self.lin_edge.reset_parameters()
             for h in range(self.heads):
-                for att in (self.att_edge_pos, self.att_edge_neg):
-                    xavier_uniform_(att.data[:, h], gain=INIT_GAIN)
+                self._reset_head_vectors(h, self.att_edge_pos,
+                                         self.att_edge_neg)
         if self.res is not None:
             self.res.reset_parameters()
         zeros(self.bias)
+
+    def _reset_head_vectors(self, h: int, *vectors: OptTensor) -> None:
+        # Head h's [1, C] row of each [1, H, C] or [H, C] vector.
+        for vec in vectors:
+            if vec is not None:
+                rows = vec.data if vec.dim() == 3 else vec.data.unsqueeze(0)
+                xavier_uniform_(rows[:, h], gain=INIT_GAIN)
 
     def differential_lambda(self) -> Tensor:
         r"""The per-head coefficient :math:`\lambda` of Eq. 13-14, shape
@@ -394,46 +358,34 @@ class DiffGATConv(MessagePassing):
         neg = (self.rel_emb * self.att_rel_neg.unsqueeze(1)).sum(-1)
         return torch.cat([pos.t(), neg.t()], dim=-1)
 
-    def forward(
-        self,
-        x: Union[Tensor, OptPairTensor],
-        edge_index: Adj,
-        edge_type: OptTensor = None,
-        edge_attr: OptTensor = None,
-        size: Size = None,
-        return_attention_weights: Optional[bool] = None,
-    ) -> Union[Tensor, Tuple[Tensor, Tuple[Tensor, Tensor]],
-               Tuple[Tensor, Union[Tensor, SparseTensor]]]:
+    def forward(self, x: Union[Tensor, OptPairTensor], edge_index: Adj,
+                edge_type: OptTensor = None, edge_attr: OptTensor = None,
+                size: Size = None,
+                return_attention_weights: Optional[bool] = None
+                ) -> Union[Tensor, Tuple[Tensor, Tuple[Tensor, Tensor]],
+                           Tuple[Tensor, Union[Tensor, SparseTensor]]]:
         r"""Runs the layer.
 
         Args:
             x (torch.Tensor or (torch.Tensor, torch.Tensor)): The node
-                features, or the source and target features of a bipartite
-                graph (the target features may be :obj:`None`; then
-                :obj:`size` gives the number of targets and the scores have
-                no target term).
-            edge_index (torch.Tensor or EdgeIndex or SparseTensor): The
-                edges, source in row 0 and target in row 1, or a sparse
-                :obj:`adj_t` (:class:`torch.sparse.Tensor` or
-                :class:`torch_sparse.SparseTensor`) whose entry
-                :obj:`[i, j]` is the edge :math:`j \to i`; an integer-valued
-                one carries the relation ids. An
-                :class:`~torch_geometric.EdgeIndex` sorted by column is used
-                without sorting, and its cached sorts are shared by every
-                layer that gets it.
+                features, or a bipartite graph's source and target features
+                (target :obj:`None`: no target term, :obj:`size` counts them).
+            edge_index (torch.Tensor or EdgeIndex or SparseTensor): Source in
+                row 0, target in row 1 (an EdgeIndex sorted by column is not
+                sorted again), or a sparse :obj:`adj_t` with :obj:`[i, j]`
+                the edge :math:`j \to i` (integer values: relation ids).
             edge_type (torch.Tensor, optional): Relation id of every edge, in
-                :obj:`[0, num_relations]`. Without it the relation term of the
-                scores is left out. (default: :obj:`None`)
+                :obj:`[0, num_relations]`. (default: :obj:`None`)
             edge_attr (torch.Tensor, optional): Edge features
-                :obj:`[num_edges, edge_dim]` (needs :obj:`edge_dim`).
-                (default: :obj:`None`)
-            size ((int, int), optional): The shape of the adjacency matrix,
-                :obj:`(num_src_nodes, num_dst_nodes)`. (default: :obj:`None`)
+                :obj:`[num_edges, edge_dim]`. (default: :obj:`None`)
+            size ((int, int), optional): :obj:`(num_src_nodes,
+                num_dst_nodes)`. (default: :obj:`None`)
             return_attention_weights (bool, optional): If :obj:`True`, also
-                returns :obj:`(edge_index, alpha)`, the signed weights (a
-                sparse tensor for a sparse input). (default: :obj:`None`)
+                returns :obj:`(edge_index, alpha)` (sparse for a sparse input)
+                and keeps both maps, detached, in :attr:`alpha_pos` and
+                :attr:`alpha_neg`. (default: :obj:`None`)
         """
-        pair = _node_pair(type(self).__name__, x)
+        pair = self._node_pair(x)
         adj = None
         if is_torch_sparse_tensor(edge_index) or \
                 isinstance(edge_index, SparseTensor):
@@ -441,63 +393,67 @@ class DiffGATConv(MessagePassing):
             edge_index, edge_type, size = self._from_sparse(
                 adj, edge_type, size)
         self._validate(pair, edge_index, edge_type, edge_attr, size)
-        size = self._graph_size(pair, size)
+        # The nodes that row 0 and row 1 index; targets without features:
+        # as many as sources.
+        src, dst = (None, None) if size is None else size
+        src = pair[0].size(0) if src is None else src
+        if dst is None:
+            dst = src if pair[1] is None else pair[1].size(0)
+        size = (int(src), int(dst))
         if self.add_self_loops:
             edge_index, edge_type, edge_attr = self._with_self_loops(
                 _plain(edge_index), edge_type, edge_attr, size)
 
         # As in MessagePassing, x[0] is the side messages come from and x[1]
         # the side they go to, whatever the flow.
+        H, C = self.heads, self.out_channels
         lin_src, lin_dst = self.projections()
-        wh_src = lin_src(pair[0]).view(-1, self.heads, self.out_channels)
+        wh_src = lin_src(pair[0]).view(-1, H, C)
         wh_dst = wh_src
         if isinstance(x, (tuple, list)) or lin_dst is not lin_src:
             wh_dst = None if pair[1] is None else lin_dst(pair[1]).view(
-                -1, self.heads, self.out_channels)
-        wh = (wh_src, wh_dst)
-        scores = tuple(
-            None if v is None else branch_scores(v, *att)
-            for v, att in ((wh_src, (self.att_src_pos, self.att_src_neg)),
-                           (wh_dst, (self.att_dst_pos, self.att_dst_neg))))
+                -1, H, C)
+        alpha_src = branch_scores(wh_src, self.att_src_pos, self.att_src_neg)
+        alpha_dst = None if wh_dst is None else branch_scores(
+            wh_dst, self.att_dst_pos, self.att_dst_neg)
 
-        graph, perm, by_source = edge_index, None, None
+        graph, perm, by_source = _plain(edge_index), None, None
         if self._fuses(wh_src, edge_index):
             graph, perm, by_source = _sorted_by_target(edge_index, size)
+        if perm is not None:
             edge_type, edge_attr = (None if v is None else v[perm]
-                                    if perm is not None else v
                                     for v in (edge_type, edge_attr))
-        else:
-            graph = _plain(edge_index)
         alpha, maps = self.edge_updater(
-            graph, alpha=scores, edge_type=edge_type, edge_attr=edge_attr,
-            size=size)
+            graph, alpha=(alpha_src, alpha_dst), edge_type=edge_type,
+            edge_attr=edge_attr, size=size)
         alpha = F.dropout(alpha, p=self.dropout, training=self.training)
-        out = self.propagate(graph, x=wh, alpha=alpha, by_source=by_source,
-                             size=size)
+        out = self.propagate(graph, x=(wh_src, wh_dst), alpha=alpha,
+                             by_source=by_source, size=size)
 
         if self.norm:
             out = head_layer_norm(out, self.norm_weight, self.norm_bias,
                                   1.0 - self.lambda_init)
         out = F.gelu(out) if self.act else out
-        if self.concat:
-            out = out.reshape(-1, self.heads * self.out_channels)
-        else:
-            out = out.mean(dim=1)
+        out = out.reshape(-1, H * C) if self.concat else out.mean(dim=1)
         if self.res is not None and pair[1] is not None:
             out = out + self.res(pair[1])
         if self.bias is not None:
             out = out + self.bias
 
-        if return_attention_weights:
-            if perm is not None:  # back to the order of edge_index
-                maps, alpha = (torch.empty_like(a).index_copy_(0, perm, a)
-                               for a in (maps, alpha))
-            self.alpha_pos = maps[:, :self.heads]
-            self.alpha_neg = maps[:, self.heads:]
-            if adj is not None:
-                return out, self._to_sparse(adj, edge_index, alpha, size)
+        if not return_attention_weights:
+            return out
+        if perm is not None:  # back to the order of edge_index
+            maps, alpha = (torch.empty_like(a).index_copy_(0, perm, a)
+                           for a in (maps, alpha))
+        self.alpha_pos, self.alpha_neg = maps[:, :H], maps[:, H:]
+        if adj is None:
             return out, (edge_index, alpha)
-        return out
+        # The weights in the input's form: adj_t [targets, sources, H].
+        index, shape = edge_index.flip(0), (size[1], size[0])
+        if isinstance(adj, SparseTensor):
+            return out, SparseTensor(row=index[0], col=index[1], value=alpha,
+                                     sparse_sizes=shape)
+        return out, SPARSE_BUILDERS[adj.layout](index, alpha, shape)
 
     def edge_update(self, alpha_j: Tensor, alpha_i: OptTensor,
                     edge_type: OptTensor, edge_attr: OptTensor, index: Tensor,
@@ -545,19 +501,18 @@ class DiffGATConv(MessagePassing):
                 and self.flow == "source_to_target":
             return True
         if self.layout == "csr":
-            raise ValueError(
-                f"{type(self).__name__}: layout='csr' needs "
-                f"{[str(d) for d in SUPPORTED_DTYPES]} features, aggr='add' "
-                f"and flow='source_to_target', got {x.dtype}, "
-                f"aggr={self.aggr!r}, flow={self.flow!r}; use layout='auto' "
-                f"or 'coo'")
+            dtypes = [str(d) for d in SUPPORTED_DTYPES]
+            self._fail(f"layout='csr' needs {dtypes} features, aggr='add' and "
+                       f"flow='source_to_target', got {x.dtype}, "
+                       f"aggr={self.aggr!r}, flow={self.flow!r}; use "
+                       f"layout='auto' or 'coo'")
         return False
 
     def _with_self_loops(self, edge_index: Tensor, edge_type: OptTensor,
                          edge_attr: OptTensor, size: Tuple[int, int]
                          ) -> Tuple[Tensor, OptTensor, OptTensor]:
         # As GATConv: the graph's loops go, one per node is appended (to
-        # the nodes on both sides of a bipartite graph), with relation
+        # the first min(size) nodes of a bipartite graph), with relation
         # self_loop_type and edge features from fill_value.
         num_loops = min(size)
         keep = edge_index[0] != edge_index[1]
@@ -568,61 +523,46 @@ class DiffGATConv(MessagePassing):
             edge_index, edge_attr, fill_value=self.fill_value,
             num_nodes=num_loops)
         if edge_type is not None:
-            edge_type = torch.cat([
-                edge_type,
-                edge_type.new_full((num_loops, ), self.self_loop_type)])
+            loops = edge_type.new_full((num_loops, ), self.self_loop_type)
+            edge_type = torch.cat([edge_type, loops])
         return edge_index, edge_type, edge_attr
-
-    def _graph_size(self, pair: Tuple[Tensor, OptTensor],
-                    size: Size) -> Tuple[int, int]:
-        # (size[0], size[1]): the nodes that row 0 and row 1 of edge_index
-        # index, from size, else from the features (targets without
-        # features: as many as sources).
-        sizes = [None if size is None else size[k] for k in range(2)]
-        for k in range(2):
-            if sizes[k] is None and pair[k] is not None:
-                sizes[k] = pair[k].size(0)
-        if sizes[1] is None:
-            sizes[1] = sizes[0]
-        return int(sizes[0]), int(sizes[1])
 
     def _from_sparse(self, adj, edge_type: OptTensor,
                      size: Size) -> Tuple[Tensor, OptTensor, Size]:
         # adj_t[i, j] is the edge j -> i: edge_index is its transposed
         # pattern, in the order of its values.
-        name = type(self).__name__
         if self.flow != "source_to_target":
-            raise ValueError(f"{name}: a sparse edge_index (adj_t) needs "
-                             f"flow='source_to_target', got {self.flow!r}")
+            self._fail(f"a sparse edge_index (adj_t) needs "
+                       f"flow='source_to_target', got {self.flow!r}")
         if adj.dim() != 2:
-            raise ValueError(f"{name}: expected a sparse edge_index (adj_t) "
-                             f"of 2 dimensions, got {adj.dim()}")
+            self._fail(f"expected a sparse edge_index (adj_t) of 2 "
+                       f"dimensions, got {adj.dim()}")
         index, value = to_edge_index(adj)
-        if edge_type is None and not value.is_floating_point() \
-                and value.dtype != torch.bool and value.dim() == 1:
+        if edge_type is None and _is_index(value) and value.dim() == 1:
             edge_type = value.long()
         shape = (adj.size(1), adj.size(0))
         if size is not None and tuple(size) != shape:
-            raise ValueError(f"{name}: size must be {shape} (the transposed "
-                             f"shape of adj_t), got {tuple(size)}")
+            self._fail(f"size must be {shape} (the transposed shape of "
+                       f"adj_t), got {tuple(size)}")
         return index.flip(0), edge_type, shape
 
-    def _to_sparse(self, adj, edge_index: Tensor, alpha: Tensor,
-                   size: Tuple[int, int]):
-        # The weights in the input's form: adj_t [targets, sources, H].
-        index = edge_index.flip(0)
-        if isinstance(adj, SparseTensor):
-            return SparseTensor(row=index[0], col=index[1], value=alpha,
-                                sparse_sizes=(size[1], size[0]))
-        return SPARSE_BUILDERS[adj.layout](index, alpha, (size[1], size[0]))
+    def _node_pair(self, x) -> Tuple[Tensor, OptTensor]:
+        if isinstance(x, Tensor):
+            return x, x
+        if isinstance(x, (tuple, list)) and len(x) == 2 \
+                and isinstance(x[0], Tensor) \
+                and (x[1] is None or isinstance(x[1], Tensor)):
+            return x[0], x[1]
+        self._fail(f"x must be a tensor or a pair (x_src, x_dst) with x_dst "
+                   f"possibly None, got {type(x).__name__}")
 
     def _validate(self, pair: Tuple[Tensor, OptTensor], edge_index: Tensor,
                   edge_type: OptTensor, edge_attr: OptTensor,
                   size: Size) -> None:
         if torch_geometric.is_compiling():
             return
-        widths = ((self.in_channels, ) * 2
-                  if isinstance(self.in_channels, int) else self.in_channels)
+        widths = self.in_channels
+        widths = (widths, widths) if isinstance(widths, int) else widths
         for k, side in enumerate(("x (or x_src)", "x_dst")):
             feats = pair[k]
             if (k == 0 or feats is not None and feats is not pair[0]) and (
@@ -635,9 +575,9 @@ class DiffGATConv(MessagePassing):
             self._fail(f"expected edge_index as an integer [2, num_edges] "
                        f"tensor (source row 0, target row 1) or a sparse "
                        f"adj_t, got {_describe(edge_index)}")
-        num_edges = edge_index.size(1)
+        E = edge_index.size(1)
         if size is not None and (len(size) != 2 or not all(
-                s is None or (_is_int(s) and s >= 0) for s in size)):
+                s is None or _is_int(s, 0) for s in size)):
             self._fail(f"size must be None or a pair of node counts "
                        f"(num_src_nodes, num_dst_nodes), got {size!r}")
         for k in range(2 if size is not None else 0):
@@ -649,33 +589,30 @@ class DiffGATConv(MessagePassing):
             if value is not None and getattr(self, option) is None:
                 self._fail(f"{arg} needs {option}, but the layer was built "
                            f"with {option}=None")
-        if edge_type is not None:
-            if not isinstance(edge_type, Tensor) or edge_type.dim() != 1 \
-                    or edge_type.numel() != num_edges \
-                    or edge_type.is_floating_point() \
-                    or edge_type.dtype == torch.bool:
-                self._fail(f"expected edge_type as an integer tensor of shape "
-                           f"[{num_edges}] (one relation id per edge), got "
-                           f"{_describe(edge_type)}")
-            # Reading the range back costs a host sync on CUDA, so it is
-            # checked there only in PyG's debug mode.
-            if num_edges > 0 and (edge_type.device.type == "cpu"
-                                  or torch_geometric.is_debug_enabled()):
-                lo, hi = int(edge_type.min()), int(edge_type.max())
-                if lo < 0 or hi > self.num_relations:
-                    self._fail(f"edge_type ids must lie in [0, "
-                               f"{self.num_relations}] (the relation embedding "
-                               f"has {self.num_relations + 1} rows), got ids "
-                               f"in [{lo}, {hi}]")
-        if edge_attr is not None and (
-                not isinstance(edge_attr, Tensor)
-                or not edge_attr.is_floating_point()
-                or edge_attr.dim() not in (1, 2)
-                or edge_attr.size(0) != num_edges
-                or edge_attr.view(num_edges, -1).size(1) != self.edge_dim):
+        R = self.num_relations
+        if edge_type is not None and not (
+                _is_index(edge_type) and edge_type.dim() == 1
+                and edge_type.numel() == E):
+            self._fail(f"expected edge_type as an integer tensor of shape "
+                       f"[{E}] (one relation id per edge), got "
+                       f"{_describe(edge_type)}")
+        # Reading the range back costs a host sync on CUDA, so it is checked
+        # there only in PyG's debug mode.
+        if edge_type is not None and E > 0 and (
+                edge_type.device.type == "cpu"
+                or torch_geometric.is_debug_enabled()):
+            lo, hi = int(edge_type.min()), int(edge_type.max())
+            if lo < 0 or hi > R:
+                self._fail(f"edge_type ids must lie in [0, {R}] (the "
+                           f"relation embedding has {R + 1} rows), got ids "
+                           f"in [{lo}, {hi}]")
+        if edge_attr is not None and not (
+                isinstance(edge_attr, Tensor)
+                and edge_attr.is_floating_point()
+                and edge_attr.dim() in (1, 2) and edge_attr.size(0) == E
+                and edge_attr.view(E, -1).size(1) == self.edge_dim):
             self._fail(f"expected edge_attr as a float tensor of shape "
-                       f"[{num_edges}, {self.edge_dim}], got "
-                       f"{_describe(edge_attr)}")
+                       f"[{E}, {self.edge_dim}], got {_describe(edge_attr)}")
 
     def _fail(self, message: str):
         raise ValueError(f"{type(self).__name__}: {message}")
@@ -732,71 +669,33 @@ def _stable_order(index: Tensor, num_nodes: int) -> Tensor:
     return keys.sort(stable=True)[1]
 
 
-def _describe(value) -> str:
-    if not isinstance(value, Tensor):
-        return type(value).__name__
-    return f"{value.dtype} {list(value.shape)}"
-
-
 def _plain(edge_index: Tensor) -> Tensor:
     return edge_index.as_tensor() if isinstance(edge_index, EdgeIndex) \
         else edge_index
 
 
-def _node_pair(name: str, x) -> Tuple[Tensor, OptTensor]:
-    if isinstance(x, Tensor):
-        return x, x
-    if isinstance(x, (tuple, list)) and len(x) == 2 \
-            and isinstance(x[0], Tensor) \
-            and (x[1] is None or isinstance(x[1], Tensor)):
-        return x[0], x[1]
-    raise ValueError(f"{name}: x must be a tensor or a pair (x_src, x_dst) "
-                     f"with x_dst possibly None, got {type(x).__name__}")
-
-
 def _load_projections(module, state_dict, prefix, *args) -> None:
     # Checkpoints written before the projections became Linear modules
-    # hold them as [in, heads * C] parameters named weight*.
-    for old, new in (("weight", "lin"), ("weight_src", "lin_src"),
-                     ("weight_dst", "lin_dst"), ("weight_edge", "lin_edge")):
+    # hold them as [in, heads * C] parameters weight, weight_src, ...
+    for old in ("weight", "weight_src", "weight_dst", "weight_edge"):
         if prefix + old in state_dict:
+            new = old.replace("weight", "lin")
             state_dict[f"{prefix}{new}.weight"] = \
                 state_dict.pop(prefix + old).t()
 
 
-def _is_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+def _is_int(value, low: int = 1) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) \
+        and value >= low
 
 
-def _check_arguments(name: str, in_channels, out_channels, heads,
-                     num_relations, relation_dim, dropout, layout, edge_dim,
-                     add_self_loops, self_loop_type) -> None:
-    widths = in_channels if isinstance(in_channels, tuple) and \
-        len(in_channels) == 2 else (in_channels, )
-    checks = (
-        (all(_is_int(v) and (v >= 1 or v == -1) for v in widths),
-         f"in_channels must be an int >= 1, -1 (lazy) or a pair of those, "
-         f"got {in_channels!r}"),
-        (_is_int(out_channels) and out_channels >= 1,
-         f"out_channels must be an int >= 1, got {out_channels!r}"),
-        (_is_int(heads) and heads >= 1, f"heads must be >= 1, got {heads!r}"),
-        (num_relations is None or (_is_int(num_relations)
-                                   and num_relations >= 0),
-         f"num_relations must be None or an int >= 0, got "
-         f"{num_relations!r}"),
-        (_is_int(relation_dim) and relation_dim >= 1,
-         f"relation_dim must be an int >= 1, got {relation_dim!r}"),
-        (0.0 <= dropout < 1.0, f"dropout must lie in [0, 1), got "
-         f"{dropout!r}"),
-        (layout in LAYOUTS, f"layout must be one of {LAYOUTS}, got "
-         f"{layout!r}"),
-        (edge_dim is None or (_is_int(edge_dim) and edge_dim >= 1),
-         f"edge_dim must be None or an int >= 1, got {edge_dim!r}"),
-        (not add_self_loops or num_relations is None
-         or (_is_int(self_loop_type) and 0 <= self_loop_type <= num_relations),
-         f"self_loop_type must be a relation id in [0, {num_relations}] "
-         f"(num_relations), got {self_loop_type!r}"),
-    )
-    for ok, message in checks:
-        if not ok:
-            raise ValueError(f"{name}: {message}")
+def _is_index(value) -> bool:
+    # An integer tensor (relation ids), not bool.
+    return isinstance(value, Tensor) and not value.is_floating_point() \
+        and value.dtype != torch.bool
+
+
+def _describe(value) -> str:
+    if not isinstance(value, Tensor):
+        return type(value).__name__
+    return f"{value.dtype} {list(value.shape)}"
