@@ -51,6 +51,8 @@ def test_bad_constructor_arguments(kwargs, match):
      r"expected x_dst of shape \[num_nodes, 5\]"),
     (lambda c, x, ei: c(x, ei, size=(4, 4, 4)),
      "size must be None or a pair of node counts"),
+    (lambda c, x, ei: c(x, ei, size=4),
+     "size must be None or a pair of node counts"),
     (lambda c, x, ei: c(x, ei, size=(4, 3)),
      r"size\[1\] is 3, but x has 4 rows"),
     (lambda c, x, ei: c(x, ei, size=(3, 4)),

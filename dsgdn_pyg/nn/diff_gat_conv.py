@@ -576,7 +576,8 @@ class DiffGATConv(MessagePassing):
                        f"tensor (source row 0, target row 1) or a sparse "
                        f"adj_t, got {_describe(edge_index)}")
         E = edge_index.size(1)
-        if size is not None and (len(size) != 2 or not all(
+        if size is not None and (not isinstance(size, (tuple, list)) or len(
+                size) != 2 or not all(
                 s is None or _is_int(s, 0) for s in size)):
             self._fail(f"size must be None or a pair of node counts "
                        f"(num_src_nodes, num_dst_nodes), got {size!r}")
