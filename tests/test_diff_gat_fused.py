@@ -183,6 +183,18 @@ def test_edges_sorted_by_target():
     src_sorted = graph.as_tensor()[:, order]
     assert torch.equal(src_sorted, coalesced) and torch.equal(
         dst, coalesced[1]) and ptr.tolist() == [0, 2, 3, 4, 5]
+    # Sorted by source but for appended self-loops (as the layer adds
+    # them): the merge is an order by source of the same edges, each
+    # source's edges in the given order.
+    with_loops = torch.cat([coalesced, torch.arange(4).repeat(2, 1)], 1)
+    graph, perm, by_source = _sorted_by_target(with_loops, (4, 4), loops=4)
+    (ptr, dst), order = by_source()
+    src, dst_graph = graph.as_tensor()
+    assert sorted(order.tolist()) == list(range(9))
+    assert torch.equal(src[order], with_loops[0].sort().values)
+    assert torch.equal(perm[order], with_loops[0].argsort(stable=True))
+    assert torch.equal(dst, dst_graph[order])
+    assert torch.equal(ptr, torch.tensor([0, 3, 5, 7, 9]))
     # Already sorted (a dialogue graph), or an EdgeIndex sorted by target:
     # nothing is permuted, and the given EdgeIndex is used as it is.
     sorted_index = edge_index[:, [1, 3, 0, 2, 4]]

@@ -1,6 +1,7 @@
 """Differential graph attention over typed edges (AMB-DSGDN, Sec. 4.5)."""
 
 import math
+from functools import partial
 from typing import Callable, Optional, Tuple, Union
 
 import torch
@@ -419,7 +420,8 @@ class DiffGATConv(MessagePassing):
 
         graph, perm, by_source = _plain(edge_index), None, None
         if self._fuses(wh_src, edge_index):
-            graph, perm, by_source = _sorted_by_target(edge_index, size)
+            graph, perm, by_source = _sorted_by_target(
+                edge_index, size, min(size) if self.add_self_loops else 0)
         if perm is not None:
             edge_type, edge_attr = (None if v is None else v[perm]
                                     for v in (edge_type, edge_attr))
@@ -625,13 +627,16 @@ class DiffGATConv(MessagePassing):
                 f"lambda_init={self.lambda_init:.4f})")
 
 
-def _sorted_by_target(edge_index: Tensor, size: Tuple[int, int]
+def _sorted_by_target(edge_index: Tensor, size: Tuple[int, int],
+                      loops: int = 0
                       ) -> Tuple[EdgeIndex, OptTensor, Optional[Callable]]:
     """The edges as an :class:`EdgeIndex` sorted by target, the permutation
     that sorted them (:obj:`None` if they already were: an EdgeIndex sorted
     by column as given; on CPU, a sorted tensor) and, for a plain tensor, how
     to get them sorted by source for the backward pass, as
-    :meth:`EdgeIndex.get_csr` would (:obj:`None`: use its cached sort)."""
+    :meth:`EdgeIndex.get_csr` would (:obj:`None`: use its cached sort). The
+    last :obj:`loops` edges are the self-loops of nodes 0, 1, ... in order,
+    as the layer appends them."""
     if isinstance(edge_index, EdgeIndex) and edge_index.is_sorted_by_col:
         if edge_index.sparse_size() == size:
             return edge_index, None, None
@@ -642,18 +647,30 @@ def _sorted_by_target(edge_index: Tensor, size: Tuple[int, int]
     graph = EdgeIndex(given if perm is None else torch.stack(
         [given[0].index_select(0, perm), given[1].index_select(0, perm)]),
         sparse_size=size, sort_order="col")  # a third of index_select(1, .)
-    if perm is not None and _is_sorted(given[0]):
-        # Sorted by source as given (a coalesced graph, as PyG's datasets
-        # are): that order is the inverse of the sort, no second sort.
-        def by_source():
-            inverse = torch.empty_like(perm)
-            inverse[perm] = torch.arange(perm.numel(), device=perm.device)
-            return (index2ptr(given[0], size[0]), given[1]), inverse
-    else:
-        def by_source():
+
+    def by_source():
+        num_edges, head = given.size(1), given[0][:given.size(1) - loops]
+        if not _is_sorted(head):
             src, dst = graph.as_tensor()
             order = _stable_order(src, size[0])
-            return (index2ptr(src[order], size[0]), dst[order]), order
+            return (index2ptr(src.index_select(0, order), size[0]),
+                    dst.index_select(0, order)), order
+        # Sorted by source as given but for the appended loops (a coalesced
+        # graph, as PyG's datasets are): the source order is a merge of the
+        # two, in closed form, and no second sort is needed.
+        arange = partial(torch.arange, device=head.device)
+        ptr = index2ptr(head, size[0])
+        order = torch.empty_like(given[0])  # merged position -> given
+        order[arange(head.numel()) + head.clamp(max=loops)] = arange(
+            head.numel())
+        order[ptr[1:loops + 1] + arange(loops)] = arange(head.numel(),
+                                                         num_edges)
+        ptr = ptr + arange(size[0] + 1).clamp_(max=loops)
+        if perm is not None:  # given -> target order
+            inverse = torch.empty_like(perm)
+            inverse[perm] = arange(num_edges)
+            order = inverse.index_select(0, order)
+        return (ptr, graph.as_tensor()[1].index_select(0, order)), order
     return graph, perm, by_source
 
 
