@@ -428,7 +428,8 @@ class DiffGATConv(MessagePassing):
         alpha, maps = self.edge_updater(
             graph, alpha=(alpha_src, alpha_dst), edge_type=edge_type,
             edge_attr=edge_attr, size=size)
-        alpha = F.dropout(alpha, p=self.dropout, training=self.training)
+        if self.training and self.dropout > 0:  # its mask in edge order
+            alpha = F.dropout(alpha.contiguous(), p=self.dropout)
         out = self.propagate(graph, x=(wh_src, wh_dst), alpha=alpha,
                              by_source=by_source, size=size)
 
