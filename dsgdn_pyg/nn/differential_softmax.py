@@ -19,17 +19,23 @@ from dsgdn_pyg.nn.csr_aggregation import SUPPORTED_DTYPES
 SHIFT_RANGE = 50.0
 
 
-def _segment_sum(value: Tensor, index: Tensor, ptr: Optional[Tensor],
-                 num_nodes: int) -> Tensor:
-    if ptr is None or value.dtype not in SUPPORTED_DTYPES:
-        return scatter(value, index, 0, num_nodes, "sum")
-    # A sparse product with the [nodes, edges] segment matrix: several
-    # times faster than a segment reduction on CPU.
-    num_edges = value.size(0)
-    segments = torch.sparse_csr_tensor(
-        ptr, torch.arange(num_edges, device=value.device),
-        value.new_ones(num_edges), (ptr.numel() - 1, num_edges),
+def _segments(ptr: Optional[Tensor], scores: Tensor) -> Optional[Tensor]:
+    # The [nodes, edges] segment matrix of sorted edges: a sparse product
+    # with it sums each target's edges several times faster than a segment
+    # reduction on CPU. Built once, for the forward and the backward sums.
+    if ptr is None or scores.dtype not in SUPPORTED_DTYPES:
+        return None
+    num_edges = scores.size(0)
+    return torch.sparse_csr_tensor(
+        ptr, torch.arange(num_edges, device=scores.device),
+        scores.new_ones(num_edges), (ptr.numel() - 1, num_edges),
         check_invariants=False)
+
+
+def _segment_sum(value: Tensor, index: Tensor, segments: Optional[Tensor],
+                 num_nodes: int) -> Tensor:
+    if segments is None:
+        return scatter(value, index, 0, num_nodes, "sum")
     return torch.sparse.mm(segments, value)
 
 
@@ -56,7 +62,8 @@ class _DifferentialSoftmax(torch.autograd.Function):
     def forward(ctx, scores: Tensor, lam: Tensor, index: Tensor,
                 ptr: Optional[Tensor], num_nodes: int):
         exp = (scores - _shift(scores, index, ptr, num_nodes)).exp_()
-        total = _segment_sum(exp, index, ptr, num_nodes)
+        ctx.segments = _segments(ptr, scores)
+        total = _segment_sum(exp, index, ctx.segments, num_nodes)
         maps = exp.div_(total.index_select(0, index))
         # alpha is one row per head underneath, as the sparse products of
         # the aggregation read it: no transposed copy there.
@@ -64,14 +71,14 @@ class _DifferentialSoftmax(torch.autograd.Function):
         alpha = torch.addcmul(maps[:, :heads].t(), maps[:, heads:].t(),
                               lam.unsqueeze(1), value=-1.0,
                               out=maps.new_empty(heads, maps.size(0))).t()
-        ctx.save_for_backward(maps, lam, index, ptr)
+        ctx.save_for_backward(maps, lam, index)
         ctx.num_nodes = num_nodes
         ctx.mark_non_differentiable(maps)
         return alpha, maps
 
     @staticmethod
     def backward(ctx, grad: Tensor, _):
-        maps, lam, index, ptr = ctx.saved_tensors
+        maps, lam, index = ctx.saved_tensors
         heads = lam.numel()
         grad_lam = None
         if ctx.needs_input_grad[1]:
@@ -79,7 +86,7 @@ class _DifferentialSoftmax(torch.autograd.Function):
         # d alpha / d maps is (1, -lambda); then the softmax's own gradient
         # y * (g - sum over the target's edges of g * y).
         weighted = torch.cat([grad, grad * -lam], dim=1).mul_(maps)
-        total = _segment_sum(weighted, index, ptr, ctx.num_nodes)
+        total = _segment_sum(weighted, index, ctx.segments, ctx.num_nodes)
         grad_scores = weighted.addcmul_(maps, total.index_select(0, index),
                                         value=-1.0)
         return grad_scores, grad_lam, None, None, None
