@@ -62,8 +62,9 @@ class DenseDiffGATConv(DiffGATConv):
                        f"{list(adj.shape)}")
         H, C = self.heads, self.out_channels
         wh = self.lin(x).view(B, L, H, C)
-        dst = branch_scores(wh, self.att_dst_pos, self.att_dst_neg)
-        src = branch_scores(wh, self.att_src_pos, self.att_src_neg)
+        dst, src = branch_scores(
+            wh, (self.att_dst_pos, self.att_dst_neg),
+            (self.att_src_pos, self.att_src_neg)).chunk(2, dim=-1)
         # scores[b, k, i, j]: k over the positive, then the negative heads.
         scores = dst.mT.unsqueeze(-1) + src.mT.unsqueeze(-2)
         if adj.dtype != torch.bool:

@@ -39,13 +39,22 @@ def default_lambda_init(depth: int) -> float:
     return 0.8 - 0.6 * math.exp(-0.3 * depth)
 
 
-def branch_scores(wh: Tensor, att_pos: Tensor, att_neg: Tensor) -> Tensor:
-    r"""One side's terms :math:`\mathbf{a}^{\top} \mathbf{P}` and
+def branch_scores(wh: Tensor, *pairs: Tuple[Tensor, Tensor]) -> Tensor:
+    r"""The terms :math:`\mathbf{a}^{\top} \mathbf{P}` and
     :math:`\mathbf{a}^{\top} \mathbf{Q}` of both branches' scores for
-    :obj:`wh [..., H, C]`, as :obj:`[..., 2H]` (positive heads first)."""
-    pos = att_pos.size(-1)
-    return torch.cat([(wh[..., :pos] * att_pos).sum(-1),
-                      (wh[..., pos:] * att_neg).sum(-1)], dim=-1)
+    :obj:`wh [..., H, C]` and each pair :obj:`(att_pos, att_neg)`, as
+    :obj:`[..., 2H]` per pair side by side (positive heads first). One
+    matrix product with the vectors laid out block-diagonally: a fifth of
+    the time of a product and a sum per vector."""
+    H, C = wh.shape[-2:]
+    blocks = []
+    for att_pos, att_neg in pairs:  # each vector zero outside its branch
+        pos = att_pos.size(-1)
+        blocks += [F.pad(att_pos.reshape(H, pos), (0, C - pos)),
+                   F.pad(att_neg.reshape(H, C - pos), (pos, 0))]
+    eye = torch.eye(H, dtype=wh.dtype, device=wh.device)
+    att = torch.einsum("khc,hg->hckg", torch.stack(blocks), eye)
+    return wh.flatten(-2) @ att.reshape(H * C, len(blocks) * H)
 
 
 def head_layer_norm(out: Tensor, weight: Tensor, bias: Tensor,
@@ -414,9 +423,15 @@ class DiffGATConv(MessagePassing):
         if isinstance(x, (tuple, list)) or lin_dst is not lin_src:
             wh_dst = None if pair[1] is None else lin_dst(pair[1]).view(
                 -1, H, C)
-        alpha_src = branch_scores(wh_src, self.att_src_pos, self.att_src_neg)
-        alpha_dst = None if wh_dst is None else branch_scores(
-            wh_dst, self.att_dst_pos, self.att_dst_neg)
+        att_src = (self.att_src_pos, self.att_src_neg)
+        att_dst = (self.att_dst_pos, self.att_dst_neg)
+        if wh_dst is wh_src:  # both sides in one product
+            alpha_src, alpha_dst = (a.contiguous() for a in branch_scores(
+                wh_src, att_src, att_dst).chunk(2, dim=-1))
+        else:
+            alpha_src = branch_scores(wh_src, att_src)
+            alpha_dst = None if wh_dst is None else branch_scores(
+                wh_dst, att_dst)
 
         graph, perm, by_source = _plain(edge_index), None, None
         if self._fuses(wh_src, edge_index):
@@ -480,7 +495,7 @@ class DiffGATConv(MessagePassing):
             edge_h = self.lin_edge(edge_attr.view(edge_attr.size(0), -1))
             scores = scores + branch_scores(
                 edge_h.view(-1, self.heads, self.out_channels),
-                self.att_edge_pos, self.att_edge_neg)
+                (self.att_edge_pos, self.att_edge_neg))
         scores = F.leaky_relu(scores, self.negative_slope)
         return differential_softmax(scores, self.differential_lambda(),
                                     index, ptr, dim_size)
@@ -644,35 +659,48 @@ def _sorted_by_target(edge_index: Tensor, size: Tuple[int, int],
         return EdgeIndex(_plain(edge_index), sparse_size=size,
                          sort_order="col"), None, None
     given = _plain(edge_index).contiguous()  # EdgeIndex needs it
-    perm = None if _is_sorted(given[1]) else _stable_order(given[1], size[1])
+    perm = None
+    if not _is_sorted(given[1]):
+        merged = _merged_order(given[1], size[1], loops)
+        perm = _stable_order(given[1], size[1]) if merged is None \
+            else merged[1]
     graph = EdgeIndex(given if perm is None else torch.stack(
         [given[0].index_select(0, perm), given[1].index_select(0, perm)]),
         sparse_size=size, sort_order="col")  # a third of index_select(1, .)
 
     def by_source():
-        num_edges, head = given.size(1), given[0][:given.size(1) - loops]
-        if not _is_sorted(head):
-            src, dst = graph.as_tensor()
+        src, dst = graph.as_tensor()
+        merged = _merged_order(given[0], size[0], loops)
+        if merged is None:
             order = _stable_order(src, size[0])
             return (index2ptr(src.index_select(0, order), size[0]),
                     dst.index_select(0, order)), order
-        # Sorted by source as given but for the appended loops (a coalesced
-        # graph, as PyG's datasets are): the source order is a merge of the
-        # two, in closed form, and no second sort is needed.
-        arange = partial(torch.arange, device=head.device)
-        ptr = index2ptr(head, size[0])
-        order = torch.empty_like(given[0])  # merged position -> given
-        order[arange(head.numel()) + head.clamp(max=loops)] = arange(
-            head.numel())
-        order[ptr[1:loops + 1] + arange(loops)] = arange(head.numel(),
-                                                         num_edges)
-        ptr = ptr + arange(size[0] + 1).clamp_(max=loops)
+        ptr, order = merged  # positions in the given order
         if perm is not None:  # given -> target order
             inverse = torch.empty_like(perm)
-            inverse[perm] = arange(num_edges)
+            inverse[perm] = torch.arange(perm.numel(), device=perm.device)
             order = inverse.index_select(0, order)
-        return (ptr, graph.as_tensor()[1].index_select(0, order)), order
+        return (ptr, dst.index_select(0, order)), order
     return graph, perm, by_source
+
+
+def _merged_order(index: Tensor, num_nodes: int,
+                  loops: int) -> Optional[Tuple[Tensor, Tensor]]:
+    # The pointers and stable order of index, whose last `loops` entries
+    # are 0, 1, ... (the appended self-loops) and whose head is sorted (a
+    # graph sorted by that row, as PyG's datasets are: by source when
+    # coalesced, Cora by target): a merge in closed form, no sort. None if
+    # the head is not sorted.
+    head = index[:index.numel() - loops]
+    if not _is_sorted(head):
+        return None
+    arange = partial(torch.arange, device=index.device)
+    ptr = index2ptr(head, num_nodes)
+    order = torch.empty_like(index)  # merged position -> given position
+    order[arange(head.numel()) + head.clamp(max=loops)] = arange(head.numel())
+    order[ptr[1:loops + 1] + arange(loops)] = arange(head.numel(),
+                                                     index.numel())
+    return ptr + arange(num_nodes + 1).clamp_(max=loops), order
 
 
 def _is_sorted(index: Tensor) -> bool:
