@@ -202,6 +202,18 @@ def test_edges_sorted_by_target():
     assert _sorted_by_target(graph, (4, 4)) == (graph, None, None)
 
 
+@pytest.mark.parametrize("radix_min", [0, 64])
+@pytest.mark.parametrize("num_edges", [1, 40, 64, 300])
+def test_stable_order_is_torchs_stable_sort(radix_min, num_edges):
+    # Padded below RADIX_MIN (64 here, to reach the padding without 2**15
+    # keys) or not: the same order as a stable sort of the int64 keys.
+    keys = torch.randint(0, 7, (num_edges, ),
+                         generator=torch.Generator().manual_seed(num_edges))
+    with mock.patch.object(diff_gat_conv_module, "RADIX_MIN", radix_min):
+        order = diff_gat_conv_module._stable_order(keys, 7)
+    assert torch.equal(order, keys.sort(stable=True)[1])
+
+
 def test_block_sorts_once_and_shares_the_sorts(random_dialogue):
     data = random_dialogue(12, 3)
     x, edge_type = data[NODE_TYPE].x, data[INTER].edge_type
