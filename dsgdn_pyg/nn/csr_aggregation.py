@@ -3,7 +3,7 @@ sorted by target, as sparse matrix products: no per-edge message is ever
 materialised (MKL on CPU, cuSPARSE on CUDA)."""
 
 import warnings
-from typing import Callable, List, Optional
+from typing import Callable, Optional
 
 import torch
 from torch import Tensor
@@ -27,20 +27,9 @@ def _spmm(ptr: Tensor, col: Tensor, values: Tensor, dense: Tensor) -> Tensor:
     return torch.sparse.mm(adj, dense)
 
 
-def _sddmm(ptr: Tensor, col: Tensor, left: Tensor, right: Tensor) -> Tensor:
-    """``(left @ right.T)`` at the non-zeros of the CSR pattern, in order."""
-    pattern = torch.sparse_csr_tensor(
-        ptr, col, left.new_zeros(col.numel()),
-        (ptr.numel() - 1, right.size(0)), check_invariants=False)
-    return torch.sparse.sampled_addmm(pattern, left, right.t(),
-                                      beta=0.0).values()
-
-
-def _per_head(per_head: List[Tensor]) -> Tensor:
-    """``[N, C]`` per head -> ``[N, H, C]`` (no copy for a single head)."""
-    if len(per_head) == 1:
-        return per_head[0].unsqueeze(1)
-    return torch.stack(per_head, dim=1)
+def _by_head(tensor: Tensor) -> Tensor:
+    """``[N, H, C]`` -> ``[H, N, C]``, contiguous: each head's rows at once."""
+    return tensor.transpose(0, 1).contiguous()
 
 
 class _WeightedSum(torch.autograd.Function):
@@ -50,29 +39,35 @@ class _WeightedSum(torch.autograd.Function):
         weight_t = weight.t().contiguous()  # [H, E]: one row per head
         ctx.save_for_backward(weight_t, value, ptr, src)
         ctx.by_source = by_source
-        return _per_head([_spmm(ptr, src, weight_t[h], value[:, h].contiguous())
-                          for h in range(value.size(1))])
+        value_t = _by_head(value)
+        return torch.stack([_spmm(ptr, src, weight_t[h], value_t[h])
+                            for h in range(value.size(1))], dim=1)
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_out: Tensor):
         weight_t, value, ptr, src = ctx.saved_tensors
-        grads = [grad_out[:, h].contiguous() for h in range(value.size(1))]
+        grad_t, heads = _by_head(grad_out), value.size(1)
         grad_weight = grad_value = None
         if ctx.needs_input_grad[0]:
-            # d out[i] / d weight[e] = value[src[e]] for the edge e into i.
-            grad_weight = torch.stack([
-                _sddmm(ptr, src, g, value[:, h].contiguous())
-                for h, g in enumerate(grads)], dim=1)
+            # d out[i] / d weight[e] = value[src[e]] for the edge e into i:
+            # products sampled at the edges, in their order.
+            value_t = _by_head(value)
+            pattern = torch.sparse_csr_tensor(
+                ptr, src, weight_t.new_zeros(src.numel()),
+                (ptr.numel() - 1, value.size(0)), check_invariants=False)
+            grad_weight = torch.stack([torch.sparse.sampled_addmm(
+                pattern, grad_t[h], value_t[h].t(), beta=0.0).values()
+                for h in range(heads)], dim=1)
         if ctx.needs_input_grad[1]:
             # Every source gathers from its targets: the transposed product
             # over the edges sorted by source (EdgeIndex caches that sort).
             (ptr_t, dst_t), perm = ctx.by_source()
             if perm is not None:
                 weight_t = weight_t.index_select(1, perm)
-            grad_value = _per_head([
-                _spmm(ptr_t, dst_t, weight_t[h], g)
-                for h, g in enumerate(grads)])
+            grad_value = torch.stack([_spmm(ptr_t, dst_t, weight_t[h],
+                                            grad_t[h])
+                                      for h in range(heads)], dim=1)
         return grad_weight, grad_value, None, None, None
 
 
