@@ -271,6 +271,30 @@ def test_path_selection():
         DiffRGCN(4, layout="dense")
 
 
+@pytest.mark.parametrize("layout", ["auto", "coo"])
+def test_softmax_gets_the_target_pointers_of_sorted_edges(layout):
+    # The fused path sums each target's edges over the pointers of the
+    # sorted edges; the reference path scatters by target index.
+    edge_index, edge_type = random_graph(6, 12, seed=0)
+    conv = paper_conv(4, 4, heads=2, layout=layout)
+    softmax = diff_gat_conv_module.differential_softmax
+    with mock.patch.object(diff_gat_conv_module, "differential_softmax",
+                           wraps=softmax) as spy:
+        conv(torch.randn(6, 4), edge_index, edge_type)
+    scores, lam, index, ptr, num_nodes = spy.call_args.args
+    assert num_nodes == 6
+    if layout == "coo":
+        assert ptr is None
+    else:
+        assert bool((index[1:] >= index[:-1]).all())  # sorted by target
+        assert torch.equal(ptr, _ptr_of(index, 6))
+
+
+def _ptr_of(index, num_nodes):
+    counts = torch.bincount(index, minlength=num_nodes)
+    return torch.cat([counts.new_zeros(1), counts.cumsum(0)])
+
+
 def test_csr_path_in_bfloat16_falls_back_to_reference():
     edge_index, edge_type = random_graph(6, 12, seed=0)
     conv = paper_conv(4, 4, heads=2).to(torch.bfloat16)
