@@ -74,10 +74,13 @@ class _DifferentialSoftmax(torch.autograd.Function):
         ctx.save_for_backward(maps, lam, index)
         ctx.num_nodes = num_nodes
         ctx.mark_non_differentiable(maps)
+        ctx.set_materialize_grads(False)  # no zeros for the maps' gradient
         return alpha, maps
 
     @staticmethod
-    def backward(ctx, grad: Tensor, _):
+    def backward(ctx, grad: Optional[Tensor], _):
+        if grad is None:  # alpha did not reach the output
+            return None, None, None, None, None
         maps, lam, index = ctx.saved_tensors
         heads = lam.numel()
         grad_lam = None
