@@ -429,13 +429,8 @@ class DiffGATConv(MessagePassing):
                 -1, H, C)
         att_src = (self.att_src_pos, self.att_src_neg)
         att_dst = (self.att_dst_pos, self.att_dst_neg)
-        if wh_dst is wh_src:  # both sides in one product
-            alpha_src, alpha_dst = (a.contiguous() for a in branch_scores(
-                wh_src, att_src, att_dst).chunk(2, dim=-1))
-        else:
-            alpha_src = branch_scores(wh_src, att_src)
-            alpha_dst = None if wh_dst is None else branch_scores(
-                wh_dst, att_dst)
+        alpha_src = branch_scores(wh_src, att_src)
+        alpha_dst = None if wh_dst is None else branch_scores(wh_dst, att_dst)
 
         graph, perm, by_source = _plain(edge_index), None, None
         if self._fuses(wh_src, edge_index):
