@@ -286,6 +286,22 @@ def test_worker_cores_are_disjoint_blocks(cores, workers, shares):
             for k in range(workers)] == shares
 
 
+def test_a_worker_whose_sweep_died_while_it_started_exits():
+    # Its parent is not the sweep that started it (which died before the
+    # worker armed its death signal): it exits instead of waiting for tasks
+    # forever, as an orphan. Under its sweep it goes on.
+    code = ("import os\n"
+            "from dsgdn_pyg.experiments import executors\n"
+            "executors._die_with_parent({parent})\n"
+            "print('working')\n")
+    orphan = subprocess.run([sys.executable, "-c", code.format(
+        parent="os.getppid() + 1")], capture_output=True, text=True)
+    assert orphan.returncode == 1 and "working" not in orphan.stdout
+    worker = subprocess.run([sys.executable, "-c", code.format(
+        parent="os.getppid()")], capture_output=True, text=True)
+    assert worker.returncode == 0 and "working" in worker.stdout
+
+
 @pytest.mark.skipif(not hasattr(os, "sched_setaffinity"),
                     reason="no CPU affinity on this platform")
 def test_a_worker_runs_on_its_share_of_the_cores():
@@ -296,7 +312,7 @@ def test_a_worker_runs_on_its_share_of_the_cores():
         "import multiprocessing, os, torch\n"
         "from dsgdn_pyg.experiments import executors\n"
         "counter = multiprocessing.Value('i', 1)\n"
-        f"executors._init_worker({cores!r}, 2, counter, 0)\n"
+        f"executors._init_worker({cores!r}, 2, counter, 0, os.getppid())\n"
         "print(sorted(os.sched_getaffinity(0)), torch.get_num_threads())\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True,
                          text=True, check=True).stdout.split("]")

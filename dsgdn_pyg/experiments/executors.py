@@ -63,15 +63,19 @@ def _call(done: Done, task: dict) -> None:
     done(task, result, None)
 
 
-def _die_with_parent() -> None:
+def _die_with_parent(parent: int) -> None:
     """Linux: the worker gets SIGKILL when the sweep dies (even by
     ``kill -9``), so no orphan keeps writing a run the restarted sweep
-    resumes."""
+    resumes. A worker whose sweep (pid :obj:`parent`) died while it was
+    starting, before the signal was armed, exits at once: it would wait for
+    tasks forever."""
     try:
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
         libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass
+    if os.getppid() != parent:
+        os._exit(1)
 
 
 def usable_cores() -> List[int]:
@@ -91,9 +95,9 @@ def worker_cores(index: int, workers: int, cores: List[int]) -> List[int]:
     return cores[start:start + per_worker]
 
 
-def _init_worker(cores: List[int], workers: int, counter,
-                 gpus: int) -> None:
-    _die_with_parent()
+def _init_worker(cores: List[int], workers: int, counter, gpus: int,
+                 parent: int) -> None:
+    _die_with_parent(parent)
     with counter.get_lock():
         index = counter.value
         counter.value += 1
@@ -120,7 +124,7 @@ def _run_pool(tasks: List[dict], done: Done, workers: int) -> None:
     with ProcessPoolExecutor(workers, mp_context=context,
                              initializer=_init_worker,
                              initargs=(usable_cores(), workers, counter,
-                                       _gpu_count())) as pool:
+                                       _gpu_count(), os.getpid())) as pool:
         futures = {pool.submit(execute_task, task): task for task in tasks}
         for future in as_completed(futures):
             try:
