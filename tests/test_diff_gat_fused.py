@@ -10,6 +10,7 @@ import pytest
 import torch
 from torch.autograd import gradcheck
 from torch_geometric import EdgeIndex
+from torch_geometric.index import index2ptr
 from torch_geometric.data import Batch
 
 from conftest import (assert_close_lists, coo_twin, flat_batch, grads,
@@ -287,12 +288,7 @@ def test_softmax_gets_the_target_pointers_of_sorted_edges(layout):
         assert ptr is None
     else:
         assert bool((index[1:] >= index[:-1]).all())  # sorted by target
-        assert torch.equal(ptr, _ptr_of(index, 6))
-
-
-def _ptr_of(index, num_nodes):
-    counts = torch.bincount(index, minlength=num_nodes)
-    return torch.cat([counts.new_zeros(1), counts.cumsum(0)])
+        assert torch.equal(ptr, index2ptr(index, 6))
 
 
 def test_csr_path_in_bfloat16_falls_back_to_reference():

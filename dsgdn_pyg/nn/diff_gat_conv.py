@@ -665,7 +665,7 @@ def _sorted_by_target(edge_index: Tensor, size: Tuple[int, int],
     given = _plain(edge_index).contiguous()  # EdgeIndex needs it
     perm = None
     if not _is_sorted(given[1]):
-        merged = _merged_order(given[1], size[1], loops)
+        merged = _merged_order(given[1], size[1], loops) if loops else None
         perm = _stable_order(given[1], size[1]) if merged is None \
             else merged[1]
     graph = EdgeIndex(given if perm is None else torch.stack(
