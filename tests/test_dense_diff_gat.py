@@ -82,12 +82,15 @@ def test_dense_block_matches_sparse_block_values_and_gradients(
     randomize_(sparse, seed=5)
     dense = DenseDiffRGCN(16, heads=2).eval()
     dense.load_state_dict(sparse.state_dict())
+    # In float64: the two sum in different orders, and in float32 their
+    # gradients differ by up to 1.3e-5 on some CPUs (AMD EPYC).
+    sparse, dense = sparse.double(), dense.double()
 
-    x = x.clone().requires_grad_()
-    x_dense = x_dense.clone().requires_grad_()
+    x = x.double().requires_grad_()
+    x_dense = x_dense.double().requires_grad_()
     out = sparse(x, edge_index, edge_type)
     out_dense = dense(x_dense, adj)
-    assert max_diff(out_dense[mask], out) < 1e-5
+    assert max_diff(out_dense[mask], out) < 1e-10
 
     g = torch.randn_like(out)
     g_dense = torch.zeros_like(out_dense)
@@ -95,10 +98,10 @@ def test_dense_block_matches_sparse_block_values_and_gradients(
     grads = torch.autograd.grad(out, [x] + list(sparse.parameters()), g)
     grads_dense = torch.autograd.grad(out_dense, [x_dense] +
                                       list(dense.parameters()), g_dense)
-    assert max_diff(grads_dense[0][mask], grads[0]) < 1e-5
+    assert max_diff(grads_dense[0][mask], grads[0]) < 1e-10
     for name, a, b in zip(dict(sparse.named_parameters()), grads[1:],
                           grads_dense[1:]):
-        assert max_diff(a, b) < 1e-4 * max(1.0, b.abs().max().item()), name
+        assert max_diff(a, b) < 1e-9 * max(1.0, b.abs().max().item()), name
 
 
 def test_forward_sparse_matches_sparse_block(random_dialogues):
