@@ -8,7 +8,7 @@ from unittest import mock
 
 import pytest
 import torch
-from torch.autograd import gradcheck
+from torch.autograd import gradcheck, gradgradcheck
 from torch_geometric import EdgeIndex
 from torch_geometric.index import index2ptr
 from torch_geometric.data import Batch
@@ -20,7 +20,7 @@ from dsgdn_pyg.data import INTER, INTRA, NODE_TYPE
 from dsgdn_pyg.nn import DiffRGCN
 from dsgdn_pyg.nn import diff_gat_conv as diff_gat_conv_module
 from dsgdn_pyg.nn.csr_aggregation import csr_weighted_sum
-from dsgdn_pyg.nn.diff_gat_conv import _sorted_by_target
+from dsgdn_pyg.nn.diff_gat_conv import _sorted_by_target, branch_scores
 
 LAYOUTS = ["coo", "csr"]
 
@@ -408,3 +408,28 @@ def test_non_contiguous_edges_sorted_by_target():
     x = torch.randn(3, 4)
     out = block(x, edge_index, edge_type)
     assert torch.equal(out, block(x, edge_index.contiguous(), edge_type))
+
+
+@pytest.mark.parametrize("lead", [(6, ), (2, 5)])
+def test_branch_scores_against_per_vector_sums_with_second_gradients(lead):
+    # Sparse rows [N, H, C] and the dense twin's [B, L, H, C]; C = 5 gives
+    # P 3 and Q 2 channels.
+    torch.manual_seed(0)
+    H, C = 3, 5
+    wh = torch.randn(*lead, H, C, dtype=torch.float64, requires_grad=True)
+    pairs = [(torch.randn(1, H, 3, dtype=torch.float64, requires_grad=True),
+              torch.randn(1, H, 2, dtype=torch.float64, requires_grad=True))
+             for _ in range(2)]
+    out = branch_scores(wh, *pairs)
+    expected = torch.cat([torch.cat([
+        (wh[..., :3] * pos[0]).sum(-1), (wh[..., 3:] * neg[0]).sum(-1)], -1)
+        for pos, neg in pairs], dim=-1)
+    assert out.shape == (*lead, 4 * H)
+    assert max_diff(out, expected) < 1e-12
+    inputs = (wh, *pairs[0], *pairs[1])
+
+    def run(wh, *vectors):
+        return branch_scores(wh, vectors[:2], vectors[2:])
+
+    assert gradcheck(run, inputs)
+    assert gradgradcheck(run, inputs)
