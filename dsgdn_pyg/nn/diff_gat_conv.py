@@ -19,8 +19,7 @@ from torch_geometric.nn.inits import ones, zeros
 from torch_geometric.typing import (Adj, OptPairTensor, OptTensor, Size,
                                     SparseTensor)
 from torch_geometric.utils import (add_self_loops, is_torch_sparse_tensor,
-                                   to_edge_index, to_torch_coo_tensor,
-                                   to_torch_csc_tensor, to_torch_csr_tensor)
+                                   to_edge_index, to_torch_sparse_tensor)
 
 from dsgdn_pyg.nn.csr_aggregation import SUPPORTED_DTYPES, csr_weighted_sum
 from dsgdn_pyg.nn.differential_softmax import differential_softmax
@@ -32,9 +31,6 @@ INIT_GAIN = 1.414
 #: build with FBGEMM (x86); shorter arrays are sorted up to 8x slower.
 RADIX_MIN = 2**15 if "fbgemm" in getattr(
     torch.backends.quantized, "supported_engines", ()) else 0
-SPARSE_BUILDERS = {torch.sparse_coo: to_torch_coo_tensor,
-                   torch.sparse_csr: to_torch_csr_tensor,
-                   torch.sparse_csc: to_torch_csc_tensor}
 
 
 def default_lambda_init(depth: int) -> float:
@@ -495,7 +491,8 @@ class DiffGATConv(MessagePassing):
         if isinstance(adj, SparseTensor):
             return out, SparseTensor(row=index[0], col=index[1], value=alpha,
                                      sparse_sizes=shape)
-        return out, SPARSE_BUILDERS[adj.layout](index, alpha, shape)
+        return out, to_torch_sparse_tensor(index, alpha, shape,
+                                           layout=adj.layout)
 
     def edge_update(self, alpha_j: Tensor, alpha_i: OptTensor,
                     edge_type: OptTensor, edge_attr: OptTensor, index: Tensor,
