@@ -410,12 +410,14 @@ def test_non_contiguous_edges_sorted_by_target():
     assert torch.equal(out, block(x, edge_index.contiguous(), edge_type))
 
 
+@pytest.mark.parametrize("heads", [3, 4])  # 12 columns: _Scores; 16: mm
 @pytest.mark.parametrize("lead", [(6, ), (2, 5)])
-def test_branch_scores_against_per_vector_sums_with_second_gradients(lead):
+def test_branch_scores_against_per_vector_sums_with_second_gradients(
+        lead, heads):
     # Sparse rows [N, H, C] and the dense twin's [B, L, H, C]; C = 5 gives
     # P 3 and Q 2 channels.
     torch.manual_seed(0)
-    H, C = 3, 5
+    H, C = heads, 5
     wh = torch.randn(*lead, H, C, dtype=torch.float64, requires_grad=True)
     pairs = [(torch.randn(1, H, 3, dtype=torch.float64, requires_grad=True),
               torch.randn(1, H, 2, dtype=torch.float64, requires_grad=True))
