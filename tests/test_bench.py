@@ -144,6 +144,82 @@ def test_cpu_peak_memory_of_one_call():
     assert small < 16
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"),
+                    reason="glibc's mallopt is Linux-only")
+def test_cpu_peak_counts_live_tensors_not_heap_holes():
+    # A warmed-up process serves tensors under 32 MiB from its heap; freeing
+    # every other 4 MiB tensor leaves holes no 8 MiB tensor fits, so the
+    # heap's high-water mark (about 120 MiB here) overstates the live peak
+    # (80 MiB: twenty tensors, then ten plus five twice as large).
+    timer = Timer(torch.device("cpu"))
+    assert timer.memory.exact
+    import ctypes
+    ctypes.CDLL("libc.so.6").mallopt(-3, 32 * 2**20)
+
+    def fragment():
+        small = [torch.ones(2**20) for _ in range(20)]
+        del small[1::2]
+        large = [torch.ones(2**21) for _ in range(5)]
+        return float(small[-1][0] + large[-1][0])
+
+    peak, _ = timer.peak_once(fragment)
+    assert 76 < peak < 96
+
+
+HOLD_SCRIPT = """
+import ctypes, torch
+from dsgdn_pyg.bench.measure import ProcessMemory
+libc, memory = ctypes.CDLL("libc.so.6"), ProcessMemory()
+
+def resident_after_free():
+    libc.malloc_trim(0)
+    base = memory.current_mb()
+    tensors = [torch.ones(2**18) for _ in range(20)]  # 1 MiB each
+    keep = tensors.pop()
+    del tensors
+    grown = memory.current_mb() - base
+    del keep
+    return grown
+
+memory.hold()
+memory.stop()  # a measured call's end keeps the hold
+held = resident_after_free()
+memory.release()
+libc.mallopt(-3, 32 * 2**20)
+print(held, resident_after_free())
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"),
+                    reason="glibc's mallopt is Linux-only")
+def test_cpu_hold_keeps_freed_tensors_out_of_the_heap():
+    # Tensors under 32 MiB come from the heap, and the pages of those freed
+    # below a live one stay resident: a later measured call would reuse
+    # them unseen. Held from the start of a process, every tensor over
+    # 64 KiB is its own mapping and leaves nothing behind. (A fresh
+    # process: free blocks left by earlier tests would be reused.)
+    import subprocess
+    out = subprocess.run([sys.executable, "-c", HOLD_SCRIPT], check=True,
+                         capture_output=True, text=True).stdout
+    held, unheld = map(float, out.split())
+    assert held < 6 and unheld > 12
+
+
+def test_given_peaks_are_not_measured_again():
+    timer = Timer(torch.device("cpu"))
+    calls = {"a": lambda: None, "b": lambda: None}
+    peaks = timer.peaks(calls)
+    peaks["a"].peak_mb = 123.0
+
+    def no_second_peak(fn):
+        raise AssertionError("peak measured twice")
+
+    timer.peak_once = no_second_peak
+    out = timer.measure_side_by_side(calls, repeats=2, warmup=1,
+                                     utterances=1, peaks=peaks)
+    assert out["a"].peak_mb == 123.0 and len(out["b"].times_ms) == 2
+
+
 def test_batch_sizes_and_epoch_batches():
     assert [batch_size_for_length(L) for L in
             (16, 110, 128, 256, 512, 2048, 4096, 100_000)] == \

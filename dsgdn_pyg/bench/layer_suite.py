@@ -23,8 +23,9 @@ case checks that each layer's output has the expected shape and is finite,
 then measures the layers side by side (timed calls interleaved, median of
 repeats) in two modes: ``forward_backward`` (training mode, gradients of
 every parameter) and ``inference`` (eval mode, no autograd), with the peak
-memory of one call (CPU: the process's resident peak above its baseline; on
-CPU each case runs in a fresh process; CUDA: ``max_memory_allocated``).
+memory of one call (CPU: the process's resident peak above its baseline,
+live tensors only, see :mod:`dsgdn_pyg.bench.measure`; on CPU each case runs
+in a fresh process; CUDA: ``max_memory_allocated``).
 ``DiffGATConv`` runs with its defaults and ``num_relations=None`` (the
 graphs are untyped); the others with PyG's defaults.
 """
@@ -282,6 +283,9 @@ def run_case(case: str, config: LayerSuiteConfig, device: torch.device
     in_channels, heads, channels = WIDTHS[case]
     record = dict(name=case, status="ok", in_channels=in_channels,
                   heads=heads, channels=channels)
+    timer = Timer(device)
+    if timer.memory is not None:  # no large freed blocks before the peaks
+        timer.memory.hold()
     graphs, info = build_graphs(case, config)
     record.update(info)
     graphs = [(x.to(device), e.to(device)) for x, e in graphs]
@@ -297,15 +301,21 @@ def run_case(case: str, config: LayerSuiteConfig, device: torch.device
             raise RuntimeError(f"bench layers: {LAYER_TITLES[name]} on {case} "
                                f"gave shape {tuple(out.shape)} or non-finite "
                                f"values")
-    timer = Timer(device)
     record["load_before"] = _load_average()
+    # Every peak before any timed call: in a fresh process, the heap then
+    # holds no freed blocks of another layer's or mode's calls.
+    peaks = {mode: timer.peaks({name: _runner(layer, graphs, mode)
+                                for name, layer in layers.items()})
+             for mode in MODES}
+    if timer.memory is not None:
+        timer.memory.release()
     results: Dict[str, dict] = {}
     for mode in MODES:
         measured = timer.measure_side_by_side(
             {name: _runner(layer, graphs, mode)
              for name, layer in layers.items()},
             config.repeats, config.warmup, record["nodes"],
-            config.max_seconds)
+            config.max_seconds, peaks=peaks[mode])
         for name, m in measured.items():
             results.setdefault(name, {})[mode] = m.to_dict()
         if device.type == "cuda":

@@ -8,6 +8,19 @@ call, after freed heap memory has been handed back to the system
 (``malloc_trim``) and the peak counter reset (``/proc/self/clear_refs``), so
 one process can measure case after case. Where that reset is unavailable
 (not Linux), the process peak since start is reported and flagged.
+
+With glibc, every allocation over :obj:`EXACT_MMAP_THRESHOLD` gets its own
+mapping during the measured call (``mallopt(M_MMAP_THRESHOLD)``), so a freed
+tensor leaves the resident set at once: the peak is then that of the live
+tensors, as :func:`torch.cuda.max_memory_allocated` is on a GPU, instead of
+the high-water mark of a heap that reuses and fragments freed blocks
+(which moved a ratio of two layers by up to 0.1 between runs). Blocks that
+the heap already holds are still reused, so a process that measures several
+calls holds that threshold from its start (:meth:`ProcessMemory.hold`) and
+takes every peak before any timed call (:meth:`Timer.peaks`): one layer's
+warm-up calls left a heap that doubled the next layer's peak. Timed calls
+run with the threshold at :obj:`RESTORED_MMAP_THRESHOLD`, the ceiling of
+glibc's own adaptive one.
 """
 
 import ctypes
@@ -18,6 +31,13 @@ from dataclasses import asdict, dataclass, field
 from typing import Callable, Dict, List, Optional
 
 import torch
+
+#: glibc's ``mallopt`` parameter number of ``M_MMAP_THRESHOLD``.
+M_MMAP_THRESHOLD = -3
+#: During a memory call: every tensor over 64 KiB is its own mapping.
+EXACT_MMAP_THRESHOLD = 64 * 1024
+#: After it: glibc's ceiling for its adaptive threshold (64-bit).
+RESTORED_MMAP_THRESHOLD = 32 * 2**20
 
 OOM_MESSAGES = ("out of memory", "not enough memory",
                 "can't allocate memory", "cannot allocate memory")
@@ -67,6 +87,7 @@ class ProcessMemory:
         except OSError:
             pass
         self.resettable = self._can_reset()
+        self.held = False
 
     @staticmethod
     def _status_mb(key: str) -> Optional[float]:
@@ -95,15 +116,46 @@ class ProcessMemory:
         return peak / (1024.0 * 1024.0 if sys.platform == "darwin" else
                        1024.0)
 
+    @property
+    def exact(self) -> bool:
+        """Whether the peak counts live allocations only (glibc)."""
+        return self._libc is not None and hasattr(self._libc, "mallopt")
+
     def start(self) -> float:
         """Releases freed memory, resets the peak; returns the baseline."""
         gc.collect()
+        if self.exact:
+            self._libc.mallopt(M_MMAP_THRESHOLD, EXACT_MMAP_THRESHOLD)
         if self._libc is not None and hasattr(self._libc, "malloc_trim"):
             self._libc.malloc_trim(0)
         if self.resettable:
             with open("/proc/self/clear_refs", "w") as f:
                 f.write("5")
         return self.current_mb()
+
+    def stop(self) -> float:
+        """The peak since :meth:`start`; timed calls allocate as usual
+        (unless :meth:`hold` keeps every large allocation mapped)."""
+        peak = self.peak_mb()
+        if self.exact and not self.held:
+            self._libc.mallopt(M_MMAP_THRESHOLD, RESTORED_MMAP_THRESHOLD)
+        return peak
+
+    def hold(self) -> None:
+        """Maps every allocation over :obj:`EXACT_MMAP_THRESHOLD` on its own
+        from now until :meth:`release`. Called before a process builds its
+        inputs, it keeps the heap free of large freed blocks that a measured
+        call would reuse (and whose pages would then count without being
+        live tensors)."""
+        if self.exact:
+            self._libc.mallopt(M_MMAP_THRESHOLD, EXACT_MMAP_THRESHOLD)
+            self.held = True
+
+    def release(self) -> None:
+        """Ends :meth:`hold`: allocations as usual, for timed calls."""
+        if self.held:
+            self._libc.mallopt(M_MMAP_THRESHOLD, RESTORED_MMAP_THRESHOLD)
+            self.held = False
 
 
 @dataclass
@@ -162,8 +214,10 @@ class Timer:
             peak = torch.cuda.max_memory_allocated(self.device)
             return (peak - base) / 2**20, None
         base = self.memory.start()
-        fn()
-        peak = self.memory.peak_mb()
+        try:
+            fn()
+        finally:
+            peak = self.memory.stop()
         return max(peak - base, 0.0), peak
 
     def measure(self, fn: Callable[[], None], repeats: int, warmup: int,
@@ -173,25 +227,42 @@ class Timer:
         return self.measure_side_by_side({"fn": fn}, repeats, warmup,
                                          utterances, max_seconds)["fn"]
 
+    def peaks(self, calls: Dict[str, Callable[[], None]]
+              ) -> Dict[str, Measurement]:
+        """The peak memory of one call of each, as the start of its
+        :class:`Measurement`; an allocation failure marks it ``oom``."""
+        out = {name: Measurement() for name in calls}
+        for name, fn in calls.items():
+            m = out[name]
+            try:
+                m.peak_mb, m.process_peak_mb = self.peak_once(fn)
+            except Exception as exc:  # noqa: BLE001 - only OOM is kept
+                self._out_of_memory(m, exc)
+                continue
+            if not self.cuda and not self.memory.resettable:
+                m.note = "process peak since start (no peak reset)"
+        return out
+
     def measure_side_by_side(self, calls: Dict[str, Callable[[], None]],
                              repeats: int, warmup: int, utterances: int,
-                             max_seconds: Optional[float] = None
+                             max_seconds: Optional[float] = None,
+                             peaks: Optional[Dict[str, Measurement]] = None
                              ) -> Dict[str, Measurement]:
         """Measures several calls on the same inputs: first the peak memory
-        of each one's first call and its :obj:`warmup` untimed calls, then
+        of each one's first call (unless :obj:`peaks` holds them, from
+        :meth:`peaks`) and its :obj:`warmup` untimed calls, then
         :obj:`repeats` rounds that time every call once, in turn, so that
         all of them see the same machine (a call whose time passes
         :obj:`max_seconds` leaves the rounds after three). An allocation
         failure marks that call ``oom`` and the others go on; anything else
         is raised."""
-        out = {name: Measurement() for name in calls}
+        out = peaks if peaks is not None else self.peaks(calls)
         active, spent = [], {}
         for name, fn in calls.items():
             m = out[name]
+            if m.status != "ok":
+                continue
             try:
-                m.peak_mb, m.process_peak_mb = self.peak_once(fn)
-                if not self.cuda and not self.memory.resettable:
-                    m.note = "process peak since start (no peak reset)"
                 for _ in range(warmup):
                     fn()
                 self.synchronize()
