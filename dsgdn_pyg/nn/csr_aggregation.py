@@ -19,12 +19,20 @@ SUPPORTED_DTYPES = (torch.float32, torch.float64)
 warnings.filterwarnings("ignore", ".*Sparse CSR tensor support is in beta.*")
 
 
-def _spmm(ptr: Tensor, col: Tensor, values: Tensor, dense: Tensor) -> Tensor:
-    """``A @ dense`` for the CSR matrix ``A`` ``[len(ptr) - 1, len(dense)]``."""
-    adj = torch.sparse_csr_tensor(ptr, col, values,
-                                  (ptr.numel() - 1, dense.size(0)),
-                                  check_invariants=False)
-    return torch.sparse.mm(adj, dense)
+def _per_head_spmm(ptr: Tensor, col: Tensor, weight_t: Tensor,
+                   value_t: Tensor) -> Tensor:
+    """``A_h @ value_t[h]`` for every head ``h``, ``A_h`` the CSR matrix
+    ``[len(ptr) - 1, value_t.size(1)]`` of weights ``weight_t[h]``: written
+    into one ``[H, rows, C]`` buffer, returned as its ``[rows, H, C]``
+    view (no per-head results to stack)."""
+    H, M, C = value_t.shape
+    out = value_t.new_empty(H, ptr.numel() - 1, C)
+    for h in range(H):
+        adj = torch.sparse_csr_tensor(ptr, col, weight_t[h],
+                                      (ptr.numel() - 1, M),
+                                      check_invariants=False)
+        torch.mm(adj, value_t[h], out=out[h])
+    return out.transpose(0, 1)
 
 
 def _by_head(tensor: Tensor) -> Tensor:
@@ -39,9 +47,7 @@ class _WeightedSum(torch.autograd.Function):
         weight_t = weight.t().contiguous()  # [H, E]: one row per head
         ctx.save_for_backward(weight_t, value, ptr, src)
         ctx.by_source = by_source
-        value_t = _by_head(value)
-        return torch.stack([_spmm(ptr, src, weight_t[h], value_t[h])
-                            for h in range(value.size(1))], dim=1)
+        return _per_head_spmm(ptr, src, weight_t, _by_head(value))
 
     @staticmethod
     @once_differentiable
@@ -59,15 +65,14 @@ class _WeightedSum(torch.autograd.Function):
             grad_weight = torch.stack([torch.sparse.sampled_addmm(
                 pattern, grad_t[h], value_t[h].t(), beta=0.0).values()
                 for h in range(heads)], dim=1)
+            del value_t  # a copy of value: gone before the next product
         if ctx.needs_input_grad[1]:
             # Every source gathers from its targets: the transposed product
             # over the edges sorted by source (EdgeIndex caches that sort).
             (ptr_t, dst_t), perm = ctx.by_source()
             if perm is not None:
                 weight_t = weight_t.index_select(1, perm)
-            grad_value = torch.stack([_spmm(ptr_t, dst_t, weight_t[h],
-                                            grad_t[h])
-                                      for h in range(heads)], dim=1)
+            grad_value = _per_head_spmm(ptr_t, dst_t, weight_t, grad_t)
         return grad_weight, grad_value, None, None, None
 
 

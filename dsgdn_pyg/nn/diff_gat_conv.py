@@ -319,7 +319,7 @@ class DiffGATConv(MessagePassing):
         self.alpha_pos: OptTensor = None
         self.alpha_neg: OptTensor = None
         self._register_load_state_dict_pre_hook(_load_projections,
-                                                 with_module=True)
+                                                with_module=True)
         self.reset_parameters()
 
     @property
@@ -505,10 +505,11 @@ class DiffGATConv(MessagePassing):
         maps :obj:`[num_edges, 2 * heads]` (positive heads first), each
         normalised over every target's incoming edges (over segments of
         :obj:`target_ptr` for edges sorted by target)."""
-        scores = alpha_j if alpha_i is None else alpha_j + alpha_i
+        # alpha_j is a fresh gather of the sources' terms: the other terms
+        # and the LeakyReLU go into it in place, one [E, 2H] tensor in all.
+        scores = alpha_j if alpha_i is None else alpha_j.add_(alpha_i)
         if edge_type is not None:
-            scores = scores + self.relation_scores().index_select(
-                0, edge_type)
+            scores.add_(self.relation_scores().index_select(0, edge_type))
         elif self.rel_emb is not None and self.rel_emb.requires_grad \
                 and torch.is_grad_enabled():
             # No relation term on untyped edges; the zero-valued product
@@ -517,10 +518,13 @@ class DiffGATConv(MessagePassing):
             scores = scores + 0.0 * self.relation_scores().sum()
         if edge_attr is not None:
             edge_h = self.lin_edge(edge_attr.view(edge_attr.size(0), -1))
-            scores = scores + branch_scores(
+            scores.add_(branch_scores(
                 edge_h.view(-1, self.heads, self.out_channels),
-                (self.att_edge_pos, self.att_edge_neg))
-        scores = F.leaky_relu(scores, self.negative_slope)
+                (self.att_edge_pos, self.att_edge_neg)))
+        # In place needs a positive slope for its backward (from the output).
+        leaky_relu = F.leaky_relu_ if self.negative_slope > 0 else \
+            F.leaky_relu
+        scores = leaky_relu(scores, self.negative_slope)
         return differential_softmax(scores, self.differential_lambda(),
                                     index, target_ptr, dim_size)
 
