@@ -7,8 +7,9 @@ irrelevant neighbours. Random edges are such neighbours: this study adds
 0, 50, 100 and 200 % extra edges (relative to the graph's own edge count,
 PyG's :func:`~torch_geometric.utils.add_random_edge`: undirected, drawn
 uniformly among the node pairs not yet linked, one fixed noise seed so
-every layer and seed sees the same noisy graphs) and trains each layer with PyG's GAT recipe of ``examples/cora.py`` (imported from
-there, not copied) over 10 seeds. Validation and test nodes keep their
+every layer and seed sees the same noisy graphs) and trains each layer
+with PyG's GAT recipe of ``examples/cora.py`` (imported from there, not
+copied) over 10 seeds. Validation and test nodes keep their
 labels; only the graph is perturbed.
 
 ``DiffGATConv`` runs with its defaults (``num_relations=None``,

@@ -105,7 +105,6 @@ def test_csr_path_reads_nothing_back_to_the_host(random_dialogues):
     edge_index = batch[INTER].edge_index.to(CUDA)
     edge_type = batch[INTER].edge_type.to(CUDA)
     block = DiffRGCN(16, heads=2, dropout=0.1, layout="csr").to(CUDA)
-    num_nodes = x.size(0)
     torch.cuda.synchronize()
     torch.cuda.set_sync_debug_mode("error")
     try:

@@ -43,7 +43,7 @@ def test_dense_head_matches_sparse_head(heads, concat, typed, key,
         random_dialogues, key, seed=heads + 3 * typed)
     # The dense baseline is the published head: no added loops, no bias.
     sparse = paper_conv(12, 8, heads=heads, concat=concat,
-                         add_self_loops=False, bias=False).eval()
+                        add_self_loops=False, bias=False).eval()
     randomize_(sparse, seed=5)
     twin = paper_dense_conv(12, 8, heads=heads, concat=concat).eval()
     twin.load_state_dict(sparse.state_dict())
@@ -137,7 +137,7 @@ def test_padding_and_nodes_without_edges_match_sparse():
     index = torch.tensor([0, 0, 0, 1])
     x = torch.randn(4, 6)
     sparse = paper_conv(6, 4, heads=2, add_self_loops=False,
-                         bias=False).eval()
+                        bias=False).eval()
     randomize_(sparse, seed=5)
     dense = paper_dense_conv(6, 4, heads=2).eval()
     dense.load_state_dict(sparse.state_dict())

@@ -114,7 +114,6 @@ def test_dialogue_graphs_are_unchanged_by_the_loop_handling(random_dialogues):
                               plain(x, edge_index, edge_type), atol=1e-6)
 
 
-
 # Bipartite graphs ------------------------------------------------------------
 
 
@@ -125,7 +124,7 @@ def test_bipartite_matches_dense_reference(layout, dense):
     edge_index = random_edges(7, 4, 0.5, seed=2, loops=True)
     edge_type = torch.randint(0, 6, (edge_index.size(1), ))
     conv = paper_conv((8, 16), 5, heads=2, add_self_loops=False,
-                       residual=True, layout=layout).eval()
+                      residual=True, layout=layout).eval()
     randomize_(conv, seed=0)
     assert conv.lin_src.weight.shape == (10, 8)
     assert conv.lin_dst.weight.shape == (10, 16)
@@ -181,7 +180,6 @@ def test_bipartite_sparse_adjacency():
     assert torch.allclose(conv((x_src, None), adj_t),
                           conv((x_src, None), edge_index, size=(5, 3)),
                           atol=1e-6)
-
 
 
 # Inputs: size, sparse adjacencies, EdgeIndex, empty graphs -------------------
@@ -272,7 +270,6 @@ def test_empty_graphs(layout):
     assert out.shape == (3, 8) and torch.isfinite(out).all()
 
 
-
 # Options: bias, residual, relations, lazy widths, state_dict -----------------
 
 
@@ -306,7 +303,6 @@ def test_lazy_in_channels():
     assert pair.lin_src.weight.shape == (8, 6) and \
         pair.lin_dst.weight.shape == (8, 3)
     assert out.shape == (2, 8)
-
 
 
 def test_checkpoints_of_the_old_projection_layout_load():
@@ -450,7 +446,6 @@ def test_explain_mode_masks_the_edges_in_their_given_order():
     assert torch.allclose(outs[0], outs[1], atol=1e-6)
 
 
-
 # Composition: Sequential, heterogeneous graphs -------------------------------
 
 
@@ -486,7 +481,7 @@ def test_to_hetero_with_two_node_types():
         def __init__(self):
             super().__init__()
             self.conv = paper_conv((-1, -1), 4, heads=2,
-                                    add_self_loops=False)
+                                   add_self_loops=False)
 
         def forward(self, x, edge_index):
             return self.conv(x, edge_index)

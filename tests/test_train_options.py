@@ -82,7 +82,7 @@ def test_overrides_as_words_or_settings_are_the_same_request():
     ("--synthetic-dialogues", "0", "--synthetic-dialogues"),
 ])
 def test_an_experiments_base_is_checked_as_a_run_is(tmp_path, option,
-                                                     value, words):
+                                                    value, words):
     with pytest.raises(ValueError, match=f"base configuration: {words}"):
         planning.make_plan("graph", [option, value], [1], tmp_path / "out")
     assert not (tmp_path / "out").exists()

@@ -10,13 +10,14 @@ from dsgdn_pyg.bench.layer_goals import key_ratios, ratio
 from dsgdn_pyg.bench.layer_suite import LAYER_TITLES, MODES
 from dsgdn_pyg.io import atomic_write
 
+
 def format_ratio(row: dict) -> str:
     if row["value"] is None:
         return "not measured" + (f" ({row['note']})" if row["note"] else "")
     text = f"{row['value']:.2f}x"
     if row["goal"] is not None:
-        text += f" (goal <= {row['goal']:.1f}x): " + ("met" if row["met"]
-                                                    else "NOT met")
+        text += f" (goal <= {row['goal']:.1f}x): " + (
+            "met" if row["met"] else "NOT met")
     return text
 
 

@@ -1,7 +1,7 @@
 """What every command shares: consoles and the one-line error exit."""
 
 import contextlib
-from typing import Dict, Iterator, Optional
+from typing import Dict, Iterator
 
 import typer
 from rich.console import Console

@@ -10,6 +10,12 @@ from dsgdn_pyg.cli.common import console, fail, user_errors
 from dsgdn_pyg.cli.options import SWEEP
 from dsgdn_pyg.errors import parse_int_list, parse_list, refuse_together
 
+# The train options a sweep takes as its own, as named annotations (a
+# string subscript in an annotation reads to linters as a forward reference).
+DataOption, PresetOption, ModalitiesOption, EpochsOption, InputDimsOption = (
+    SWEEP[key] for key in ("data", "preset", "modalities", "epochs",
+                           "input_dims"))
+
 experiment_app = typer.Typer(
     help="The paper's experiments (Sec. 6): run a named grid of `dsgdn "
     "train` configurations over seeds (resumable, in parallel, on Ray or "
@@ -53,13 +59,13 @@ def run(
     ctx: typer.Context,
     name: str = typer.Argument(..., help="Experiment (see `dsgdn "
                                "experiment list`)."),
-    data: SWEEP["data"] = None,
-    preset: SWEEP["preset"] = None,
-    modalities: SWEEP["modalities"] = None,
+    data: DataOption = None,
+    preset: PresetOption = None,
+    modalities: ModalitiesOption = None,
     seeds: str = typer.Option("1,2,3", help="Seeds of every cell, e.g. "
                               "1,2,3."),
-    epochs: SWEEP["epochs"] = None,
-    input_dims: SWEEP["input_dims"] = None,
+    epochs: EpochsOption = None,
+    input_dims: InputDimsOption = None,
     out: Optional[Path] = typer.Option(
         None, help="Experiment folder (default: runs/experiments/NAME); "
         "one `dsgdn train` run directory per cell and seed."),

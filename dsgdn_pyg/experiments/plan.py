@@ -20,8 +20,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from dsgdn_pyg import __version__
 from dsgdn_pyg.experiments.options import check_settings
-from dsgdn_pyg.experiments.registry import (Cell, Experiment,
-                                            get_experiment)
+from dsgdn_pyg.experiments.registry import Experiment, get_experiment
 from dsgdn_pyg.io import TEMPORARY
 from dsgdn_pyg.training import lock
 from dsgdn_pyg.training import run_dir as files

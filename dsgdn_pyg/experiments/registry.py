@@ -2,9 +2,10 @@
 
 A cell is a set of `dsgdn train` settings applied on top of the base
 configuration (overrides of the request, ``{"window": 5}``); the default
-cell is the published configuration of the preset. ``train`` experiments train every (cell, seed); ``evaluate``
-experiments measure trained runs under test-time conditions (no retraining);
-``overhead`` measures time and FLOPs with the bench's timer.
+cell is the published configuration of the preset. ``train`` experiments
+train every (cell, seed); ``evaluate`` experiments measure trained runs
+under test-time conditions (no retraining); ``overhead`` measures time and
+FLOPs with the bench's timer.
 """
 
 from dataclasses import dataclass, field

@@ -18,6 +18,7 @@ from dsgdn_pyg.data.dialogue_graph import NODE_TYPE
 from dsgdn_pyg.models.amb_dsgdn import AMBDSGDN
 from dsgdn_pyg.training.device import to_device
 
+
 @dataclass
 class SplitMetrics:
     """Metrics of one split (over all its utterances; see

@@ -7,8 +7,9 @@ is the kernel's (``flock(2)``): it goes with the process, so a writer killed
 with ``kill -9`` never leaves a stale lock behind (only its lock file, which
 names its PID and locks nothing). While held, the file names the holder's
 PID, which the error of a second writer quotes; the holder removes it when
-it lets go (a waiter that then finds its file gone locks afresh). Locks work on local file systems and on NFS
-(Linux emulates ``flock`` there with byte-range locks).
+it lets go (a waiter that then finds its file gone locks afresh). Locks
+work on local file systems and on NFS (Linux emulates ``flock`` there with
+byte-range locks).
 
 A process may take a lock it already holds again (the count goes up): an
 experiment worker holds a run's lock and then calls :func:`run_training`,

@@ -112,7 +112,6 @@ def non_finite_parameter(model: torch.nn.Module) -> Optional[str]:
     return named[int((~finite).nonzero()[0])][0]
 
 
-
 def corpus_metadata(corpus) -> dict:
     """What a checkpoint records about its data, to rebuild inputs later."""
     return dict(name=corpus.name, source=corpus.source,
