@@ -310,7 +310,7 @@ def run_case(case: str, config: LayerSuiteConfig, device: torch.device
     if timer.memory is not None:
         timer.memory.release()
     results: Dict[str, dict] = {}
-    for mode in MODES:
+    for mode in MODES:  # _runner sets the mode: built again per timed mode
         measured = timer.measure_side_by_side(
             {name: _runner(layer, graphs, mode)
              for name, layer in layers.items()},

@@ -121,11 +121,15 @@ class ProcessMemory:
         """Whether the peak counts live allocations only (glibc)."""
         return self._libc is not None and hasattr(self._libc, "mallopt")
 
+    def _mmap_threshold(self, size: int) -> None:
+        # Allocations over `size` bytes get their own mapping (glibc only).
+        if self.exact:
+            self._libc.mallopt(M_MMAP_THRESHOLD, size)
+
     def start(self) -> float:
         """Releases freed memory, resets the peak; returns the baseline."""
         gc.collect()
-        if self.exact:
-            self._libc.mallopt(M_MMAP_THRESHOLD, EXACT_MMAP_THRESHOLD)
+        self._mmap_threshold(EXACT_MMAP_THRESHOLD)
         if self._libc is not None and hasattr(self._libc, "malloc_trim"):
             self._libc.malloc_trim(0)
         if self.resettable:
@@ -137,8 +141,8 @@ class ProcessMemory:
         """The peak since :meth:`start`; timed calls allocate as usual
         (unless :meth:`hold` keeps every large allocation mapped)."""
         peak = self.peak_mb()
-        if self.exact and not self.held:
-            self._libc.mallopt(M_MMAP_THRESHOLD, RESTORED_MMAP_THRESHOLD)
+        if not self.held:
+            self._mmap_threshold(RESTORED_MMAP_THRESHOLD)
         return peak
 
     def hold(self) -> None:
@@ -147,14 +151,13 @@ class ProcessMemory:
         inputs, it keeps the heap free of large freed blocks that a measured
         call would reuse (and whose pages would then count without being
         live tensors)."""
-        if self.exact:
-            self._libc.mallopt(M_MMAP_THRESHOLD, EXACT_MMAP_THRESHOLD)
-            self.held = True
+        self._mmap_threshold(EXACT_MMAP_THRESHOLD)
+        self.held = self.exact
 
     def release(self) -> None:
         """Ends :meth:`hold`: allocations as usual, for timed calls."""
         if self.held:
-            self._libc.mallopt(M_MMAP_THRESHOLD, RESTORED_MMAP_THRESHOLD)
+            self._mmap_threshold(RESTORED_MMAP_THRESHOLD)
             self.held = False
 
 
