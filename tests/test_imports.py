@@ -109,3 +109,48 @@ def test_a_deferred_import_cycle_is_found(tmp_path):
     assert import_cycles(package) == [["pkg.a", "pkg.sub.b"]]
     (package / "sub" / "b.py").write_text("import pkg\n")  # a parent only
     assert import_cycles(package) == []
+
+
+HEAVY = ("torch", "torch_geometric", "sklearn", "scipy", "matplotlib")
+LIGHT_CLI = """
+import sys
+from typer.testing import CliRunner
+from dsgdn_pyg.cli import app
+runner = CliRunner()
+for args in (["--help"], ["--version"], ["train", "--help"],
+             ["evaluate", "--help"], ["features", "--help"],
+             ["predict", "--help"], ["experiment", "--help"],
+             ["attention", "--help"], ["bench", "--help"],
+             ["bench", "layers", "--help"]):
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, (args, result.output)
+print(",".join(m for m in {heavy!r} if m in sys.modules))
+"""
+
+
+def test_cli_help_imports_neither_torch_nor_pyg():
+    # `dsgdn --help` took 10 s on a 2-core machine when the CLI imported
+    # the training package, which imported torch, PyG and scikit-learn.
+    # (Option values are still checked after those imports, by the library.)
+    import subprocess
+    import sys
+    result = subprocess.run([sys.executable, "-c",
+                             LIGHT_CLI.format(heavy=HEAVY)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == ""
+
+
+def test_the_training_package_still_exports_its_names():
+    import dsgdn_pyg.training as training
+    from dsgdn_pyg.training.trainer import train_run
+    assert training.train_run is train_run
+    assert set(training.__all__) <= set(dir(training))
+    for name in training.__all__:
+        assert getattr(training, name) is not None
+    try:
+        training.no_such_name
+    except AttributeError as error:
+        assert "no_such_name" in str(error)
+    else:
+        raise AssertionError("an unknown name must raise AttributeError")

@@ -1,15 +1,31 @@
-"""Training, evaluation and run directories."""
+"""Training, evaluation and run directories.
 
-from dsgdn_pyg.training.config import (RECIPES, TrainConfig,
-                                       recipe_config)
-from dsgdn_pyg.training.device import resolve_device
-from dsgdn_pyg.training.evaluation import SplitMetrics, evaluate
-from dsgdn_pyg.training.report import RunResult, summarize
-from dsgdn_pyg.training.runs import evaluate_run, load_model, load_run_corpus
-from dsgdn_pyg.training.trainer import TrainCallback, train_run
+The names below are imported on first use, so that the CLI can read its
+options (:mod:`dsgdn_pyg.training.options`) and answer ``--help`` or reject
+a bad option without importing torch and PyG first (seconds on a laptop).
+"""
 
-__all__ = [
-    "RECIPES", "RunResult", "SplitMetrics", "TrainCallback", "TrainConfig",
-    "evaluate", "evaluate_run", "load_model", "load_run_corpus",
-    "recipe_config", "resolve_device", "summarize", "train_run",
-]
+import importlib
+
+_WHERE = {
+    "RECIPES": "config", "TrainConfig": "config", "recipe_config": "config",
+    "resolve_device": "device",
+    "SplitMetrics": "evaluation", "evaluate": "evaluation",
+    "RunResult": "report", "summarize": "report",
+    "evaluate_run": "runs", "load_model": "runs", "load_run_corpus": "runs",
+    "TrainCallback": "trainer", "train_run": "trainer",
+}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name):
+    if name not in _WHERE:
+        raise AttributeError(
+            f"module 'dsgdn_pyg.training' has no attribute {name!r}")
+    module = importlib.import_module(f"dsgdn_pyg.training.{_WHERE[name]}")
+    return getattr(module, name)
+
+
+def __dir__():
+    return sorted(list(globals()) + __all__)
