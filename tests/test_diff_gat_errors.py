@@ -114,3 +114,50 @@ def test_bad_dense_inputs():
         dense(torch.randn(2, 3, 4), torch.ones(2, 3, 4, dtype=torch.long))
     with pytest.raises(ValueError, match="adjacency of shape"):
         dense(torch.randn(2, 3, 4), torch.ones(2, 3, 3))
+
+
+@pytest.mark.parametrize("layout", ["csr", "coo"])
+@pytest.mark.parametrize("loops", [True, False])
+@pytest.mark.parametrize("edge_index,match", [
+    # A sorted head with a target past the last node reached the fused
+    # path's sorts and sparse products unchecked: the process's heap was
+    # corrupted (glibc aborted it).
+    ([[0, 1, 2], [1, 2, 9]], r"edge_index row 1 \(targets\) holds node ids "
+     r"in \[1, 9\], expected ids in \[0, 4\) \(the number of target nodes\)"),
+    ([[0, 1, 2], [1, 2, -1]], r"row 1 \(targets\) holds node ids in "
+     r"\[-1, 2\]"),
+    ([[0, 7, 2], [1, 2, 3]], r"edge_index row 0 \(sources\) holds node ids "
+     r"in \[0, 7\], expected ids in \[0, 4\)"),
+    ([[0, -2, 2], [1, 2, 3]], r"row 0 \(sources\) holds node ids in "
+     r"\[-2, 2\]"),
+])
+def test_node_ids_out_of_range(layout, loops, edge_index, match):
+    conv = paper_conv(5, 4, num_relations=None, layout=layout,
+                      add_self_loops=loops)
+    with pytest.raises(ValueError, match=match):
+        conv(torch.randn(4, 5), torch.tensor(edge_index))
+
+
+def test_node_ids_out_of_range_bipartite_and_flow():
+    conv = paper_conv((5, 3), 4, num_relations=None)
+    x = (torch.randn(6, 5), torch.randn(2, 3))
+    assert conv(x, torch.tensor([[0, 5], [1, 0]])).shape == (2, 4)
+    with pytest.raises(ValueError, match=r"row 1 \(targets\) holds node ids "
+                       r"in \[1, 2\], expected ids in \[0, 2\)"):
+        conv(x, torch.tensor([[0, 5], [1, 2]]))
+    with pytest.raises(ValueError, match=r"row 0 \(sources\) holds node ids "
+                       r"in \[0, 6\], expected ids in \[0, 6\)"):
+        conv(x, torch.tensor([[0, 6], [1, 0]]))
+    flow = paper_conv(5, 4, num_relations=None, flow="target_to_source")
+    with pytest.raises(ValueError, match=r"row 0 \(targets\) holds node ids "
+                       r"in \[0, 4\], expected ids in \[0, 4\)"):
+        flow(torch.randn(4, 5), torch.tensor([[0, 4], [1, 2]]))
+
+
+def test_diff_rgcn_checks_node_ids_before_sorting():
+    from dsgdn_pyg.nn import DiffRGCN
+    block = DiffRGCN(4, heads=2)
+    with pytest.raises(ValueError, match=r"row 1 \(targets\) holds node ids "
+                       r"in \[1, 9\], expected ids in \[0, 5\)"):
+        block(torch.randn(5, 4), torch.tensor([[0, 1, 2], [1, 2, 9]]),
+              torch.tensor([1, 1, 1]))

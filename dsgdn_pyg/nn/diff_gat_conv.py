@@ -433,6 +433,7 @@ class DiffGATConv(MessagePassing):
         if dst is None:
             dst = src if pair[1] is None else pair[1].size(0)
         size = (int(src), int(dst))
+        self._check_node_ids(edge_index, size)
         if self.add_self_loops:
             edge_index, edge_type, edge_attr = self._with_self_loops(
                 _plain(edge_index), edge_type, edge_attr, size)
@@ -660,6 +661,24 @@ class DiffGATConv(MessagePassing):
                 and edge_attr.view(E, -1).size(1) == self.edge_dim):
             self._fail(f"expected edge_attr as a float tensor of shape "
                        f"[{E}, {self.edge_dim}], got {_describe(edge_attr)}")
+
+    def _check_node_ids(self, edge_index: Tensor,
+                        size: Tuple[int, int]) -> None:
+        # The sorts and sparse products of the fused path read the ids
+        # unchecked: one out of range corrupted memory. Reading the range
+        # back costs a host sync on CUDA: checked there in debug mode only.
+        if edge_index.size(-1) == 0 or torch_geometric.is_compiling() or (
+                edge_index.device.type != "cpu"
+                and not torch_geometric.is_debug_enabled()):
+            return
+        sides = ("source", "target") if self.flow == "source_to_target" \
+            else ("target", "source")
+        for row, side in enumerate(sides):
+            lo, hi = (int(v) for v in torch.aminmax(_plain(edge_index)[row]))
+            if lo < 0 or hi >= size[row]:
+                self._fail(f"edge_index row {row} ({side}s) holds node ids "
+                           f"in [{lo}, {hi}], expected ids in [0, "
+                           f"{size[row]}) (the number of {side} nodes)")
 
     def _fail(self, message: str):
         raise ValueError(f"{type(self).__name__}: {message}")

@@ -96,6 +96,7 @@ class DiffRGCN(DiffRGCNBase):
         if isinstance(edge_index, Tensor) and edge_index.dim() == 2 and \
                 edge_index.size(1) > 0 and self.conv._fuses(x, edge_index):
             n = x.size(0)
+            self.conv._check_node_ids(edge_index, (n, n))  # before sorting
             edge_index, perm, _ = _sorted_by_target(edge_index, (n, n))
             if perm is not None and edge_type is not None:
                 edge_type = edge_type[perm]
