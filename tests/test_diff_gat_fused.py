@@ -19,7 +19,7 @@ from conftest import (assert_close_lists, coo_twin, flat_batch, grads,
 from dsgdn_pyg.data import INTER, INTRA, NODE_TYPE
 from dsgdn_pyg.nn import DiffRGCN
 from dsgdn_pyg.nn import diff_gat_conv as diff_gat_conv_module
-from dsgdn_pyg.nn.csr_aggregation import csr_weighted_sum
+from dsgdn_pyg.nn.csr_aggregation import csr_weighted_sum, gather_rows
 from dsgdn_pyg.nn.diff_gat_conv import _sorted_by_target, branch_scores
 
 LAYOUTS = ["coo", "csr"]
@@ -163,6 +163,46 @@ def test_csr_weighted_sum_of_nodes_without_incoming_edges_is_zero():
     assert out[[0, 2, 4]].abs().max() == 0
     assert torch.allclose(out[1, 0], value[0, 0] + value[1, 0])
     assert torch.allclose(out[3, 0], value[2, 0])
+
+
+@pytest.mark.parametrize("sorted_rows", [True, False])
+def test_gather_rows_against_index_select(sorted_rows):
+    # The gradient is a sparse product by the transposed selection; an
+    # empty row (node 3) gets zeros, repeated rows add up.
+    torch.manual_seed(0)
+    index = torch.tensor([0, 0, 1, 2, 2, 2, 4, 4])
+    if not sorted_rows:
+        index = index[torch.randperm(index.numel())]
+    order = index.sort(stable=True)[1]
+    ptr = index2ptr(index[order], 5)
+    calls = []
+
+    def by_row():
+        calls.append(1)
+        return ptr, None if sorted_rows else order
+    value = torch.randn(5, 3, dtype=torch.float64, requires_grad=True)
+    out = gather_rows(value, index, by_row)
+    assert torch.equal(out, value.index_select(0, index))
+    assert calls == []  # the forward pass needs no row order
+    g = torch.randn_like(out)
+    (grad, ), (expected, ) = grads(out, [value], g), grads(
+        value.index_select(0, index), [value], g)
+    assert max_diff(grad, expected) < 1e-12 and grad[3].abs().max() == 0
+    assert gradcheck(lambda v: gather_rows(v, index, by_row), (value, ))
+
+
+def test_plain_edges_are_sorted_by_source_once_per_call():
+    # The aggregation's and the gathers' backward passes share one sort.
+    torch.manual_seed(0)
+    edge_index = random_graph(30, 200, seed=4)[0]
+    edge_index = edge_index[:, torch.randperm(edge_index.size(1))]
+    conv = paper_conv(6, 4, heads=2, num_relations=None, layout="csr")
+    x = torch.randn(30, 6, requires_grad=True)
+    with spy_on_sorts() as sorts:
+        conv(x, edge_index).sum().backward()
+    assert sorts.call_count == 2  # by target, then by source
+    expected = coo_twin(conv)(x, edge_index)
+    assert max_diff(conv(x, edge_index), expected) < 1e-5
 
 
 def test_edges_sorted_by_target():

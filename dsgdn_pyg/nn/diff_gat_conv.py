@@ -21,7 +21,8 @@ from torch_geometric.typing import (Adj, OptPairTensor, OptTensor, Size,
 from torch_geometric.utils import (add_self_loops, is_torch_sparse_tensor,
                                    to_edge_index, to_torch_sparse_tensor)
 
-from dsgdn_pyg.nn.csr_aggregation import SUPPORTED_DTYPES, csr_weighted_sum
+from dsgdn_pyg.nn.csr_aggregation import (SUPPORTED_DTYPES, csr_weighted_sum,
+                                          gather_rows)
 from dsgdn_pyg.nn.differential_softmax import differential_softmax
 
 LAYOUTS = ("auto", "csr", "coo")
@@ -459,14 +460,30 @@ class DiffGATConv(MessagePassing):
         if perm is not None:
             edge_type, edge_attr = (None if v is None else v[perm]
                                     for v in (edge_type, edge_attr))
-        # The scores are gathered along the plain rows, with the targets'
-        # pointers alongside: PyG's Index wrapper of an EdgeIndex's rows
-        # costs a twentieth of a Cora step.
+        # The edge updater gets the plain rows, with the targets' pointers
+        # alongside: PyG's Index wrapper of an EdgeIndex's rows costs a
+        # twentieth of a Cora step.
         target_ptr = graph.get_csc()[0][0] if isinstance(
             graph, EdgeIndex) else None
+        gathered = None
+        if target_ptr is not None:
+            # Sorted edges: the node terms are gathered here rather than by
+            # PyG's lift, so that their gradients are sparse products by
+            # the edges sorted by source and by target, not scatters.
+            by_source = _once(by_source or graph.get_csr)
+            src_ids, dst_ids = _plain(graph)
+
+            def source_rows() -> Tuple[Tensor, OptTensor]:
+                (ptr, _), order = by_source()
+                return ptr, order
+            gathered = (gather_rows(alpha_src, src_ids, source_rows), None
+                        if alpha_dst is None else gather_rows(
+                            alpha_dst, dst_ids, lambda: (target_ptr, None)))
+            alpha_src = alpha_dst = None
         alpha, maps = self.edge_updater(
-            _plain(graph), alpha=(alpha_src, alpha_dst), edge_type=edge_type,
-            edge_attr=edge_attr, target_ptr=target_ptr, size=size)
+            _plain(graph), alpha=(alpha_src, alpha_dst), gathered=gathered,
+            edge_type=edge_type, edge_attr=edge_attr, target_ptr=target_ptr,
+            size=size)
         if self.training and self.dropout > 0:  # its mask in edge order
             alpha = F.dropout(alpha.contiguous(), p=self.dropout)
         out = self.propagate(graph, x=(wh_src, wh_dst), alpha=alpha,
@@ -498,14 +515,18 @@ class DiffGATConv(MessagePassing):
         return out, to_torch_sparse_tensor(index, alpha, shape,
                                            layout=adj.layout)
 
-    def edge_update(self, alpha_j: Tensor, alpha_i: OptTensor,
+    def edge_update(self, alpha_j: OptTensor, alpha_i: OptTensor,
+                    gathered: Optional[Tuple[Tensor, OptTensor]],
                     edge_type: OptTensor, edge_attr: OptTensor, index: Tensor,
                     target_ptr: OptTensor, dim_size: Optional[int]
                     ) -> Tuple[Tensor, Tensor]:
         r"""The signed weights :obj:`[num_edges, heads]` and both attention
         maps :obj:`[num_edges, 2 * heads]` (positive heads first), each
         normalised over every target's incoming edges (over segments of
-        :obj:`target_ptr` for edges sorted by target)."""
+        :obj:`target_ptr` for edges sorted by target, whose node terms come
+        :obj:`gathered`)."""
+        if gathered is not None:
+            alpha_j, alpha_i = gathered
         # alpha_j is a fresh gather of the sources' terms: the other terms
         # and the LeakyReLU go into it in place, one [E, 2H] tensor in all.
         scores = alpha_j if alpha_i is None else alpha_j.add_(alpha_i)
@@ -766,6 +787,18 @@ def _stable_order(index: Tensor, num_nodes: int) -> Tensor:
         keys = torch.cat([keys, keys.new_full(
             (RADIX_MIN - index.numel(), ), num_nodes)])
     return keys.sort(stable=True)[1][:index.numel()]
+
+
+def _once(fn: Callable) -> Callable:
+    # fn's result, computed on the first call: the edges sorted by source
+    # serve the backward passes of the aggregation and of the gathers.
+    memo = []
+
+    def call():
+        if not memo:
+            memo.append(fn())
+        return memo[0]
+    return call
 
 
 def _plain(edge_index: Tensor) -> Tensor:
