@@ -523,8 +523,8 @@ class DiffGATConv(MessagePassing):
         r"""The signed weights :obj:`[num_edges, heads]` and both attention
         maps :obj:`[num_edges, 2 * heads]` (positive heads first), each
         normalised over every target's incoming edges (over segments of
-        :obj:`target_ptr` for edges sorted by target, whose node terms come
-        :obj:`gathered`)."""
+        :obj:`target_ptr` for edges sorted by target, whose node terms
+        come in :obj:`gathered`)."""
         if gathered is not None:
             alpha_j, alpha_i = gathered
         # alpha_j is a fresh gather of the sources' terms: the other terms
