@@ -29,6 +29,12 @@ def main(argv) -> None:
     def die() -> None:
         os.kill(os.getpid(), sig)
 
+    if sig == signal.SIGINT:
+        # A process started in the background by a non-interactive shell
+        # inherits SIGINT ignored, and Python then installs no handler:
+        # the simulated Ctrl-C must act as a terminal's does.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
     import dsgdn_pyg.features.cache
     import dsgdn_pyg.features.store  # noqa: F401
     import dsgdn_pyg.io as io
