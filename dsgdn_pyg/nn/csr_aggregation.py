@@ -100,24 +100,39 @@ def csr_weighted_sum(weight: Tensor, value: Tensor, edge_index: EdgeIndex,
                               by_source or edge_index.get_csr)
 
 
+def row_sum_matrix(ptr: Tensor, order: OptTensor, like: Tensor) -> Tensor:
+    r"""The CSR matrix :obj:`[len(ptr) - 1, like.size(0)]` of ones whose row
+    :obj:`r` holds the entries :obj:`order[ptr[r]:ptr[r + 1]]` (:obj:`None`:
+    the entries in order), in :obj:`like`'s dtype and device: a product with
+    it sums each row's entries of :obj:`like`, several times faster than a
+    scatter or a segment reduction on CPU."""
+    num = like.size(0)
+    col = order if order is not None else torch.arange(num,
+                                                       device=like.device)
+    return torch.sparse_csr_tensor(ptr, col, like.new_ones(num),
+                                   (ptr.numel() - 1, num),
+                                   check_invariants=False)
+
+
 class _GatherRows(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, value: Tensor, index: Tensor,
-                transposed: Callable) -> Tensor:
-        ctx.transposed = transposed
+    def forward(ctx, value: Tensor, index: Tensor, by_row: Callable) -> Tensor:
+        ctx.by_row = by_row
         return value.index_select(0, index)
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad: Tensor):
-        return torch.sparse.mm(ctx.transposed(grad.dtype), grad), None, None
+        return torch.sparse.mm(row_sum_matrix(*ctx.by_row(), grad),
+                               grad), None, None
 
 
 def gather_rows(value: Tensor, index: Tensor,
                 by_row: Callable[[], Tuple[Tensor, OptTensor]]) -> Tensor:
     r"""``value.index_select(0, index)`` whose gradient sums each row's
-    entries by one sparse product instead of a scatter (``index_add_``,
-    several times slower on CPU where many entries share a row).
+    entries by one sparse product (:func:`row_sum_matrix`) instead of a
+    scatter (``index_add_``, several times slower on CPU where many entries
+    share a row).
 
     Args:
         value (torch.Tensor): Rows :obj:`[N, K]`.
@@ -127,13 +142,4 @@ def gather_rows(value: Tensor, index: Tensor,
             stable order as positions in :obj:`index` (:obj:`None`: the
             entries are sorted by row already).
     """
-    def transposed(dtype: torch.dtype) -> Tensor:
-        # [N, E]: a one at (index[e], e) for every entry e.
-        ptr, order = by_row()
-        col = order if order is not None else torch.arange(
-            index.numel(), device=index.device)
-        return torch.sparse_csr_tensor(
-            ptr, col, torch.ones(index.numel(), dtype=dtype,
-                                 device=index.device),
-            (ptr.numel() - 1, index.numel()), check_invariants=False)
-    return _GatherRows.apply(value, index, transposed)
+    return _GatherRows.apply(value, index, by_row)

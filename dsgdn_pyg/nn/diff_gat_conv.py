@@ -1,7 +1,7 @@
 """Differential graph attention over typed edges (AMB-DSGDN, Sec. 4.5)."""
 
 import math
-from functools import partial
+from functools import cache, partial
 from typing import Callable, Optional, Tuple, Union
 
 import torch
@@ -470,7 +470,7 @@ class DiffGATConv(MessagePassing):
             # Sorted edges: the node terms are gathered here rather than by
             # PyG's lift, so that their gradients are sparse products by
             # the edges sorted by source and by target, not scatters.
-            by_source = _once(by_source or graph.get_csr)
+            by_source = by_source or cache(graph.get_csr)  # one call each
             src_ids, dst_ids = _plain(graph)
 
             def source_rows() -> Tuple[Tensor, OptTensor]:
@@ -718,7 +718,8 @@ def _sorted_by_target(edge_index: Tensor, size: Tuple[int, int],
     that sorted them (:obj:`None` if they already were: an EdgeIndex sorted
     by column as given; on CPU, a sorted tensor) and, for a plain tensor, how
     to get them sorted by source for the backward pass, as
-    :meth:`EdgeIndex.get_csr` would (:obj:`None`: use its cached sort). The
+    :meth:`EdgeIndex.get_csr` would and, as it does, sorting once for every
+    call (:obj:`None`: use its cached sort). The
     last :obj:`loops` edges are the self-loops of nodes 0, 1, ... in order,
     as the layer appends them."""
     if isinstance(edge_index, EdgeIndex) and edge_index.is_sorted_by_col:
@@ -736,6 +737,7 @@ def _sorted_by_target(edge_index: Tensor, size: Tuple[int, int],
         [given[0].index_select(0, perm), given[1].index_select(0, perm)]),
         sparse_size=size, sort_order="col")  # a third of index_select(1, .)
 
+    @cache  # the aggregation's and the gathers' backward passes share it
     def by_source():
         src, dst = graph.as_tensor()
         merged = _merged_order(given[0], size[0], loops)
@@ -787,18 +789,6 @@ def _stable_order(index: Tensor, num_nodes: int) -> Tensor:
         keys = torch.cat([keys, keys.new_full(
             (RADIX_MIN - index.numel(), ), num_nodes)])
     return keys.sort(stable=True)[1][:index.numel()]
-
-
-def _once(fn: Callable) -> Callable:
-    # fn's result, computed on the first call: the edges sorted by source
-    # serve the backward passes of the aggregation and of the gathers.
-    memo = []
-
-    def call():
-        if not memo:
-            memo.append(fn())
-        return memo[0]
-    return call
 
 
 def _plain(edge_index: Tensor) -> Tensor:

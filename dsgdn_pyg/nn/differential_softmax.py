@@ -12,7 +12,7 @@ from torch import Tensor
 import torch_geometric
 from torch_geometric.utils import scatter, segment
 
-from dsgdn_pyg.nn.csr_aggregation import SUPPORTED_DTYPES
+from dsgdn_pyg.nn.csr_aggregation import SUPPORTED_DTYPES, row_sum_matrix
 
 #: The widest span of scores shifted by their one maximum: the smallest
 #: weight is then above :math:`e^{-50}`, far from float32 underflow.
@@ -20,16 +20,11 @@ SHIFT_RANGE = 50.0
 
 
 def _segments(ptr: Optional[Tensor], scores: Tensor) -> Optional[Tensor]:
-    # The [nodes, edges] segment matrix of sorted edges: a sparse product
-    # with it sums each target's edges several times faster than a segment
-    # reduction on CPU. Built once, for the forward and the backward sums.
+    # The [nodes, edges] segment matrix of sorted edges, built once for the
+    # forward and the backward sums.
     if ptr is None or scores.dtype not in SUPPORTED_DTYPES:
         return None
-    num_edges = scores.size(0)
-    return torch.sparse_csr_tensor(
-        ptr, torch.arange(num_edges, device=scores.device),
-        scores.new_ones(num_edges), (ptr.numel() - 1, num_edges),
-        check_invariants=False)
+    return row_sum_matrix(ptr, None, scores)
 
 
 def _segment_sum(value: Tensor, index: Tensor, segments: Optional[Tensor],

@@ -1,8 +1,8 @@
 """Training, evaluation and run directories.
 
 The names below are imported on first use, so that the CLI can read its
-options (:mod:`dsgdn_pyg.training.options`) and answer ``--help`` or reject
-a bad option without importing torch and PyG first (seconds on a laptop).
+options (:mod:`dsgdn_pyg.training.options`) and answer ``--help`` without
+importing torch and PyG first (seconds on a laptop).
 """
 
 import importlib
