@@ -2,6 +2,7 @@
 ranges, comma-separated lists, options that exclude each other."""
 
 import math
+import re
 from typing import List
 
 
@@ -90,3 +91,14 @@ def refuse_together(first: str, given_first: bool, second: str,
     both given: ``"--resume and --overwrite: <why>"``."""
     if given_first and given_second:
         raise ValueError(f"{first} and {second}: {why}")
+
+
+def check_device_name(option: str, name) -> None:
+    """A one-line ``ValueError`` naming :obj:`option` unless :obj:`name`
+    reads as a device the library runs on: ``auto``, ``cpu`` or
+    ``cuda[:N]``. Whether that device is present is for torch to say, once
+    it is imported."""
+    if not (isinstance(name, str)
+            and re.fullmatch(r"auto|(cpu|cuda)(:\d+)?", name)):
+        raise ValueError(f"{option}: expected auto, cpu or cuda[:N], got "
+                         f"{name!r}")

@@ -1,16 +1,18 @@
 """Atomic file writes shared by run directories, feature folders and
 predictions (a reader, or a crash, never meets half a file), and the checks
-of input and output paths made before any work."""
+of input and output paths made before any work; strict JSON."""
 
 import errno
 import glob
+import json
+import math
 import os
 import re
 import secrets
 import stat
 import tempfile
 from pathlib import Path
-from typing import IO, Callable, List, Optional
+from typing import IO, Any, Callable, List, Optional
 
 # The temporary files of :func:`atomic_write`: ``.<name>.<12 hex>.tmp``.
 TEMPORARY = re.compile(r"^\..+\.[0-9a-f]{12}\.tmp$")
@@ -168,3 +170,21 @@ def remove_stale_temporaries(folder: Path) -> List[Path]:
     for path in stale:
         path.unlink(missing_ok=True)
     return stale
+
+
+def finite_or_none(obj: Any) -> Any:
+    """:obj:`obj` with every non-finite float replaced by ``None``, so that
+    it is strict JSON."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: finite_or_none(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [finite_or_none(v) for v in obj]
+    return obj
+
+
+def to_json(obj: Any, **kwargs) -> str:
+    """Strict JSON (no ``NaN`` or ``Infinity``: non-finite values become
+    ``null``)."""
+    return json.dumps(finite_or_none(obj), allow_nan=False, **kwargs)

@@ -135,7 +135,6 @@ print(",".join(m for m in {heavy!r} if m in sys.modules))
 def test_cli_help_imports_neither_torch_nor_pyg():
     # `dsgdn --help` took 10 s on a 2-core machine when the CLI imported
     # the training package, which imported torch, PyG and scikit-learn.
-    # (Option values are still checked after those imports, by the library.)
     result = subprocess.run([sys.executable, "-c",
                              LIGHT_CLI.format(heavy=HEAVY)],
                             capture_output=True, text=True, timeout=120)
@@ -152,3 +151,44 @@ def test_the_training_package_still_exports_its_names():
         assert getattr(training, name) is not None
     with pytest.raises(AttributeError, match="no_such_name"):
         training.no_such_name
+
+
+BAD_TRAIN = """
+import sys
+from typer.testing import CliRunner
+from dsgdn_pyg.cli import app
+runner = CliRunner()
+for args, message in (
+        (["--epochs", "0"], "--epochs: expected an integer >= 1"),
+        (["--device", "tpu"], "--device: expected auto, cpu or cuda"),
+        (["--hidden", "7"], "hidden: expected an even width"),
+        (["--preset", "imdb"], "preset: expected one of"),
+        (["--seed", "1", "--seeds", "2,3"], "--seed and --seeds"),
+        (["--modalities", "x"], "modalities: expected a non-empty subset")):
+    result = runner.invoke(app, ["train", *args])
+    assert result.exit_code == 2, (args, result.output)
+    assert message in result.output, (args, result.output)
+print(",".join(m for m in {heavy!r} if m in sys.modules))
+"""
+
+
+def test_a_bad_train_option_is_refused_before_torch_is_imported(tmp_path):
+    # Each of these took about 10 s to be refused when the checks ran after
+    # torch, PyG and scikit-learn were imported.
+    result = subprocess.run([sys.executable, "-c",
+                             BAD_TRAIN.format(heavy=HEAVY)],
+                            capture_output=True, text=True, timeout=120,
+                            cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == ""
+    assert list(tmp_path.iterdir()) == []  # no run directory
+
+
+def test_the_model_package_still_exports_its_names():
+    import dsgdn_pyg.models as models
+    from dsgdn_pyg.models.amb_dsgdn import AMBDSGDN, ModelConfig
+    assert models.AMBDSGDN is AMBDSGDN and models.ModelConfig is ModelConfig
+    for name in models.__all__:
+        assert getattr(models, name) is not None
+    with pytest.raises(AttributeError, match="no_such_name"):
+        models.no_such_name

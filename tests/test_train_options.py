@@ -6,6 +6,7 @@ import pytest
 import typer.main
 
 from dsgdn_pyg.cli import app
+from dsgdn_pyg.errors import check_device_name
 from dsgdn_pyg.experiments import EXPERIMENTS
 from dsgdn_pyg.experiments import plan as planning
 from dsgdn_pyg.training.options import (OPTION, SWEEP_OPTIONS,
@@ -86,3 +87,15 @@ def test_an_experiments_base_is_checked_as_a_run_is(tmp_path, option,
     with pytest.raises(ValueError, match=f"base configuration: {words}"):
         planning.make_plan("graph", [option, value], [1], tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("name", ["auto", "cpu", "cuda", "cuda:1", "cpu:0"])
+def test_a_device_name_torch_reads_passes_the_early_check(name):
+    check_device_name("--device", name)
+
+
+@pytest.mark.parametrize("name", ["tpu", "gpu", "cuda:", "cuda:x", "", None])
+def test_any_other_device_name_is_one_line_naming_the_flag(name):
+    with pytest.raises(ValueError, match=r"^--device: expected auto, cpu "
+                       r"or cuda\[:N\], got"):
+        check_device_name("--device", name)

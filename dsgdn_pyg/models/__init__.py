@@ -1,21 +1,36 @@
-"""The AMB-DSGDN model and its parts."""
+"""The AMB-DSGDN model and its parts.
 
-from dsgdn_pyg.models.amb_dsgdn import (AMBDSGDN, GRAPH_LAYERS, MODALITIES,
-                                        PRESETS, ModelConfig, ModelOutput,
-                                        amb_dsgdn_loss, count_parameters,
-                                        parse_fusion_weights,
-                                        parse_modalities, preset_config)
-from dsgdn_pyg.models.encoders import (ContextEncoder,
-                                       SinusoidalPositionalEncoding,
-                                       TransformerLayer)
-from dsgdn_pyg.models.modality_balance import (AdaptiveModalityDropout,
-                                               ExpectationScale,
-                                               drop_probabilities)
+The names below are imported on first use, so that the configuration
+(:mod:`dsgdn_pyg.models.config`) can check a ``dsgdn train`` option without
+importing torch and PyG first (seconds on a laptop).
+"""
 
-__all__ = [
-    "AMBDSGDN", "AdaptiveModalityDropout", "ContextEncoder",
-    "ExpectationScale", "GRAPH_LAYERS", "MODALITIES", "ModelConfig",
-    "ModelOutput", "PRESETS", "SinusoidalPositionalEncoding",
-    "TransformerLayer", "amb_dsgdn_loss", "count_parameters",
-    "drop_probabilities", "parse_fusion_weights", "parse_modalities", "preset_config",
-]
+import importlib
+
+_WHERE = {
+    "AMBDSGDN": "amb_dsgdn", "ModelOutput": "amb_dsgdn",
+    "amb_dsgdn_loss": "amb_dsgdn", "count_parameters": "amb_dsgdn",
+    "GRAPH_LAYERS": "config", "MODALITIES": "config", "PRESETS": "config",
+    "ModelConfig": "config", "parse_fusion_weights": "config",
+    "parse_modalities": "config", "preset_config": "config",
+    "ContextEncoder": "encoders",
+    "SinusoidalPositionalEncoding": "encoders",
+    "TransformerLayer": "encoders",
+    "AdaptiveModalityDropout": "modality_balance",
+    "ExpectationScale": "modality_balance",
+    "drop_probabilities": "modality_balance",
+}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name):
+    if name not in _WHERE:
+        raise AttributeError(
+            f"module 'dsgdn_pyg.models' has no attribute {name!r}")
+    module = importlib.import_module(f"dsgdn_pyg.models.{_WHERE[name]}")
+    return getattr(module, name)
+
+
+def __dir__():
+    return sorted(list(globals()) + __all__)

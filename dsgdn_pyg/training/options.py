@@ -19,7 +19,7 @@ from typing import (Any, Callable, Dict, List, Mapping, Optional, Sequence,
                     Tuple, Union)
 import shlex
 
-from dsgdn_pyg.errors import SEED_MAX, check_number
+from dsgdn_pyg.errors import SEED_MAX, check_device_name, check_number
 
 INPUT_DIMS = ("preset", "data")
 CLASSES = ("preset", "data")
@@ -120,7 +120,8 @@ TRAIN_OPTIONS: Tuple[TrainOption, ...] = (
         "seeds", "--seeds", str, None,
         "Several seeds, e.g. 1,2,3: one run each, then mean and std (not "
         "with --seed).", part="run", check=_check_seeds),
-    TrainOption("device", "--device", str, "auto", "auto, cpu or cuda."),
+    TrainOption("device", "--device", str, "auto", "auto, cpu or cuda.",
+                check=check_device_name),
     TrainOption(
         "out", "--out", Path, None,
         "Run directory (default: runs/<data>-<modalities>-<time>). With "

@@ -18,7 +18,6 @@ uninterrupted run's file, and ``last.pt`` records the SHA-256 of the
 import hashlib
 import io
 import json
-import math
 import pickle
 import re
 import shutil
@@ -31,8 +30,9 @@ from typing import Any, Dict, List
 import torch
 
 from dsgdn_pyg.errors import DataError
-from dsgdn_pyg.io import (TEMPORARY, atomic_write, atomic_write_text,
-                          remove_stale_temporaries, temporary_name)
+from dsgdn_pyg.io import (TEMPORARY, atomic_write,  # noqa: F401
+                          atomic_write_text, finite_or_none,
+                          remove_stale_temporaries, temporary_name, to_json)
 from dsgdn_pyg.training.lock import LOCK
 
 CONFIG = "config.json"
@@ -45,24 +45,6 @@ SUMMARY = "summary.json"
 RUN_FILES = (CONFIG, METRICS, CHECKPOINT, LAST, REPORT_JSON, REPORT_MD,
              SUMMARY)
 SEED_DIR = re.compile(r"^seed-\d+$")
-
-
-def finite_or_none(obj: Any) -> Any:
-    """:obj:`obj` with every non-finite float replaced by ``None``, so that
-    it is strict JSON."""
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, dict):
-        return {k: finite_or_none(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [finite_or_none(v) for v in obj]
-    return obj
-
-
-def to_json(obj: Any, **kwargs) -> str:
-    """Strict JSON (no ``NaN`` or ``Infinity``: non-finite values become
-    ``null``)."""
-    return json.dumps(finite_or_none(obj), allow_nan=False, **kwargs)
 
 
 def write_json(path: Path, obj: Any) -> None:
