@@ -5,7 +5,7 @@ The names below are imported on first use, so that the configuration
 importing torch and PyG first (seconds on a laptop).
 """
 
-import importlib
+from dsgdn_pyg.lazy_exports import lazy_exports
 
 _WHERE = {
     "AMBDSGDN": "amb_dsgdn", "ModelOutput": "amb_dsgdn",
@@ -23,14 +23,4 @@ _WHERE = {
 
 __all__ = sorted(_WHERE)
 
-
-def __getattr__(name):
-    if name not in _WHERE:
-        raise AttributeError(
-            f"module 'dsgdn_pyg.models' has no attribute {name!r}")
-    module = importlib.import_module(f"dsgdn_pyg.models.{_WHERE[name]}")
-    return getattr(module, name)
-
-
-def __dir__():
-    return sorted(list(globals()) + __all__)
+__getattr__, __dir__ = lazy_exports(__name__, _WHERE)

@@ -5,7 +5,7 @@ options (:mod:`dsgdn_pyg.training.options`) and answer ``--help`` without
 importing torch and PyG first (seconds on a laptop).
 """
 
-import importlib
+from dsgdn_pyg.lazy_exports import lazy_exports
 
 _WHERE = {
     "RECIPES": "config", "TrainConfig": "config", "recipe_config": "config",
@@ -18,14 +18,4 @@ _WHERE = {
 
 __all__ = sorted(_WHERE)
 
-
-def __getattr__(name):
-    if name not in _WHERE:
-        raise AttributeError(
-            f"module 'dsgdn_pyg.training' has no attribute {name!r}")
-    module = importlib.import_module(f"dsgdn_pyg.training.{_WHERE[name]}")
-    return getattr(module, name)
-
-
-def __dir__():
-    return sorted(list(globals()) + __all__)
+__getattr__, __dir__ = lazy_exports(__name__, _WHERE)

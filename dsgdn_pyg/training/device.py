@@ -7,18 +7,16 @@ import numpy as np
 import torch
 
 from dsgdn_pyg.data.dialogue_graph import NODE_TYPE
+from dsgdn_pyg.errors import check_device_name
 
 
 def resolve_device(name: str) -> torch.device:
     """``auto`` -> CUDA when available, else CPU; an unknown device, or one
     this torch cannot use, is a :class:`ValueError` naming ``--device``."""
+    check_device_name("--device", name)
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except (RuntimeError, TypeError):
-        raise ValueError(f"--device: expected auto, cpu or cuda[:N], got "
-                         f"{name!r}") from None
+    device = torch.device(name)
     if device.type == "cuda":
         if not torch.cuda.is_available():
             raise ValueError(f"--device {name}: torch sees no CUDA device; "
@@ -27,9 +25,6 @@ def resolve_device(name: str) -> torch.device:
                 device.index >= torch.cuda.device_count():
             raise ValueError(f"--device {name}: torch sees "
                              f"{torch.cuda.device_count()} CUDA device(s)")
-    elif device.type != "cpu":
-        raise ValueError(f"--device: expected auto, cpu or cuda[:N], got "
-                         f"{name!r}")
     return device
 
 
