@@ -192,3 +192,50 @@ def test_the_model_package_still_exports_its_names():
         assert getattr(models, name) is not None
     with pytest.raises(AttributeError, match="no_such_name"):
         models.no_such_name
+
+
+BAD_BENCH = """
+import sys
+from typer.testing import CliRunner
+from dsgdn_pyg.cli import app
+runner = CliRunner()
+for args, message in (
+        (["--repeats", "0"], "repeats: expected >= 1"),
+        (["--lengths", "0"], "lengths: expected positive dialogue lengths"),
+        (["--device", "tpu"], "device: expected auto, cpu or cuda"),
+        (["--out", "/proc/x"], "--out /proc/x: cannot create files"),
+        (["layers", "--layers", "foo"], "--layers: expected gat"),
+        (["layers", "--cases", "imagenet"], "--cases: expected some of"),
+        (["layers", "--repeats", "0"], "--repeats: expected >= 1"),
+        (["layers", "--device", "tpu"], "--device: expected auto, cpu"),
+        (["layers", "--out", "/proc/x"], "--out /proc/x: cannot create"),
+        (["layers", "--tolokers", "absent.npz"], "--tolokers: absent.npz")):
+    result = runner.invoke(app, ["bench", *args])
+    assert result.exit_code == 2, (args, result.output)
+    assert message in result.output, (args, result.output)
+print(",".join(m for m in {heavy!r} if m in sys.modules))
+"""
+
+
+def test_a_bad_bench_option_is_refused_before_torch_is_imported(tmp_path):
+    # Each of these took about 9 s to be refused when the configurations
+    # lived beside the measurements, in modules that import torch and PyG.
+    result = subprocess.run([sys.executable, "-c",
+                             BAD_BENCH.format(heavy=HEAVY)],
+                            capture_output=True, text=True, timeout=120,
+                            cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == ""
+    assert list(tmp_path.iterdir()) == []  # no results folder
+
+
+def test_the_bench_package_still_exports_its_names():
+    import dsgdn_pyg.bench as bench
+    from dsgdn_pyg.bench import layer_suite, suite
+    assert bench.BenchConfig is suite.BenchConfig
+    assert bench.LayerSuiteConfig is layer_suite.LayerSuiteConfig
+    assert bench.run_benchmark is suite.run_benchmark
+    for name in bench.__all__:
+        assert getattr(bench, name) is not None
+    with pytest.raises(AttributeError, match="no_such_name"):
+        bench.no_such_name

@@ -10,14 +10,11 @@ import torch
 from torch_geometric.data import Data
 from torch_geometric.utils import to_undirected
 
+from dsgdn_pyg.bench.layer_config import (  # noqa: F401 (re-exported)
+    default_heterophilous_root)
+
 KEYS = ("node_features", "node_labels", "edges", "train_masks", "val_masks",
         "test_masks")
-
-
-def default_heterophilous_root() -> Path:
-    """``../shared/data/heterophilous`` beside the repository."""
-    return Path(__file__).resolve().parents[2].parent / "shared" / "data" \
-        / "heterophilous"
 
 
 def load_heterophilous(path: Path) -> Data:

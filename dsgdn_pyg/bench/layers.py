@@ -8,18 +8,11 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch_geometric.nn import GATConv
 
+from dsgdn_pyg.bench.config import LAYER_TITLES, LAYERS  # noqa: F401
 from dsgdn_pyg.bench.workloads import GraphBatch
 from dsgdn_pyg.nn import DiffRGCN
 from dsgdn_pyg.nn.diff_rgcn import DiffRGCNBase
 from dsgdn_pyg.nn.dense_diff_gat import DenseDiffRGCN
-
-#: Names of the compared layers, in table order.
-LAYERS = ("sparse", "dense", "gat")
-LAYER_TITLES = {
-    "sparse": "DiffRGCN (sparse)",
-    "dense": "DenseDiffRGCN (dense, padded)",
-    "gat": "GATConv block",
-}
 
 
 class _GELUGATConv(GATConv):

@@ -4,11 +4,10 @@ A full benchmark runs for minutes; an output location that cannot take its
 files must be refused first, not after the measurements are lost.
 """
 
+import platform
 import re
 from pathlib import Path
 from typing import Sequence
-
-import torch
 
 from dsgdn_pyg.io import check_writable
 
@@ -40,15 +39,27 @@ def check_output_folder(out: Path, what: str = "--out",
                          f"bench` wrote")
 
 
-def default_out_dir(device: torch.device, suffix: str = "") -> Path:
-    """``benchmarks/results/<device>[-suffix]``: ``cpu-<cpu model>`` or
-    ``cuda-<gpu name>``, lower case, dashes for anything else."""
-    from dsgdn_pyg.bench.suite import cpu_model
-
+def default_out_dir(device, suffix: str = "") -> Path:
+    """``benchmarks/results/<device>[-suffix]`` for a :obj:`torch.device`:
+    ``cpu-<cpu model>`` or ``cuda-<gpu name>``, lower case, dashes for
+    anything else."""
     if device.type == "cuda":
+        import torch  # here only: the CLI checks --out before torch loads
         name = "cuda-" + torch.cuda.get_device_name(device)
     else:
         name = "cpu-" + cpu_model()
     slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
     return Path("benchmarks") / "results" / (slug + (f"-{suffix}" if suffix
                                                      else ""))
+
+
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo`` on Linux)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.lower().startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"

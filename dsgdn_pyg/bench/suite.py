@@ -30,100 +30,24 @@ from typing import Callable, Dict, List, Optional, Sequence
 
 import torch
 
-from dsgdn_pyg.bench.layers import LAYERS, layer_runner, make_layers
+from dsgdn_pyg.bench.config import (  # noqa: F401 (re-exported)
+    DEFAULT_LENGTHS, DEFAULT_WINDOWS, HUGE_LENGTH, LAYERS, BenchConfig,
+    default_iemocap_path, quick_config)
+from dsgdn_pyg.bench.layers import layer_runner, make_layers
 from dsgdn_pyg.bench.measure import (Measurement, Timer, available_memory_mb,
                                      is_out_of_memory)
+from dsgdn_pyg.bench.output import cpu_model
 from dsgdn_pyg.bench.workloads import (batch_size_for_length, epoch_batches,
                                        iemocap_train_lengths,
                                        make_graph_batch)
 
 MODES = ("forward", "forward_backward")
-DEFAULT_LENGTHS = (16, 32, 64, 110, 256, 512, 1024, 2048, 4096)
-DEFAULT_WINDOWS = (5, 20)
-HUGE_LENGTH = 100_000
 #: Outputs of the sparse and dense blocks must agree this closely.
 AGREEMENT_TOLERANCE = 1e-4
 #: Bytes per [B, L, L] entry a dense block keeps alive in forward+backward
 #: (about a dozen [B, 2H, L, L] float maps over its two attention layers),
 #: used on CPU to skip a dense run that cannot fit instead of swapping.
 DENSE_BYTES_PER_PAIR = 4 * 6 * 12
-
-
-def default_iemocap_path() -> Path:
-    """``../shared/data/iemocap/iemocap.pkl`` beside the repository."""
-    return Path(__file__).resolve().parents[2].parent / "shared" / "data" \
-        / "iemocap" / "iemocap.pkl"
-
-
-@dataclass
-class BenchConfig:
-    """What ``dsgdn bench`` runs (defaults: the full benchmark)."""
-    lengths: Sequence[int] = DEFAULT_LENGTHS
-    windows: Sequence[int] = DEFAULT_WINDOWS
-    channels: int = 512
-    heads: int = 2
-    dropout: float = 0.2
-    repeats: int = 10
-    warmup: int = 2
-    #: Stop repeating a measurement after this many seconds (at least 3).
-    max_seconds: float = 20.0
-    device: str = "auto"
-    iemocap: Optional[str] = None  # default: default_iemocap_path()
-    iemocap_batches: Optional[int] = None  # all batches of the epoch
-    huge_length: Optional[int] = HUGE_LENGTH
-    e2e: bool = True
-    e2e_dialogues: int = 120
-    #: Timed epochs per model end to end (median reported), after one
-    #: untimed epoch that measures the peak memory.
-    e2e_epochs: int = 5
-    layers: Sequence[str] = LAYERS
-    seed: int = 0
-    quick: bool = False
-    #: Run every case in its own process (the huge case always is).
-    isolate: bool = False
-    #: torch's intra-op threads (default: torch's own choice).
-    threads: Optional[int] = None
-
-    def __post_init__(self):
-        self.lengths = tuple(int(v) for v in self.lengths)
-        self.windows = tuple(int(v) for v in self.windows)
-        self.layers = tuple(self.layers)
-        if not self.lengths or min(self.lengths) < 1:
-            raise ValueError(f"lengths: expected positive dialogue lengths, "
-                             f"got {list(self.lengths)}")
-        if not self.windows or min(self.windows) < 0:
-            raise ValueError(f"windows: expected non-negative windows, got "
-                             f"{list(self.windows)}")
-        if self.repeats < 1 or self.warmup < 0:
-            raise ValueError("repeats: expected >= 1 and warmup >= 0")
-        bad = [name for name in self.layers if name not in LAYERS]
-        if bad or "sparse" not in self.layers:
-            raise ValueError(f"layers: expected a subset of {LAYERS} with "
-                             f"'sparse', got {list(self.layers)}")
-        if self.threads is not None and self.threads < 1:
-            raise ValueError(f"threads: expected >= 1, got {self.threads}")
-        if self.channels % 2:
-            raise ValueError(f"channels: expected an even width, got "
-                             f"{self.channels}")
-        if self.iemocap is not None and not Path(self.iemocap).is_file():
-            raise ValueError(f"iemocap: {self.iemocap} does not exist "
-                             f"(expected the IEMOCAP metadata file "
-                             f"iemocap.pkl)")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-def quick_config(**overrides) -> BenchConfig:
-    """A subset that runs in under two minutes on a laptop CPU: three
-    lengths, w = 5, three repeats, two IEMOCAP batches, no 100k dialogue,
-    and a small end-to-end epoch (three of each model)."""
-    values = dict(lengths=(32, 256, 1024), windows=(5, ), repeats=3,
-                  warmup=1, max_seconds=5.0, iemocap_batches=2,
-                  huge_length=None, e2e_dialogues=24, e2e_epochs=3,
-                  quick=True)
-    values.update({k: v for k, v in overrides.items() if v is not None})
-    return BenchConfig(**values)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -369,18 +293,6 @@ def environment(device: torch.device) -> dict:
         info["gpu"] = torch.cuda.get_device_name(device)
         info["cuda"] = torch.version.cuda
     return info
-
-
-def cpu_model() -> str:
-    """The CPU's model name (``/proc/cpuinfo`` on Linux)."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.lower().startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown"
 
 
 @dataclass

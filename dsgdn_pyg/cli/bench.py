@@ -2,7 +2,6 @@
 ``dsgdn bench layers``: DiffGATConv vs PyG's attention convolutions."""
 
 import json
-import re
 from pathlib import Path
 from typing import List, Optional
 
@@ -15,20 +14,6 @@ from dsgdn_pyg.errors import parse_int_list
 
 def _int_list(option: str, text: Optional[str]) -> Optional[List[int]]:
     return None if text is None else parse_int_list(option, text)
-
-
-def _default_out(device: str, quick: bool) -> Path:
-    from dsgdn_pyg.bench.suite import cpu_model, resolve_device
-
-    resolved = resolve_device(device)
-    if resolved.type == "cuda":
-        import torch
-        name = "cuda-" + torch.cuda.get_device_name(resolved)
-    else:
-        name = "cpu-" + cpu_model()
-    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
-    return Path("benchmarks") / "results" / (slug + ("-quick" if quick
-                                                     else ""))
 
 
 def bench(
@@ -75,13 +60,8 @@ def bench(
     `dsgdn bench layers` benchmarks single layers instead."""
     if ctx.invoked_subcommand is not None:
         return
-    from dsgdn_pyg.bench import (BenchConfig, format_table, key_ratios,
-                                 quick_config, run_benchmark, table_rows,
-                                 write_json)
-    from dsgdn_pyg.bench import plot as plot_result
-    from dsgdn_pyg.bench.output import check_output_folder
-    from dsgdn_pyg.bench.report import format_ratio
-    from dsgdn_pyg.io import atomic_write_text
+    from dsgdn_pyg.bench.config import BenchConfig, quick_config
+    from dsgdn_pyg.bench.output import check_output_folder, default_out_dir
 
     with user_errors():
         overrides = dict(
@@ -97,12 +77,22 @@ def bench(
                                     if v is not None})
         if not huge:
             config.huge_length = None
-        out_dir = out or _default_out(device, quick)
-        check_output_folder(out_dir)  # before minutes of timing
+        out_dir = out
+        if out_dir is not None:  # checked before torch and PyG load
+            check_output_folder(out_dir)
+        from dsgdn_pyg.bench.suite import resolve_device, run_benchmark
+        if out_dir is None:  # named after the device, once torch says
+            out_dir = default_out_dir(resolve_device(device),
+                                      "quick" if quick else "")
+            check_output_folder(out_dir)  # before minutes of timing
         result = run_benchmark(
             config, progress=lambda line: console.print(line,
                                                         highlight=False))
 
+    from dsgdn_pyg.bench.report import (format_ratio, format_table,
+                                        key_ratios, table_rows, write_json)
+    from dsgdn_pyg.bench.report import plot as plot_result
+    from dsgdn_pyg.io import atomic_write_text
     header, rows = table_rows(result)
     env = result.environment
     table = Table(title=f"DiffRGCN block, d={config.channels}, "
@@ -169,14 +159,8 @@ def layers(
     and inference time (median of repeats) and peak memory, on Cora, a
     100k-node / 1M-edge random graph, tolokers and mini-batches of a 1M-node
     graph."""
-    from dsgdn_pyg.bench.layer_report import (format_ratio, key_ratios,
-                                              notes, plot, table_rows,
-                                              title)
-    from dsgdn_pyg.bench.layer_suite import (LayerSuiteConfig,
-                                             run_layer_suite)
+    from dsgdn_pyg.bench.layer_config import LayerSuiteConfig
     from dsgdn_pyg.bench.output import check_output_folder, default_out_dir
-    from dsgdn_pyg.bench.suite import resolve_device
-    from dsgdn_pyg.io import atomic_write_text
 
     with user_errors():
         values = dict(repeats=repeats, warmup=warmup, device=device,
@@ -202,13 +186,22 @@ def layers(
                       tolokers=str(tolokers) if tolokers else None)
         config = LayerSuiteConfig(**{k: v for k, v in values.items()
                                      if v is not None})
-        resolved = resolve_device(device)
-        out_dir = out or default_out_dir(
-            resolved, "layers" + ("-quick" if quick else ""))
-        check_output_folder(out_dir)  # before minutes of timing
+        out_dir = out
+        if out_dir is not None:  # checked before torch and PyG load
+            check_output_folder(out_dir)
+        from dsgdn_pyg.bench.layer_suite import run_layer_suite
+        from dsgdn_pyg.bench.suite import resolve_device
+        if out_dir is None:  # named after the device, once torch says
+            out_dir = default_out_dir(resolve_device(device), "layers" + (
+                "-quick" if quick else ""))
+            check_output_folder(out_dir)  # before minutes of timing
         result = run_layer_suite(config, progress=lambda line: console.print(
             line, highlight=False))
 
+    from dsgdn_pyg.bench.layer_report import (format_ratio, format_table,
+                                              key_ratios, notes, plot,
+                                              table_rows, title)
+    from dsgdn_pyg.io import atomic_write_text
     header, rows = table_rows(result)
     table = Table(title=title(result))
     for col in header:
@@ -228,7 +221,6 @@ def layers(
         if case.get("status") != "ok":
             err_console.print(f"[yellow]{case['status']}:[/] {case['name']}: "
                               f"{case.get('note', '')}", highlight=False)
-    from dsgdn_pyg.bench.layer_report import format_table
     with user_errors():
         atomic_write_text(out_dir / "results.json",
                           json.dumps(result, indent=1) + "\n")
