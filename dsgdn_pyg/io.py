@@ -14,6 +14,8 @@ import tempfile
 from pathlib import Path
 from typing import IO, Any, Callable, List, Optional
 
+from dsgdn_pyg.errors import DataError
+
 # The temporary files of :func:`atomic_write`: ``.<name>.<12 hex>.tmp``.
 TEMPORARY = re.compile(r"^\..+\.[0-9a-f]{12}\.tmp$")
 
@@ -81,6 +83,23 @@ def path_problem(path: Path) -> Optional[str]:
 _KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISCHR, "a character device"),
           (stat.S_ISBLK, "a block device"), (stat.S_ISFIFO, "a FIFO"),
           (stat.S_ISSOCK, "a socket"))
+
+
+def check_corpus_path(path: Path) -> None:
+    """Raises :class:`~dsgdn_pyg.errors.DataError` (one line naming the
+    path) unless :obj:`path` is a folder (of dialogues) or a regular
+    ``.pkl`` file (a feature bundle), before either is read."""
+    path = Path(path)
+    if path.is_dir():
+        return
+    expected = "expected a feature bundle (.pkl) or a dialogue folder"
+    problem = path_problem(path)
+    if problem == "no such file":
+        problem = "no such file or directory"
+    if problem:
+        raise DataError(f"{path}: {problem}; {expected}")
+    if path.suffix != ".pkl":
+        raise DataError(f"{path}: a file without the .pkl suffix; {expected}")
 
 
 def check_writable(path: Path, what: str, directory: bool = False) -> None:

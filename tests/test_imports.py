@@ -164,7 +164,12 @@ for args, message in (
         (["--hidden", "7"], "hidden: expected an even width"),
         (["--preset", "imdb"], "preset: expected one of"),
         (["--seed", "1", "--seeds", "2,3"], "--seed and --seeds"),
-        (["--modalities", "x"], "modalities: expected a non-empty subset")):
+        (["--modalities", "x"], "modalities: expected a non-empty subset"),
+        (["--data", "absent"], "absent: no such file or directory"),
+        (["--data", "notes.txt"], "notes.txt: a file without the .pkl"),
+        (["--out", "/proc/x"], "--out /proc/x: cannot create files"),
+        (["--out", "notes.txt"], "--out notes.txt: is a file"),
+        (["--resume", "absent"], "--resume absent: no run to resume")):
     result = runner.invoke(app, ["train", *args])
     assert result.exit_code == 2, (args, result.output)
     assert message in result.output, (args, result.output)
@@ -174,14 +179,16 @@ print(",".join(m for m in {heavy!r} if m in sys.modules))
 
 def test_a_bad_train_option_is_refused_before_torch_is_imported(tmp_path):
     # Each of these took about 10 s to be refused when the checks ran after
-    # torch, PyG and scikit-learn were imported.
+    # torch, PyG and scikit-learn were imported (the paths until later).
+    (tmp_path / "notes.txt").write_text("mine\n")
     result = subprocess.run([sys.executable, "-c",
                              BAD_TRAIN.format(heavy=HEAVY)],
                             capture_output=True, text=True, timeout=120,
                             cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == ""
-    assert list(tmp_path.iterdir()) == []  # no run directory
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]  # no run
+    assert (tmp_path / "notes.txt").read_text() == "mine\n"
 
 
 def test_the_model_package_still_exports_its_names():

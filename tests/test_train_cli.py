@@ -456,3 +456,19 @@ def test_run_status(tmp_path):
     assert files.run_status(run) == "incomplete"
     files.write_json(run / files.SUMMARY, {})
     assert files.run_status(run) == "complete"
+
+
+@pytest.mark.parametrize("out", [None, "deep/er/run"])
+def test_bad_data_leaves_no_run_folder_behind(tmp_path, monkeypatch, out):
+    """Data that passes the path checks but cannot be read: the folders
+    made for the run go again, runs/ (the default's parent) and any missing
+    parents of --out included; one that was there stays."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "junk.pkl").write_bytes(b"junk\n")
+    args = ["train", "--data", "junk.pkl"] + (["--out", out] if out else [])
+    _assert_one_line_error(runner.invoke(app, args), "junk.pkl",
+                           "not a readable pickle")
+    assert [p.name for p in tmp_path.iterdir()] == ["junk.pkl"]
+    (tmp_path / "runs" / "older").mkdir(parents=True)
+    _assert_one_line_error(runner.invoke(app, args[:3]), "junk.pkl")
+    assert [p.name for p in (tmp_path / "runs").iterdir()] == ["older"]

@@ -80,7 +80,8 @@ def bench(
         out_dir = out
         if out_dir is not None:  # checked before torch and PyG load
             check_output_folder(out_dir)
-        from dsgdn_pyg.bench.suite import resolve_device, run_benchmark
+        from dsgdn_pyg.bench import run_benchmark
+        from dsgdn_pyg.bench.suite import resolve_device
         if out_dir is None:  # named after the device, once torch says
             out_dir = default_out_dir(resolve_device(device),
                                       "quick" if quick else "")

@@ -93,12 +93,14 @@ def train(ctx: typer.Context, **values) -> None:
     freed even by kill -9): a second train or --resume of a run in progress
     is refused with the first's PID.
     """
-    from dsgdn_pyg.training.request import request_from_options, settings
+    from dsgdn_pyg.training.request import (check_locations,
+                                            request_from_options, settings)
 
     given = given_options(ctx)
     with user_errors():
         request = request_from_options(values, given)
-        settings(request)  # a bad option is refused before torch loads
+        settings(request)  # a bad option is refused before torch loads,
+        check_locations(request)  # and a bad path
         from dsgdn_pyg.training.session import run_training
 
         progress = _progress()

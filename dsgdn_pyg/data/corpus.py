@@ -26,7 +26,7 @@ from dsgdn_pyg.data.readers import (MODALITIES, Dialogue, DialogueRecords,
                                     read_feature_bundle)
 from dsgdn_pyg.data.synthetic import SyntheticConfig, synthetic_records
 from dsgdn_pyg.errors import DataError
-from dsgdn_pyg.io import path_problem
+from dsgdn_pyg.io import check_corpus_path
 
 VALID_SOURCES = ("dataset", "carved")
 _MODALITY_CODES = {"t": "text", "a": "audio", "v": "visual"}
@@ -197,16 +197,9 @@ def read_records(data: Union[str, Path], max_speakers: int = 9
                  ) -> DialogueRecords:
     """A feature bundle (``.pkl`` file) or a dialogue folder."""
     path = Path(data)
+    check_corpus_path(path)
     if path.is_dir():
         return read_dialogue_folder(path, max_speakers=max_speakers)
-    expected = "expected a feature bundle (.pkl) or a dialogue folder"
-    problem = path_problem(path)
-    if problem == "no such file":
-        problem = "no such file or directory"
-    if problem:
-        raise DataError(f"{path}: {problem}; {expected}")
-    if path.suffix != ".pkl":
-        raise DataError(f"{path}: a file without the .pkl suffix; {expected}")
     return read_feature_bundle(path)
 
 

@@ -11,11 +11,12 @@ from pathlib import Path
 from typing import Any, Collection, List, Mapping, Optional
 
 from dsgdn_pyg.errors import parse_int_list, refuse_together
-from dsgdn_pyg.io import to_json
+from dsgdn_pyg.io import check_corpus_path, check_writable, to_json
 from dsgdn_pyg.models.config import (parse_fusion_weights, parse_modalities,
                                      preset_config)
 from dsgdn_pyg.training.config import recipe_config
 from dsgdn_pyg.training.options import DEFAULT, OPTION, TRAIN_OPTIONS
+from dsgdn_pyg.training.run_dir import check_location
 
 # Where and how, not what: free to change on a resume.
 FREE_ON_RESUME = ("device", "out", "resume", "overwrite")
@@ -151,3 +152,17 @@ def request_from_options(values: Mapping[str, Any],
                              f"--out")
         request.update(out=Path(resume), resume=True)
     return TrainRequest(**dict(request, **fields))
+
+
+def check_locations(request: TrainRequest) -> None:
+    """The data (a folder or a ``.pkl`` file) and the run directory (where
+    files can be created; with :obj:`resume`, a run), checked without
+    reading either: a mistyped ``--data``, ``--out`` or ``--resume`` is
+    refused before torch is imported. A resumed run's data is its own,
+    checked as it is loaded."""
+    if request.data is not None and not request.resume:
+        check_corpus_path(request.data)
+    if request.out is not None:
+        check_location(request.out, request.resume)
+        if not request.resume:
+            check_writable(request.out, "--out", directory=True)

@@ -27,8 +27,6 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Dict, List
 
-import torch
-
 from dsgdn_pyg.errors import DataError
 from dsgdn_pyg.io import (TEMPORARY, atomic_write,  # noqa: F401
                           atomic_write_text, finite_or_none,
@@ -94,6 +92,8 @@ def save_checkpoint(path: Path, payload: Dict[str, Any]) -> str:
     bytes: a full disk is then an ``OSError`` (ENOSPC) naming the file,
     which torch's own writer would turn into an opaque ``RuntimeError``;
     the previous checkpoint stays in place. Returns the bytes' SHA-256."""
+    import torch  # here only: the CLI checks a run's location without it
+
     buffer = io.BytesIO()
     torch.save(canonical(payload), buffer)
     atomic_write(path, lambda f: f.write(buffer.getbuffer()))
@@ -128,6 +128,8 @@ def identity_digest(run_config: Dict[str, Any]) -> str:
 def load_checkpoint(run_dir: Path, name: str = CHECKPOINT) -> Dict[str, Any]:
     """Loads ``best.pt`` (or :obj:`name`) of a run without executing code
     from it (``weights_only=True``)."""
+    import torch
+
     path = Path(run_dir) / name
     if not path.is_file():
         raise DataError(f"{path}: no checkpoint; expected a run directory "
@@ -187,6 +189,27 @@ def check_location(path, resume: bool = False) -> None:
     if resume and not (path / CONFIG).is_file():
         raise ValueError(f"--resume {path}: no run to resume (expected "
                          f"a directory written by `dsgdn train`)")
+
+
+def missing_dirs(path) -> List[Path]:
+    """:obj:`path` and those of its parents that do not exist yet, deepest
+    first: what :func:`make_dir` creates, and a refused run removes."""
+    path, missing = Path(path), []
+    while not path.exists() and path != path.parent:
+        missing.append(path)
+        path = path.parent
+    return missing
+
+
+def remove_empty_dirs(folders: List[Path]) -> None:
+    """Removes :obj:`folders` (:func:`missing_dirs`, deepest first) up to
+    the first that is not empty: another run may have started in the same
+    ``runs/`` since."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:
+            return
 
 
 def make_dir(path, resume: bool = False) -> None:

@@ -160,14 +160,13 @@ def _run_checked(request: TrainRequest, device,
     out_dir = Path(request.out or Path("runs") / default_run_name(request))
     option = "--resume" if request.resume else "--out"
     files.check_location(out_dir, request.resume)
-    created = not out_dir.exists()
+    created = files.missing_dirs(out_dir)  # runs/ too: all go if refused
     files.make_dir(out_dir, request.resume)
     with contextlib.ExitStack() as stack:
         try:
             stack.enter_context(lock.hold(out_dir, f"{option} {out_dir}"))
         except OSError as exc:  # not RunLocked: cannot make the lock file
-            if created:
-                out_dir.rmdir()
+            files.remove_empty_dirs(created)
             raise ValueError(f"{option} {out_dir}: cannot write there "
                              f"({exc.strerror or exc})") from None
         try:
@@ -180,7 +179,7 @@ def _run_checked(request: TrainRequest, device,
             # Refused, or bad data: leave no trace of the run.
             if created:
                 lock.discard(out_dir)
-                out_dir.rmdir()
+                files.remove_empty_dirs(created)
             raise
         return _train_seeds(request, out_dir, corpus, model_config,
                             train_config, time.perf_counter() - start,
