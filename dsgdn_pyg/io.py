@@ -85,21 +85,24 @@ _KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISCHR, "a character device"),
           (stat.S_ISSOCK, "a socket"))
 
 
-def check_corpus_path(path: Path) -> None:
-    """Raises :class:`~dsgdn_pyg.errors.DataError` (one line naming the
-    path) unless :obj:`path` is a folder (of dialogues) or a regular
-    ``.pkl`` file (a feature bundle), before either is read."""
+def check_corpus_path(path: Path, what: str = "") -> None:
+    """Raises :class:`~dsgdn_pyg.errors.DataError` (one line naming
+    :obj:`what`, e.g. ``"--data"``, and the path) unless :obj:`path` is a
+    folder (of dialogues) or a regular ``.pkl`` file (a feature bundle),
+    before either is read."""
     path = Path(path)
     if path.is_dir():
         return
+    where = f"{what} {path}" if what else str(path)
     expected = "expected a feature bundle (.pkl) or a dialogue folder"
     problem = path_problem(path)
     if problem == "no such file":
         problem = "no such file or directory"
     if problem:
-        raise DataError(f"{path}: {problem}; {expected}")
+        raise DataError(f"{where}: {problem}; {expected}")
     if path.suffix != ".pkl":
-        raise DataError(f"{path}: a file without the .pkl suffix; {expected}")
+        raise DataError(f"{where}: a file without the .pkl suffix; "
+                        f"{expected}")
 
 
 def check_writable(path: Path, what: str, directory: bool = False) -> None:

@@ -165,8 +165,8 @@ for args, message in (
         (["--preset", "imdb"], "preset: expected one of"),
         (["--seed", "1", "--seeds", "2,3"], "--seed and --seeds"),
         (["--modalities", "x"], "modalities: expected a non-empty subset"),
-        (["--data", "absent"], "absent: no such file or directory"),
-        (["--data", "notes.txt"], "notes.txt: a file without the .pkl"),
+        (["--data", "absent"], "--data absent: no such file or directory"),
+        (["--data", "notes.txt"], "--data notes.txt: a file without the"),
         (["--out", "/proc/x"], "--out /proc/x: cannot create files"),
         (["--out", "notes.txt"], "--out notes.txt: is a file"),
         (["--resume", "absent"], "--resume absent: no run to resume")):

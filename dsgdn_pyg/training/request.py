@@ -161,7 +161,7 @@ def check_locations(request: TrainRequest) -> None:
     refused before torch is imported. A resumed run's data is its own,
     checked as it is loaded."""
     if request.data is not None and not request.resume:
-        check_corpus_path(request.data)
+        check_corpus_path(request.data, "--data")
     if request.out is not None:
         check_location(request.out, request.resume)
         if not request.resume:
