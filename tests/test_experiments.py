@@ -216,6 +216,19 @@ def test_bad_input_is_one_line_and_writes_nothing(args, words, tmp_path):
     assert not out.exists()
 
 
+@pytest.mark.parametrize("name, words", [
+    ("absent", "no such file or directory"),
+    ("notes.txt", "a file without the .pkl suffix")])
+def test_bad_data_is_refused_before_any_run(name, words, tmp_path):
+    (tmp_path / "notes.txt").write_text("mine\n")
+    out, data = tmp_path / "out", tmp_path / name
+    line = _bad(["experiment", "run", "window", "--data", str(data),
+                 "--out", str(out)] + TINY, tmp_path)
+    assert f"--data {data}: {words}" in line
+    assert not out.exists()
+    assert (tmp_path / "notes.txt").read_text() == "mine\n"
+
+
 def test_an_other_experiments_folder_is_refused(graph_runs):
     out, _ = graph_runs
     before = sorted(p.name for p in out.iterdir())

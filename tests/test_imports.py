@@ -246,3 +246,52 @@ def test_the_bench_package_still_exports_its_names():
         assert getattr(bench, name) is not None
     with pytest.raises(AttributeError, match="no_such_name"):
         bench.no_such_name
+
+
+BAD_EXPERIMENT = """
+import sys
+from typer.testing import CliRunner
+from dsgdn_pyg.cli import app
+runner = CliRunner()
+for args, message in (
+        (["nope"], "experiment: expected one of"),
+        (["window", "--epochs", "0"], "--epochs: expected an integer >= 1"),
+        (["window", "--hidden", "7"], "hidden: expected an even width"),
+        (["window", "--only", "w0"], "--only"),
+        (["window", "--shard", "3/2"], "--shard"),
+        (["window", "--data", "absent"], "--data absent: no such file"),
+        (["window", "--data", "notes.txt"], "--data notes.txt: a file"),
+        (["window", "--out", "/proc/x"], "--out /proc/x: cannot create"),
+        (["window", "--out", "notes.txt"], "--out notes.txt: is a file")):
+    result = runner.invoke(app, ["experiment", "run", *args])
+    assert result.exit_code == 2, (args, result.output)
+    assert message in result.output, (args, result.output)
+print(",".join(m for m in {heavy!r} if m in sys.modules))
+"""
+
+
+def test_a_bad_experiment_option_is_refused_before_torch_is_imported(
+        tmp_path):
+    # Each of these took 5-6 s to be refused when the experiments package
+    # imported its runner, and with it the training session, first.
+    (tmp_path / "notes.txt").write_text("mine\n")
+    result = subprocess.run([sys.executable, "-c",
+                             BAD_EXPERIMENT.format(heavy=HEAVY)],
+                            capture_output=True, text=True, timeout=120,
+                            cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == ""
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
+    assert (tmp_path / "notes.txt").read_text() == "mine\n"
+
+
+def test_the_experiments_package_still_exports_its_names():
+    import dsgdn_pyg.experiments as experiments
+    from dsgdn_pyg.experiments.registry import EXPERIMENTS
+    from dsgdn_pyg.experiments.runner import run_experiment
+    assert experiments.EXPERIMENTS is EXPERIMENTS
+    assert experiments.run_experiment is run_experiment
+    for name in experiments.__all__:
+        assert getattr(experiments, name) is not None
+    with pytest.raises(AttributeError, match="no_such_name"):
+        experiments.no_such_name

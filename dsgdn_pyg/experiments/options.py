@@ -7,10 +7,11 @@ read once from command-line words where they are written as such."""
 from pathlib import Path
 from typing import Dict, Tuple
 
+from dsgdn_pyg.io import check_corpus_path
 from dsgdn_pyg.training.options import (SWEEP_OPTIONS,  # noqa: F401
                                         as_overrides, parse_options,
                                         to_options)
-from dsgdn_pyg.training.session import request_from_options, settings
+from dsgdn_pyg.training.request import request_from_options, settings
 
 #: flag -> (setting, type) of every option an experiment may set.
 OPTIONS: Dict[str, Tuple[str, type]] = {
@@ -19,13 +20,13 @@ OPTIONS: Dict[str, Tuple[str, type]] = {
 
 def check_settings(overrides: dict, what: str) -> None:
     """Checks every option of a configuration of an experiment as
-    :func:`~dsgdn_pyg.training.session.settings` does for a run, the message
+    :func:`~dsgdn_pyg.training.request.settings` does for a run, the message
     led by :obj:`what` (the device is not: an executor's workers may have
     another), and that its data exists, so that a bad value fails before
     anything is written."""
     request = request_from_options(overrides, seeds=[0], out=Path("."))
-    if request.data is not None and not Path(request.data).exists():
-        raise ValueError(f"--data: {request.data} does not exist")
+    if request.data is not None:
+        check_corpus_path(request.data, "--data")
     try:
         settings(request)
     except ValueError as exc:

@@ -6,7 +6,7 @@ from typing import Callable, Dict, List, Optional, Sequence
 from dsgdn_pyg.errors import MissingExtraError
 from dsgdn_pyg.experiments import plan as planning
 from dsgdn_pyg.experiments.executors import check_executor, run_tasks
-from dsgdn_pyg.training.session import check_data, request_from_options
+from dsgdn_pyg.training.request import request_from_options
 
 
 def run_experiment(name: str, base_options: planning.Options,
@@ -37,7 +37,8 @@ def run_experiment(name: str, base_options: planning.Options,
     training = [request_from_options(t["settings"], seeds=[t["seed"]],
                                      out=Path(t["run_dir"]))
                 for t in todo if t["train"]]
-    if training:
+    if training:  # the data: read once, with torch, once all else is good
+        from dsgdn_pyg.training.session import check_data
         check_data(training, log)
     planning.write_manifest(plan)
     log(f"{name} ({plan.experiment.reproduces}): {len(plan.cells)} cells x "
