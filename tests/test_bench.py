@@ -336,15 +336,15 @@ def test_cli_writes_json_table_and_plot(tmp_path, no_default_iemocap):
 def test_named_iemocap_file_must_exist(tmp_path):
     """Only the default path may be absent (a fresh clone without
     ../shared); a path the user names must be there."""
-    with pytest.raises(ValueError, match="iemocap: .*missing.pkl does not "
-                       "exist"):
+    with pytest.raises(ValueError, match="--iemocap: .*missing.pkl is not a "
+                       "file"):
         BenchConfig(iemocap=str(tmp_path / "missing.pkl"))
     out = tmp_path / "res"
     result = CliRunner().invoke(app, [
         "bench", "--quick", "--iemocap", str(tmp_path / "missing.pkl"),
         "--out", str(out)])
     assert result.exit_code == 2
-    assert result.output.strip().startswith("error: iemocap:")
+    assert result.output.strip().startswith("error: --iemocap:")
     assert len(result.output.strip().splitlines()) == 1
     assert not out.exists()
 

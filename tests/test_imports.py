@@ -207,9 +207,12 @@ from typer.testing import CliRunner
 from dsgdn_pyg.cli import app
 runner = CliRunner()
 for args, message in (
-        (["--repeats", "0"], "repeats: expected >= 1"),
-        (["--lengths", "0"], "lengths: expected positive dialogue lengths"),
-        (["--device", "tpu"], "device: expected auto, cpu or cuda"),
+        (["--repeats", "0"], "--repeats: expected >= 1"),
+        (["--lengths", "0"], "--lengths: expected positive dialogue"),
+        (["--device", "tpu"], "--device: expected auto, cpu or cuda"),
+        (["--heads", "0"], "--heads: expected >= 1, got 0"),
+        (["--channels", "-2"], "--channels: expected an even width >= 2"),
+        (["--channels", "7"], "--channels: expected an even width >= 2"),
         (["--out", "/proc/x"], "--out /proc/x: cannot create files"),
         (["layers", "--layers", "foo"], "--layers: expected gat"),
         (["layers", "--cases", "imagenet"], "--cases: expected some of"),

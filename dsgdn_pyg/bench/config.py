@@ -64,26 +64,30 @@ class BenchConfig:
         self.lengths = tuple(int(v) for v in self.lengths)
         self.windows = tuple(int(v) for v in self.windows)
         self.layers = tuple(self.layers)
+        # Each message names the option of `dsgdn bench` that sets it.
         if not self.lengths or min(self.lengths) < 1:
-            raise ValueError(f"lengths: expected positive dialogue lengths, "
-                             f"got {list(self.lengths)}")
+            raise ValueError(f"--lengths: expected positive dialogue "
+                             f"lengths, got {list(self.lengths)}")
         if not self.windows or min(self.windows) < 0:
-            raise ValueError(f"windows: expected non-negative windows, got "
-                             f"{list(self.windows)}")
+            raise ValueError(f"--windows: expected non-negative windows, "
+                             f"got {list(self.windows)}")
         if self.repeats < 1 or self.warmup < 0:
-            raise ValueError("repeats: expected >= 1 and warmup >= 0")
+            raise ValueError(f"--repeats: expected >= 1 and --warmup >= 0, "
+                             f"got {self.repeats} and {self.warmup}")
         bad = [name for name in self.layers if name not in LAYERS]
         if bad or "sparse" not in self.layers:
             raise ValueError(f"layers: expected a subset of {LAYERS} with "
                              f"'sparse', got {list(self.layers)}")
         if self.threads is not None and self.threads < 1:
-            raise ValueError(f"threads: expected >= 1, got {self.threads}")
-        if self.channels % 2:
-            raise ValueError(f"channels: expected an even width, got "
+            raise ValueError(f"--threads: expected >= 1, got {self.threads}")
+        if self.channels < 2 or self.channels % 2:
+            raise ValueError(f"--channels: expected an even width >= 2, got "
                              f"{self.channels}")
-        check_device_name("device", self.device)
+        if self.heads < 1:
+            raise ValueError(f"--heads: expected >= 1, got {self.heads}")
+        check_device_name("--device", self.device)
         if self.iemocap is not None and not Path(self.iemocap).is_file():
-            raise ValueError(f"iemocap: {self.iemocap} does not exist "
+            raise ValueError(f"--iemocap: {self.iemocap} is not a file "
                              f"(expected the IEMOCAP metadata file "
                              f"iemocap.pkl)")
 
