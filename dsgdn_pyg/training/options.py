@@ -216,8 +216,9 @@ TRAIN_OPTIONS: Tuple[TrainOption, ...] = (
         check=_number(0, 1, low_open=True, high_open=True)),
     TrainOption(
         "synthetic_dialogues", "--synthetic-dialogues", int, None,
-        "Number of built-in synthetic dialogues (48) when --data is not "
-        "given.", check=_number(1, integer=True)),
+        "Number of built-in synthetic dialogues (48; at least 3: test, "
+        "train and a carved validation dialogue) when --data is not given.",
+        check=_number(3, integer=True)),
     TrainOption(
         "resume", "--resume", Path, None,
         "Carry on an interrupted run from its last finished epoch, with the "
