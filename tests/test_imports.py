@@ -217,6 +217,8 @@ for args, message in (
         (["layers", "--layers", "foo"], "--layers: expected gat"),
         (["layers", "--cases", "imagenet"], "--cases: expected some of"),
         (["layers", "--repeats", "0"], "--repeats: expected >= 1"),
+        (["layers", "--quick", "--repeats", "0"], "--repeats: expected"),
+        (["--quick", "--repeats", "0"], "--repeats: expected >= 1"),
         (["layers", "--device", "tpu"], "--device: expected auto, cpu"),
         (["layers", "--out", "/proc/x"], "--out /proc/x: cannot create"),
         (["layers", "--tolokers", "absent.npz"], "--tolokers: absent.npz")):

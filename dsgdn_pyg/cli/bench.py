@@ -169,7 +169,8 @@ def layers(
         if quick:
             values.update(random_nodes=10_000, random_edges=100_000,
                           sampled_nodes=100_000, sampled_edges=1_000_000,
-                          repeats=repeats or 3, warmup=1 if warmup is None
+                          repeats=3 if repeats is None else repeats,
+                          warmup=1 if warmup is None
                           else warmup, max_seconds=5.0)
         if cases is not None:
             values["cases"] = [c.strip() for c in cases.split(",")
