@@ -135,4 +135,4 @@ def test_evaluate_length_filter(run):
                                          if low <= n <= high)
     result = runner.invoke(app, ["evaluate", str(run), "--min-length",
                                  str(max(lengths) + 1)])
-    assert "min_length" in _one_line_error(result)
+    assert "--min-length" in _one_line_error(result)

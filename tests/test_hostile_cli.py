@@ -218,9 +218,15 @@ def test_outputs_are_checked_before_any_work(R, tmp_path, no_work, command,
     (["bench", "--quick", "--lengths", "16,,32"], ["--lengths"]),
     (["evaluate", "R", "--min-length", "-3"], ["--min-length", ">= 1"]),
     (["evaluate", "R", "--max-length", "0"], ["--max-length", ">= 1"]),
+    (["evaluate", "R", "--min-length", "9999"],
+     ["--min-length/--max-length", "no dialogue"]),
+    (["evaluate", "R", "--split", "dev"],
+     ["--split", "expected one of train, valid, test", "'dev'"]),
+    (["evaluate", "R", "--data", "absent"],
+     ["--data absent", "no such file or directory"]),
 ], ids=["train-seeds-empty", "train-seeds-gap", "train-seeds-trailing",
         "experiment-seeds-empty", "only-empty", "only-gap", "bench-lengths",
-        "min-length", "max-length"])
+        "min-length", "max-length", "no-dialogue-left", "split", "data"])
 def test_empty_items_and_bad_bounds_are_refused(R, tmp_path, no_work, args,
                                                 parts):
     args = [R if a == "R" else a for a in args]

@@ -175,13 +175,16 @@ def evaluate(
 
     A run of several seeds (`dsgdn train --seeds`) is evaluated seed by
     seed: one row per seed, then mean ± std."""
-    from dsgdn_pyg.training.runs import (evaluate_run, evaluate_seeds,
-                                         seed_runs)
-
+    from dsgdn_pyg.io import check_corpus_path
     from dsgdn_pyg.training.conditions import check_conditions
+    from dsgdn_pyg.training.runs import (check_split, evaluate_run,
+                                         evaluate_seeds, seed_runs)
 
     with user_errors():
-        check_conditions(noise, min_length, max_length)  # before loading
+        check_split(split)  # all before loading
+        check_conditions(noise, min_length, max_length)
+        if data is not None:
+            check_corpus_path(data, "--data")
         start = time.perf_counter()
         if seed_runs(run_dir):
             rows = evaluate_seeds(run_dir, str(data) if data else None,

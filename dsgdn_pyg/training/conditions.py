@@ -74,6 +74,6 @@ def filter_lengths(graphs: Sequence[HeteroData],
     high = max_length if max_length is not None else float("inf")
     kept = [g for g in graphs if low <= g[NODE_TYPE].num_nodes <= high]
     if not kept:
-        raise ValueError(f"min_length/max_length: no dialogue of the split "
-                         f"has {low}-{high} utterances")
+        raise ValueError(f"--min-length/--max-length: no dialogue of the "
+                         f"split has {low}-{high} utterances")
     return kept

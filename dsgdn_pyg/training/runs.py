@@ -87,6 +87,14 @@ def load_run_corpus(config: dict, data: Optional[str] = None):
     return corpus
 
 
+def check_split(split: str) -> None:
+    """Raises a one-line :class:`ValueError` unless :obj:`split` is one of
+    :data:`SPLITS`."""
+    if split not in SPLITS:
+        raise ValueError(f"--split: expected one of {', '.join(SPLITS)}, "
+                         f"got {split!r}")
+
+
 def evaluate_run(run_dir, data: Optional[str] = None, split: str = "test",
                  device: str = "cpu", noise: float = 0.0, noise_seed: int = 0,
                  min_length: Optional[int] = None,
@@ -95,8 +103,7 @@ def evaluate_run(run_dir, data: Optional[str] = None, split: str = "test",
     """Reloads a run's best checkpoint and measures it on one split
     (optionally with test-time feature noise or only on the dialogues of
     a length range, see :func:`evaluate_condition`)."""
-    if split not in SPLITS:
-        raise ValueError(f"split: expected one of {SPLITS}, got {split!r}")
+    check_split(split)
     model, config = load_model(run_dir, device)
     corpus = load_run_corpus(config, data)
     metrics = evaluate_condition(model, config, corpus, split, noise=noise,
@@ -114,8 +121,7 @@ def evaluate_seeds(run_dir, data: Optional[str] = None, split: str = "test",
     has a checkpoint (``[(seed, directory, metrics, config)]``; the data is
     read once); a one-seed run gives one entry (seed from its
     checkpoint)."""
-    if split not in SPLITS:
-        raise ValueError(f"split: expected one of {SPLITS}, got {split!r}")
+    check_split(split)
     seeds = seed_runs(run_dir)
     if not seeds:
         metrics, config = evaluate_run(run_dir, data, split, device, noise,
