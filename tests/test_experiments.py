@@ -208,6 +208,14 @@ def _bad(args, tmp_path):
     (["experiment", "run", "graph", "--only", "gcm"], "--only"),
     (["experiment", "run", "window", "--window", "x"], "--window"),
     (["experiment", "run", "graph", "--graph-layer", "gcm"], "graph_layer"),
+    (["experiment", "run", "window", "--seeds", "1,-1"],
+     "--seeds: expected an integer in [0, "),
+    (["experiment", "run", "graph", "--cell", "x=--seeds 1,2"],
+     "cell x option '--seeds': expected a `dsgdn train` option that is not "
+     "each run's own"),
+    (["experiment", "run", "window", "--seed", "3"], "'--seed'"),
+    (["experiment", "run", "graph", "--cell", "x=--data absent"],
+     "cell x: --data absent: no such file or directory"),
 ])
 def test_bad_input_is_one_line_and_writes_nothing(args, words, tmp_path):
     out = tmp_path / "out"

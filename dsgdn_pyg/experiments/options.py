@@ -25,9 +25,9 @@ def check_settings(overrides: dict, what: str) -> None:
     another), and that its data exists, so that a bad value fails before
     anything is written."""
     request = request_from_options(overrides, seeds=[0], out=Path("."))
-    if request.data is not None:
-        check_corpus_path(request.data, "--data")
     try:
+        if request.data is not None:
+            check_corpus_path(request.data, "--data")
         settings(request)
     except ValueError as exc:
-        raise ValueError(f"{what}: {exc}") from None
+        raise type(exc)(f"{what}: {exc}") from None

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from dsgdn_pyg import __version__
+from dsgdn_pyg.errors import SEED_MAX, check_number
 from dsgdn_pyg.experiments.options import check_settings
 from dsgdn_pyg.experiments.registry import Experiment, get_experiment
 from dsgdn_pyg.io import TEMPORARY
@@ -164,6 +165,8 @@ def make_plan(name: str, base_options: Options, seeds: Sequence[int],
     if not seeds or len(set(seeds)) != len(seeds):
         raise ValueError(f"--seeds: expected distinct integers, got "
                          f"{list(seeds)}")
+    for seed in seeds:  # as dsgdn train --seeds would, before any run
+        check_number("--seeds", seed, 0, SEED_MAX, integer=True)
 
     checked = set()
     if from_runs is not None:

@@ -237,6 +237,8 @@ OPTION: Dict[str, TrainOption] = {o.key: o for o in TRAIN_OPTIONS}
 #: The default of every option (a model or recipe option's ``None``: the
 #: preset's value).
 DEFAULT: Dict[str, Any] = {o.key: o.default for o in TRAIN_OPTIONS}
+#: Every option of `dsgdn train`, by flag.
+OPTION_BY_FLAG: Dict[str, TrainOption] = {o.flag: o for o in TRAIN_OPTIONS}
 #: The options an experiment's base configuration and cells may set, by
 #: flag.
 SWEEP_OPTIONS: Dict[str, TrainOption] = {
@@ -248,9 +250,12 @@ Words = Union[str, Sequence[str]]
 def _unknown(what: str, token: str) -> ValueError:
     negatable = " and ".join(o.flag for o in SWEEP_OPTIONS.values()
                              if o.negatable)
-    return ValueError(f"{what} {token!r}: expected a `dsgdn train` option "
-                      f"({', '.join(sorted(SWEEP_OPTIONS))}, --no-... for "
-                      f"{negatable})")
+    own = token.partition("=")[0] in OPTION_BY_FLAG
+    return ValueError(
+        f"{what} {token!r}: expected a `dsgdn train` option "
+        + ("that is not each run's own (the seeds, run directory, resume "
+           "and overwrite are the experiment's) " if own else "")
+        + f"({', '.join(sorted(SWEEP_OPTIONS))}, --no-... for {negatable})")
 
 
 def parse_options(words: Words, what: str = "option") -> dict:
