@@ -254,6 +254,41 @@ def test_a_folder_that_is_no_experiment_is_refused(tmp_path):
     assert [p.name for p in (tmp_path / "x").iterdir()] == ["keep.txt"]
 
 
+GOOD_MANIFEST = dict(experiment="window", base={}, base_options=[],
+                     default_cell="w5", seeds=[1],
+                     cells=[dict(name="w5", options=[], settings={})])
+
+
+@pytest.mark.parametrize("change, words", [
+    (lambda m: [m], "expected a JSON object"),
+    (lambda m: dict(m, experiment=None), "field 'experiment': expected"),
+    (lambda m: {k: v for k, v in m.items() if k != "cells"},
+     "field 'cells': expected a JSON list"),
+    (lambda m: dict(m, cells=[dict(name="../up", options=[], settings={})]),
+     "cell '../up': a cell name is a plain name"),
+    (lambda m: dict(m, cells=["w5"]), "field 'cells': expected objects"),
+    (lambda m: dict(m, seeds=["1"]), "field 'seeds': expected a list"),
+    (lambda m: dict(m, experiment="nope"), "experiment: expected one of"),
+], ids=["list", "no-name", "no-cells", "path-cell", "cell-string",
+        "string-seed", "unknown-experiment"])
+def test_a_malformed_manifest_is_one_line_for_report_and_run(
+        change, words, tmp_path):
+    # Each was a KeyError or TypeError traceback from the report (and a
+    # cell named ../up a folder read outside the experiment).
+    folder = tmp_path / "e"
+    folder.mkdir()
+    manifest = folder / "experiment.json"
+    manifest.write_text(json.dumps(change(dict(GOOD_MANIFEST))))
+    before = manifest.read_text()
+    for args in (["experiment", "report", str(folder)],
+                 ["experiment", "run", "window", "--out", str(folder)]
+                 + TINY):
+        line = _bad(args, tmp_path)
+        assert str(manifest) in line and words in line, line
+    assert [p.name for p in folder.iterdir()] == ["experiment.json"]
+    assert manifest.read_text() == before
+
+
 def test_missing_ray_extra(monkeypatch, tmp_path):
     import sys
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray fails

@@ -79,10 +79,45 @@ def read_manifest(folder: Path) -> Optional[dict]:
     if not path.is_file():
         return None
     try:
-        return json.loads(path.read_text())
+        manifest = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
         raise ValueError(f"{path}: unreadable experiment manifest "
                          f"({exc})") from None
+    _check_manifest(path, manifest)
+    return manifest
+
+
+#: The fields of a manifest that its readers index, and their types.
+MANIFEST_FIELDS = dict(experiment=str, base=dict, base_options=list,
+                       default_cell=str, cells=list, seeds=list)
+
+
+def _check_manifest(path: Path, manifest) -> None:
+    """A one-line error unless :obj:`manifest` has the fields a report and
+    a rerun read, with plain cell names (each one a folder of the
+    experiment) and integer seeds."""
+    def bad(field: Optional[str], expected: str):
+        where = f"{path}: field {field!r}" if field else str(path)
+        raise ValueError(f"{where}: expected {expected}; not a manifest of "
+                         f"`dsgdn experiment run`")
+    if not isinstance(manifest, dict):
+        bad(None, "a JSON object")
+    for key, kind in MANIFEST_FIELDS.items():
+        if not isinstance(manifest.get(key), kind):
+            bad(key, f"a JSON {'string' if kind is str else kind.__name__}")
+    try:
+        get_experiment(manifest["experiment"])
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from None
+    for cell in manifest["cells"]:
+        if not (isinstance(cell, dict) and isinstance(cell.get("name"), str)
+                and isinstance(cell.get("options"), list)
+                and isinstance(cell.get("settings"), dict)):
+            bad("cells", "objects with a name, options and settings")
+        check_cell_name(cell["name"], f"{path}: cell")
+    if not all(isinstance(s, int) and not isinstance(s, bool)
+               for s in manifest["seeds"]):
+        bad("seeds", "a list of integer seeds")
 
 
 def check_cell_name(name: str, what: str = "--cell") -> str:
