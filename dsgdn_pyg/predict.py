@@ -23,8 +23,10 @@ from dsgdn_pyg.errors import DataError
 from dsgdn_pyg.features.extract import ProgressHook, extract_features
 from dsgdn_pyg.features.manifest import (Dialogue, location, read_manifest)
 from dsgdn_pyg.features.store import npz_name
-from dsgdn_pyg.io import (TEMPORARY, atomic_write_text, check_not_input,
-                          check_writable)
+from dsgdn_pyg.io import atomic_write_text
+from dsgdn_pyg.prediction_outputs import (CACHE_MARK,  # noqa: F401
+                                          check_feature_cache,
+                                          check_prediction_outputs)
 from dsgdn_pyg.training.runs import load_model
 from dsgdn_pyg.training.device import to_device
 
@@ -202,32 +204,6 @@ class Predictor:
         return out
 
 
-#: The file that marks a folder as a feature cache of :meth:`Predictor.predict`.
-CACHE_MARK = "dsgdn-predict-cache.json"
-
-
-def check_feature_cache(folder: PathLike, what: str = "--features-dir"
-                        ) -> None:
-    """Raises a one-line ``ValueError`` unless :obj:`folder` can be the
-    feature cache of :meth:`Predictor.predict`: a writable directory path
-    that does not exist yet, is empty, or holds a cache that an earlier
-    call made (its :data:`CACHE_MARK`). Any other folder, above all a
-    feature folder of ``dsgdn features`` or a training data folder, is
-    refused: prediction never rewrites an existing folder."""
-    folder = Path(folder)
-    check_writable(folder, what, directory=True)
-    if not folder.is_dir() or (folder / CACHE_MARK).is_file():
-        return
-    others = sorted(p.name for p in folder.iterdir()
-                    if not TEMPORARY.match(p.name))
-    if others:
-        raise ValueError(
-            f"{what} {folder}: holds files that are not a `dsgdn predict` "
-            f"feature cache (e.g. {others[0]}); an existing folder is never "
-            f"rewritten: give a new folder, or one an earlier "
-            f"--features-dir filled")
-
-
 def _mark_feature_cache(folder: Path) -> None:
     """Marks :obj:`folder` as a feature cache before its first entry."""
     if not (folder / CACHE_MARK).is_file():
@@ -235,39 +211,6 @@ def _mark_feature_cache(folder: Path) -> None:
             "written_by": "dsgdn predict",
             "holds": "per-dialogue feature arrays, <modality>/<key>.npy"})
             + "\n")
-
-
-def check_prediction_outputs(run_dir: PathLike, manifest: PathLike,
-                             out: PathLike,
-                             features_dir: Optional[PathLike] = None
-                             ) -> None:
-    """The outputs of a prediction, checked before any work: :obj:`out`
-    must be a writable file path that is none of the inputs (the manifest,
-    an audio or visual file it names, the feature cache) and lies outside
-    the run directory; :obj:`features_dir` must pass
-    :func:`check_feature_cache` and lie outside the run directory. One-line
-    ``ValueError`` naming the option and the path given (a bad manifest is
-    left to the prediction to report)."""
-    out = Path(out)
-    run = ("the run directory", Path(run_dir))
-    check_writable(out, "--out")
-    try:
-        dialogues = read_manifest(manifest, check_files=False)
-    except DataError:
-        dialogues = []  # said by the prediction itself, after the run
-    media = [(f"the {kind} file of dialogue {d.dialogue_id!r}, utterance "
-              f"{i}", getattr(u, kind)) for d in dialogues
-             for i, u in enumerate(d.utterances)
-             for kind in ("audio", "visual") if getattr(u, kind)]
-    check_not_input(out, "--out", inputs=[("the manifest", Path(manifest)),
-                                          ("--features-dir", features_dir),
-                                          *media],
-                    folders=[run])
-    if features_dir is not None:
-        check_feature_cache(features_dir)
-        check_not_input(Path(features_dir), "--features-dir",
-                        inputs=[("the manifest", Path(manifest))],
-                        folders=[run])
 
 
 def _write_manifest(dialogues: Iterable[dict], folder: Path) -> Path:

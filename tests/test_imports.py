@@ -300,3 +300,60 @@ def test_the_experiments_package_still_exports_its_names():
         assert getattr(experiments, name) is not None
     with pytest.raises(AttributeError, match="no_such_name"):
         experiments.no_such_name
+
+
+BAD_READERS = """
+import sys
+from typer.testing import CliRunner
+from dsgdn_pyg.cli import app
+runner = CliRunner()
+for args, message in (
+        (["evaluate", "absent"], "RUN_DIR absent: no such directory"),
+        (["evaluate", "notes.txt"], "RUN_DIR notes.txt: is a file"),
+        (["evaluate", "empty"], "RUN_DIR empty: no best.pt"),
+        (["evaluate", "empty", "--split", "dev"], "RUN_DIR empty"),
+        (["predict", "absent", "m.jsonl"], "RUN_DIR absent: no such"),
+        (["predict", "absent", "m.jsonl", "--show", "-1"], "--show:"),
+        (["predict", "absent", "m.jsonl", "--device", "tpu"], "--device:"),
+        (["attention", "absent", "d", "--out", "a.png"], "RUN_DIR absent"),
+        (["features", "text", "absent.jsonl", "--out", "f"],
+         "absent.jsonl: no such manifest file"),
+        (["features", "visual", "notes.txt", "--out", "f"],
+         "notes.txt: line 1: invalid JSON"),
+        (["features", "audio", "notes.txt", "--out", "/proc/x"],
+         "/proc/x: cannot create files in /proc")):
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, (args, result.output)
+    assert message in result.output, (args, result.output)
+print(",".join(m for m in {heavy!r} if m in sys.modules))
+"""
+
+
+def test_a_bad_run_or_manifest_is_refused_before_torch_is_imported(
+        tmp_path):
+    # evaluate, predict, attention and features each took 6-8 s to refuse
+    # a missing run directory or manifest: their packages imported torch.
+    (tmp_path / "notes.txt").write_text("mine\n")
+    (tmp_path / "empty").mkdir()
+    result = subprocess.run([sys.executable, "-c",
+                             BAD_READERS.format(heavy=HEAVY)],
+                            capture_output=True, text=True, timeout=120,
+                            cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == ""
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty",
+                                                          "notes.txt"]
+    assert list((tmp_path / "empty").iterdir()) == []
+    assert (tmp_path / "notes.txt").read_text() == "mine\n"
+
+
+def test_the_features_package_still_exports_its_names():
+    import dsgdn_pyg.features as features
+    from dsgdn_pyg.features.extract import extract_features
+    from dsgdn_pyg.features.manifest import read_manifest
+    assert features.extract_features is extract_features
+    assert features.read_manifest is read_manifest
+    for name in features.__all__:
+        assert getattr(features, name) is not None
+    with pytest.raises(AttributeError, match="no_such_name"):
+        features.no_such_name

@@ -22,17 +22,19 @@ def attention(
     DiffRGCN block (inter- then intra-speaker, per modality) over the
     utterances of one dialogue, speakers and labels on the axes (the
     paper's Sec. 4.5)."""
-    from dsgdn_pyg.experiments.attention import (dialogue_attention,
-                                                 plot_attention)
     from dsgdn_pyg.experiments.plots import require_matplotlib
-
     from dsgdn_pyg.io import check_not_input, check_writable
+    from dsgdn_pyg.training.run_dir import check_run_dir
 
     with user_errors():
-        check_writable(out, "--out")  # before the model is run
+        # All before torch and PyG are imported, and the model is run.
+        check_run_dir(run_dir)
+        check_writable(out, "--out")
         check_not_input(out, "--out",
                         folders=[("the run directory", run_dir)])
         require_matplotlib()
+        from dsgdn_pyg.experiments.attention import (dialogue_attention,
+                                                     plot_attention)
         maps = dialogue_attention(run_dir, dialogue_id)
         plot_attention(maps, out)
     for block in maps["blocks"]:

@@ -43,9 +43,15 @@ def _classes(value: Optional[str]) -> Optional[List[str]]:
 
 def _run(manifest: Path, out: Path, modality: str,
          classes: Optional[str], **options) -> None:
-    from dsgdn_pyg.features import extract_features
+    from dsgdn_pyg.features.manifest import read_manifest
+    from dsgdn_pyg.io import check_writable
 
     with user_errors():
+        # The folder and the manifest's form before torch and PyG are
+        # imported; the extraction checks everything again, files included.
+        check_writable(out, "features folder", directory=True)
+        read_manifest(manifest, check_files=False)
+        from dsgdn_pyg.features import extract_features
         with Progress(TextColumn("[bold]{task.description}"),
                       BarColumn(), MofNCompleteColumn(),
                       TimeElapsedColumn(), TimeRemainingColumn(),

@@ -41,14 +41,19 @@ def predict(
 
     It writes --out (atomically) and, with --features-dir, its feature
     cache; nothing else. Every output is checked before any work."""
-    from dsgdn_pyg.predict import (Predictor, check_prediction_outputs,
-                                   write_predictions)
+    from dsgdn_pyg.errors import check_device_name
+    from dsgdn_pyg.prediction_outputs import check_prediction_outputs
+    from dsgdn_pyg.training.run_dir import check_run_dir
 
     with user_errors():
+        # All before torch and PyG are imported, and the model is read.
         if show < 0:
             raise ValueError(f"--show: expected a number of predictions >= 0,"
                              f" got {show}")
+        check_device_name("--device", device)
+        check_run_dir(run_dir)
         check_prediction_outputs(run_dir, manifest, out, features_dir)
+        from dsgdn_pyg.predict import Predictor, write_predictions
         predictor = Predictor.from_run(run_dir, device=device,
                                        text_model=text_model)
         with Progress(TextColumn("[bold]{task.description}"), BarColumn(),

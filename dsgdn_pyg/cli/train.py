@@ -175,16 +175,22 @@ def evaluate(
 
     A run of several seeds (`dsgdn train --seeds`) is evaluated seed by
     seed: one row per seed, then mean ± std."""
+    from dsgdn_pyg.errors import check_device_name
     from dsgdn_pyg.io import check_corpus_path
-    from dsgdn_pyg.training.conditions import check_conditions
-    from dsgdn_pyg.training.runs import (check_split, evaluate_run,
-                                         evaluate_seeds, seed_runs)
+    from dsgdn_pyg.training.evaluation_options import (check_conditions,
+                                                       check_split)
+    from dsgdn_pyg.training.run_dir import check_run_dir
 
     with user_errors():
-        check_split(split)  # all before loading
+        # All before torch and PyG are imported, and the run is read.
+        check_run_dir(run_dir)
+        check_split(split)
         check_conditions(noise, min_length, max_length)
+        check_device_name("--device", device)
         if data is not None:
             check_corpus_path(data, "--data")
+        from dsgdn_pyg.training.runs import (evaluate_run, evaluate_seeds,
+                                             seed_runs)
         start = time.perf_counter()
         if seed_runs(run_dir):
             rows = evaluate_seeds(run_dir, str(data) if data else None,

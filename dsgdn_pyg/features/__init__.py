@@ -5,24 +5,25 @@ The text and audio extractors need the ``text`` and ``audio`` extras; they
 are imported only when used.
 """
 
-from dsgdn_pyg.features.audio import IS10_DIM, AudioEncoder
-from dsgdn_pyg.features.cache import FeatureCache, dialogue_key
-from dsgdn_pyg.features.extract import (MODALITIES, ExtractionSummary,
-                                        ProgressHook, build_metadata,
-                                        extract_features)
-from dsgdn_pyg.features.manifest import (SPLITS, Dialogue, Utterance,
-                                         read_manifest)
-from dsgdn_pyg.features.store import (FEATURES_JSON, METADATA, npz_name,
-                                      read_features_json)
-from dsgdn_pyg.features.text import (DEFAULT_TEXT_MODEL, TextEncoder,
-                                     resolve_text_model)
-from dsgdn_pyg.features.visual import VISUAL_DIM, VisualLoader, load_visual
+from dsgdn_pyg.lazy_exports import lazy_exports
 
-__all__ = [
-    "AudioEncoder", "DEFAULT_TEXT_MODEL", "Dialogue", "ExtractionSummary",
-    "FEATURES_JSON", "FeatureCache", "IS10_DIM", "METADATA", "MODALITIES",
-    "ProgressHook", "SPLITS", "TextEncoder", "Utterance", "VISUAL_DIM",
-    "VisualLoader", "build_metadata", "dialogue_key", "extract_features",
-    "load_visual", "npz_name", "read_features_json", "read_manifest",
-    "resolve_text_model",
-]
+# Imported on first use (as in dsgdn_pyg.training), so that the commands
+# check their options and paths before torch and PyG are imported.
+_WHERE = {
+    "IS10_DIM": "audio", "AudioEncoder": "audio",
+    "FeatureCache": "cache", "dialogue_key": "cache",
+    "MODALITIES": "extract", "ExtractionSummary": "extract",
+    "ProgressHook": "extract", "build_metadata": "extract",
+    "extract_features": "extract",
+    "SPLITS": "manifest", "Dialogue": "manifest", "Utterance": "manifest",
+    "read_manifest": "manifest",
+    "FEATURES_JSON": "store", "METADATA": "store", "npz_name": "store",
+    "read_features_json": "store",
+    "DEFAULT_TEXT_MODEL": "text", "TextEncoder": "text",
+    "resolve_text_model": "text",
+    "VISUAL_DIM": "visual", "VisualLoader": "visual", "load_visual": "visual",
+}
+
+__all__ = sorted(_WHERE)
+
+__getattr__, __dir__ = lazy_exports(__name__, _WHERE)

@@ -11,23 +11,8 @@ import torch
 from torch_geometric.data import HeteroData
 
 from dsgdn_pyg.data.dialogue_graph import NODE_TYPE
-from dsgdn_pyg.errors import check_number
-
-
-def check_conditions(noise: float = 0.0, min_length: Optional[int] = None,
-                     max_length: Optional[int] = None) -> None:
-    """The options of a test-time condition, checked before any data is
-    read: a finite noise fraction >= 0 (NaN or infinity would silently
-    turn every feature into NaN) and length bounds >= 1, min <= max."""
-    check_number("--noise", noise, 0)
-    for option, value in (("--min-length", min_length),
-                          ("--max-length", max_length)):
-        if value is not None:
-            check_number(option, value, 1, integer=True)
-    if min_length is not None and max_length is not None and \
-            min_length > max_length:
-        raise ValueError(f"--min-length and --max-length: expected min <= "
-                         f"max, got {min_length} > {max_length}")
+from dsgdn_pyg.training.evaluation_options import (  # noqa: F401
+    check_conditions)
 
 
 def feature_std(graphs: Sequence[HeteroData],

@@ -151,6 +151,24 @@ def load_checkpoint(run_dir: Path, name: str = CHECKPOINT) -> Dict[str, Any]:
                         f"`dsgdn train`") from None
 
 
+def check_run_dir(path, what: str = "RUN_DIR") -> None:
+    """A one-line :class:`~dsgdn_pyg.errors.DataError` naming :obj:`what`
+    unless :obj:`path` is a directory holding a ``best.pt`` or the
+    ``seed-<n>`` runs of several seeds: the run a command reads, checked
+    before torch is imported (its files are checked as they are loaded)."""
+    path = Path(path)
+    expected = "expected a run directory written by `dsgdn train`"
+    if not path.is_dir():
+        problem = "no such directory" if not path.exists() else \
+            "is a file, not a directory"
+        raise DataError(f"{what} {path}: {problem}; {expected}")
+    if not (path / CHECKPOINT).is_file() and not any(
+            child.is_dir() and SEED_DIR.match(child.name)
+            for child in path.iterdir()):
+        raise DataError(f"{what} {path}: no {CHECKPOINT} (nor the seed-<n> "
+                        f"runs of several seeds); {expected}")
+
+
 def run_status(path) -> str:
     """``"complete"`` when the run directory holds ``summary.json`` (written
     last), ``"empty"`` when it is missing or holds nothing (but perhaps the

@@ -17,8 +17,8 @@ from dsgdn_pyg.training import checkpoint
 from dsgdn_pyg.training import run_dir as files
 from dsgdn_pyg.training.device import resolve_device
 from dsgdn_pyg.training.evaluation import SplitMetrics, evaluate
-
-SPLITS = ("train", "valid", "test")
+from dsgdn_pyg.training.evaluation_options import (  # noqa: F401
+    SPLITS, check_split)
 
 
 def seed_runs(run_dir) -> List[Tuple[int, Path]]:
@@ -85,14 +85,6 @@ def load_run_corpus(config: dict, data: Optional[str] = None):
     corpus.check_dims(config["model"]["input_dims"], "the checkpoint",
                       "evaluate it on data with the widths it was trained on")
     return corpus
-
-
-def check_split(split: str) -> None:
-    """Raises a one-line :class:`ValueError` unless :obj:`split` is one of
-    :data:`SPLITS`."""
-    if split not in SPLITS:
-        raise ValueError(f"--split: expected one of {', '.join(SPLITS)}, "
-                         f"got {split!r}")
 
 
 def evaluate_run(run_dir, data: Optional[str] = None, split: str = "test",
