@@ -99,11 +99,11 @@ def test_fusion_weights_scale_each_modalitys_logits():
 def test_bad_fusion_weights(spec, tmp_path):
     line = _one_line_error(runner.invoke(app, [
         "train", "--fusion-weights", spec, "--out", str(tmp_path / "r")]))
-    assert "fusion_weights" in line and not (tmp_path / "r").exists()
+    assert "--fusion-weights" in line and not (tmp_path / "r").exists()
 
 
 def test_fusion_weights_need_every_modality_of_the_model():
-    with pytest.raises(ValueError, match="fusion_weights"):
+    with pytest.raises(ValueError, match="--fusion-weights"):
         ModelConfig(input_dims={"text": 8}, hidden=16, num_heads=2,
                     fusion_weights={"text": 0.8, "audio": 0.2})
 

@@ -207,7 +207,7 @@ def _bad(args, tmp_path):
     (["experiment", "run", "graph", "--shard", "a"], "--shard"),
     (["experiment", "run", "graph", "--only", "gcm"], "--only"),
     (["experiment", "run", "window", "--window", "x"], "--window"),
-    (["experiment", "run", "graph", "--graph-layer", "gcm"], "graph_layer"),
+    (["experiment", "run", "graph", "--graph-layer", "gcm"], "--graph-layer"),
     (["experiment", "run", "window", "--seeds", "1,-1"],
      "--seeds: expected an integer in [0, "),
     (["experiment", "run", "graph", "--cell", "x=--seeds 1,2"],

@@ -177,7 +177,7 @@ def test_evaluate_noise_must_be_finite(R, value):
 def test_fusion_weights_must_be_finite(tmp_path, spec):
     out = tmp_path / "run"
     result = invoke("train", *S, "--fusion-weights", spec, "--out", out)
-    one_line_error(result, "fusion_weights", "finite")
+    one_line_error(result, "--fusion-weights", "finite")
     assert not out.exists()
 
 

@@ -43,7 +43,7 @@ def test_preset_overrides_and_modalities():
             parse_modalities(bad)
     with pytest.raises(ValueError, match="preset"):
         preset_config("cmu")
-    with pytest.raises(ValueError, match="graph_layer"):
+    with pytest.raises(ValueError, match="--graph-layer"):
         small_model(graph_layer="transformer")
 
 

@@ -32,11 +32,11 @@ def parse_modalities(spec) -> tuple:
         name = MODALITY_CODES.get(item, item)
         if name not in MODALITIES:
             raise ValueError(
-                f"modalities: expected a non-empty subset of t, a, v "
+                f"--modalities: expected a non-empty subset of t, a, v "
                 f"(text, audio, visual), got {spec!r}")
         names.add(name)
     if not names:
-        raise ValueError("modalities: expected a non-empty subset of t, a, v "
+        raise ValueError("--modalities: expected a non-empty subset of t, a, v "
                          f"(text, audio, visual), got {spec!r}")
     return tuple(m for m in MODALITIES if m in names)
 
@@ -57,10 +57,11 @@ def parse_fusion_weights(spec: Optional[str]) -> Optional[Dict[str, float]]:
             weight = None
         if not sep or name not in MODALITIES or weight is None \
                 or name in weights:
-            raise ValueError(f"fusion_weights: expected MODALITY=WEIGHT pairs "
-                             f"such as t=0.8,v=0.1,a=0.1, got {spec!r}")
+            raise ValueError(f"--fusion-weights: expected MODALITY=WEIGHT "
+                             f"pairs such as t=0.8,v=0.1,a=0.1, got "
+                             f"{spec!r}")
         if not math.isfinite(weight):
-            raise ValueError(f"fusion_weights: the {name} weight is "
+            raise ValueError(f"--fusion-weights: the {name} weight is "
                              f"{weight}; expected finite weights >= 0, got "
                              f"{spec!r}")
         weights[name] = weight
@@ -90,7 +91,7 @@ class ModelConfig:
 
     def __post_init__(self):
         if self.graph_layer not in GRAPH_LAYERS:
-            raise ValueError(f"graph_layer: expected one of {GRAPH_LAYERS}, "
+            raise ValueError(f"--graph-layer: expected one of {GRAPH_LAYERS}, "
                              f"got {self.graph_layer!r}")
         if not self.input_dims:
             raise ValueError("input_dims: expected at least one modality")
@@ -98,14 +99,14 @@ class ModelConfig:
         _check_model_ranges(self)
         if self.hidden % 2 or self.hidden % self.num_heads:
             raise ValueError(
-                f"hidden: expected an even width divisible by num_heads "
+                f"--hidden: expected an even width divisible by --num-heads "
                 f"({self.num_heads}), got {self.hidden}")
         if self.fusion_weights is not None:
             given = set(self.fusion_weights)
             if given != set(self.modalities) or any(
                     w < 0 for w in self.fusion_weights.values()):
                 raise ValueError(
-                    f"fusion_weights: expected one non-negative weight per "
+                    f"--fusion-weights: expected one non-negative weight per "
                     f"modality of the model ({', '.join(self.modalities)}), "
                     f"got {self.fusion_weights}")
 
