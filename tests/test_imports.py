@@ -321,7 +321,9 @@ for args, message in (
         (["features", "visual", "notes.txt", "--out", "f"],
          "notes.txt: line 1: invalid JSON"),
         (["features", "audio", "notes.txt", "--out", "/proc/x"],
-         "/proc/x: cannot create files in /proc")):
+         "/proc/x: cannot create files in /proc"),
+        (["experiment", "report", "absent"], "absent: no such directory"),
+        (["experiment", "report", "empty"], "holds no experiment manifest")):
     result = runner.invoke(app, args)
     assert result.exit_code == 2, (args, result.output)
     assert message in result.output, (args, result.output)
@@ -331,8 +333,9 @@ print(",".join(m for m in {heavy!r} if m in sys.modules))
 
 def test_a_bad_run_or_manifest_is_refused_before_torch_is_imported(
         tmp_path):
-    # evaluate, predict, attention and features each took 6-8 s to refuse
-    # a missing run directory or manifest: their packages imported torch.
+    # evaluate, predict, attention, features and experiment report each
+    # took 6-8 s to refuse a missing run directory, manifest or folder:
+    # their modules imported torch (or scipy) first.
     (tmp_path / "notes.txt").write_text("mine\n")
     (tmp_path / "empty").mkdir()
     result = subprocess.run([sys.executable, "-c",

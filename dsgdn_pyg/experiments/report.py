@@ -21,7 +21,7 @@ from dsgdn_pyg.experiments.registry import (OVERHEAD_METRICS, TABLE4,
                                             Condition, Experiment,
                                             get_experiment)
 from dsgdn_pyg.experiments.statistics import mean_std, paired_difference
-from dsgdn_pyg.models.amb_dsgdn import parse_modalities
+from dsgdn_pyg.models.config import parse_modalities
 from dsgdn_pyg.training import lock
 from dsgdn_pyg.training import run_dir as files
 

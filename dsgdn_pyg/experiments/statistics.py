@@ -5,7 +5,6 @@ import math
 from typing import Dict, Optional
 
 import numpy as np
-from scipy import stats
 
 
 def mean_std(values) -> Optional[dict]:
@@ -30,6 +29,8 @@ def paired_difference(cell: Dict[int, float], default: Dict[int, float],
     out = dict(mean=float(diffs.mean()), n=len(seeds), seeds=seeds,
                low=None, high=None, significant=False)
     if len(seeds) > 1:
+        from scipy import stats  # 1 s to import: only for an interval
+
         half = float(stats.t.ppf(0.5 + level / 2, len(seeds) - 1)
                      * diffs.std(ddof=1) / math.sqrt(len(seeds)))
         out.update(low=out["mean"] - half, high=out["mean"] + half)
