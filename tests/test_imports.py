@@ -360,3 +360,13 @@ def test_the_features_package_still_exports_its_names():
         assert getattr(features, name) is not None
     with pytest.raises(AttributeError, match="no_such_name"):
         features.no_such_name
+
+
+@pytest.mark.parametrize("module", ["dsgdn_pyg", "dsgdn_pyg.cli"])
+def test_python_dash_m_runs_the_command(module, tmp_path):
+    result = subprocess.run([sys.executable, "-m", module, "train",
+                             "--epochs", "0"], capture_output=True,
+                            text=True, timeout=120, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert "--epochs: expected an integer >= 1" in result.stderr
+    assert list(tmp_path.iterdir()) == []
