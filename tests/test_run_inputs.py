@@ -170,3 +170,28 @@ def test_hostile_or_corrupt_checkpoint(run, tmp_path, kind, one_line_error):
                               "expected the best.pt written by `dsgdn train`")
         assert "weights_only" not in line and "succeed" not in line
     assert not marker.exists()
+
+
+def test_check_run_dir_says_what_is_missing(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from dsgdn_pyg.errors import DataError
+    from dsgdn_pyg.training.run_dir import check_run_dir
+
+    (tmp_path / "afile").write_text("x")
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "seeds" / "seed-3").mkdir(parents=True)
+    (tmp_path / "one").mkdir()
+    (tmp_path / "one" / "best.pt").write_bytes(b"")
+    for name, words in (("absent", "no such directory"),
+                        ("afile", "is a file, not a directory"),
+                        ("empty", "no best.pt (nor the seed-<n> runs")):
+        with pytest.raises(DataError, match=rf"^RUN_DIR .*{name}: "
+                           + words.replace("(", r"\(")):
+            check_run_dir(tmp_path / name)
+    check_run_dir(tmp_path / "seeds")  # several seeds: each is read later
+    check_run_dir(tmp_path / "one")
+    monkeypatch.setattr(Path, "iterdir", lambda self: (_ for _ in ()).throw(
+        PermissionError(13, "Permission denied")))
+    with pytest.raises(DataError, match="cannot be read .Permission denied"):
+        check_run_dir(tmp_path / "empty")

@@ -162,9 +162,15 @@ def check_run_dir(path, what: str = "RUN_DIR") -> None:
         problem = "no such directory" if not path.exists() else \
             "is a file, not a directory"
         raise DataError(f"{what} {path}: {problem}; {expected}")
-    if not (path / CHECKPOINT).is_file() and not any(
-            child.is_dir() and SEED_DIR.match(child.name)
-            for child in path.iterdir()):
+    if (path / CHECKPOINT).is_file():
+        return
+    try:
+        seeds = any(child.is_dir() and SEED_DIR.match(child.name)
+                    for child in path.iterdir())
+    except OSError as exc:
+        raise DataError(f"{what} {path}: cannot be read ({exc.strerror}); "
+                        f"{expected}") from None
+    if not seeds:
         raise DataError(f"{what} {path}: no {CHECKPOINT} (nor the seed-<n> "
                         f"runs of several seeds); {expected}")
 
