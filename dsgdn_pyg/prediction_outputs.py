@@ -13,16 +13,17 @@ from dsgdn_pyg.io import TEMPORARY, check_not_input, check_writable
 PathLike = Union[str, os.PathLike]
 
 
-#: The file that marks a folder as a feature cache of :meth:`Predictor.predict`.
+#: The file that marks a folder as a feature cache of
+#: :meth:`dsgdn_pyg.predict.Predictor.predict`.
 CACHE_MARK = "dsgdn-predict-cache.json"
 
 
 def check_feature_cache(folder: PathLike, what: str = "--features-dir"
                         ) -> None:
     """Raises a one-line ``ValueError`` unless :obj:`folder` can be the
-    feature cache of :meth:`Predictor.predict`: a writable directory path
-    that does not exist yet, is empty, or holds a cache that an earlier
-    call made (its :data:`CACHE_MARK`). Any other folder, above all a
+    feature cache of :meth:`~dsgdn_pyg.predict.Predictor.predict`: a
+    writable directory path that does not exist yet, is empty, or holds a
+    cache that an earlier call made (its :data:`CACHE_MARK`). Any other folder, above all a
     feature folder of ``dsgdn features`` or a training data folder, is
     refused: prediction never rewrites an existing folder."""
     folder = Path(folder)

@@ -734,7 +734,7 @@ def test_cli_read_only_out_is_refused_before_work(corpus, read_only_dir,
     out = read_only_dir / "features"
     result = run_cli("text", str(corpus), "--out", str(out), "--model",
                      "fake")
-    assert_cli_error(result, "features folder", str(read_only_dir),
+    assert_cli_error(result, "--out", str(read_only_dir),
                      "Read-only file system")
     assert not out.exists() and fake_text.calls == 0
     result = run_cli("text", str(corpus), "--out", str(corpus), "--model",

@@ -49,7 +49,7 @@ def _run(manifest: Path, out: Path, modality: str,
     with user_errors():
         # The folder and the manifest's form before torch and PyG are
         # imported; the extraction checks everything again, files included.
-        check_writable(out, "features folder", directory=True)
+        check_writable(out, "--out", directory=True)
         read_manifest(manifest, check_files=False)
         from dsgdn_pyg.features import extract_features
         with Progress(TextColumn("[bold]{task.description}"),
