@@ -3,6 +3,7 @@
 only hides it."""
 
 import ast
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -116,49 +117,69 @@ def test_a_deferred_import_cycle_is_found(tmp_path):
 
 
 HEAVY = ("torch", "torch_geometric", "sklearn", "scipy", "matplotlib")
-LIGHT_CLI = """
-import sys
+# Runs `dsgdn ARGS` for each (args, exit code, message) read as JSON from
+# argv, in this one fresh interpreter, then prints the heavy modules it
+# imported on the way: none, for the test to pass.
+FRESH_CLI = """
+import json, sys
 from typer.testing import CliRunner
 from dsgdn_pyg.cli import app
 runner = CliRunner()
-for args in (["--help"], ["--version"], ["train", "--help"],
-             ["evaluate", "--help"], ["features", "--help"],
-             ["predict", "--help"], ["experiment", "--help"],
-             ["attention", "--help"], ["bench", "--help"],
-             ["bench", "layers", "--help"]):
+for args, code, message in json.loads(sys.argv[1]):
     result = runner.invoke(app, args)
-    assert result.exit_code == 0, (args, result.output)
+    assert result.exit_code == code, (args, result.output)
+    assert message in result.output, (args, result.output)
 print(",".join(m for m in {heavy!r} if m in sys.modules))
-"""
+""".format(heavy=HEAVY)
+
+
+def run_without_heavy_imports(cases, cwd=None) -> None:
+    """Every ``(args, message)`` of :obj:`cases` (or ``(args, code,
+    message)``) gives its exit code (2 unless given) and message in one
+    fresh interpreter that never imports torch, PyG, scikit-learn, scipy or
+    matplotlib."""
+    cases = [list(c) if len(c) == 3 else [c[0], 2, c[1]] for c in cases]
+    result = subprocess.run([sys.executable, "-c", FRESH_CLI,
+                             json.dumps(cases)], capture_output=True,
+                            text=True, timeout=120, cwd=cwd)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == ""
+
+
+def check_lazy_exports(package) -> None:
+    """Each name of a lazy package's ``__all__`` is there, in ``dir``, and
+    an unknown name is an ``AttributeError`` naming it."""
+    assert set(package.__all__) <= set(dir(package))
+    for name in package.__all__:
+        assert getattr(package, name) is not None
+    with pytest.raises(AttributeError, match="no_such_name"):
+        package.no_such_name
 
 
 def test_cli_help_imports_neither_torch_nor_pyg():
     # `dsgdn --help` took 10 s on a 2-core machine when the CLI imported
     # the training package, which imported torch, PyG and scikit-learn.
-    result = subprocess.run([sys.executable, "-c",
-                             LIGHT_CLI.format(heavy=HEAVY)],
-                            capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == ""
+    run_without_heavy_imports([
+        (args, 0, "") for args in (
+            ["--help"], ["--version"], ["train", "--help"],
+            ["evaluate", "--help"], ["features", "--help"],
+            ["predict", "--help"], ["experiment", "--help"],
+            ["attention", "--help"], ["bench", "--help"],
+            ["bench", "layers", "--help"])])
 
 
 def test_the_training_package_still_exports_its_names():
     import dsgdn_pyg.training as training
     from dsgdn_pyg.training.trainer import train_run
     assert training.train_run is train_run
-    assert set(training.__all__) <= set(dir(training))
-    for name in training.__all__:
-        assert getattr(training, name) is not None
-    with pytest.raises(AttributeError, match="no_such_name"):
-        training.no_such_name
+    check_lazy_exports(training)
 
 
-BAD_TRAIN = """
-import sys
-from typer.testing import CliRunner
-from dsgdn_pyg.cli import app
-runner = CliRunner()
-for args, message in (
+def test_a_bad_train_option_is_refused_before_torch_is_imported(tmp_path):
+    # Each of these took about 10 s to be refused when the checks ran after
+    # torch, PyG and scikit-learn were imported (the paths until later).
+    (tmp_path / "notes.txt").write_text("mine\n")
+    run_without_heavy_imports([(["train", *args], message) for args, message in (
         (["--epochs", "0"], "--epochs: expected an integer >= 1"),
         (["--device", "tpu"], "--device: expected auto, cpu or cuda"),
         (["--hidden", "7"], "hidden: expected an even width"),
@@ -169,24 +190,8 @@ for args, message in (
         (["--data", "notes.txt"], "--data notes.txt: a file without the"),
         (["--out", "/proc/x"], "--out /proc/x: cannot create files"),
         (["--out", "notes.txt"], "--out notes.txt: is a file"),
-        (["--resume", "absent"], "--resume absent: no run to resume")):
-    result = runner.invoke(app, ["train", *args])
-    assert result.exit_code == 2, (args, result.output)
-    assert message in result.output, (args, result.output)
-print(",".join(m for m in {heavy!r} if m in sys.modules))
-"""
-
-
-def test_a_bad_train_option_is_refused_before_torch_is_imported(tmp_path):
-    # Each of these took about 10 s to be refused when the checks ran after
-    # torch, PyG and scikit-learn were imported (the paths until later).
-    (tmp_path / "notes.txt").write_text("mine\n")
-    result = subprocess.run([sys.executable, "-c",
-                             BAD_TRAIN.format(heavy=HEAVY)],
-                            capture_output=True, text=True, timeout=120,
-                            cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == ""
+        (["--resume", "absent"], "--resume absent: no run to resume"))],
+        cwd=tmp_path)
     assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]  # no run
     assert (tmp_path / "notes.txt").read_text() == "mine\n"
 
@@ -195,18 +200,13 @@ def test_the_model_package_still_exports_its_names():
     import dsgdn_pyg.models as models
     from dsgdn_pyg.models.amb_dsgdn import AMBDSGDN, ModelConfig
     assert models.AMBDSGDN is AMBDSGDN and models.ModelConfig is ModelConfig
-    for name in models.__all__:
-        assert getattr(models, name) is not None
-    with pytest.raises(AttributeError, match="no_such_name"):
-        models.no_such_name
+    check_lazy_exports(models)
 
 
-BAD_BENCH = """
-import sys
-from typer.testing import CliRunner
-from dsgdn_pyg.cli import app
-runner = CliRunner()
-for args, message in (
+def test_a_bad_bench_option_is_refused_before_torch_is_imported(tmp_path):
+    # Each of these took about 9 s to be refused when the configurations
+    # lived beside the measurements, in modules that import torch and PyG.
+    run_without_heavy_imports([(["bench", *args], message) for args, message in (
         (["--repeats", "0"], "--repeats: expected >= 1"),
         (["--lengths", "0"], "--lengths: expected positive dialogue"),
         (["--device", "tpu"], "--device: expected auto, cpu or cuda"),
@@ -221,23 +221,8 @@ for args, message in (
         (["--quick", "--repeats", "0"], "--repeats: expected >= 1"),
         (["layers", "--device", "tpu"], "--device: expected auto, cpu"),
         (["layers", "--out", "/proc/x"], "--out /proc/x: cannot create"),
-        (["layers", "--tolokers", "absent.npz"], "--tolokers: absent.npz")):
-    result = runner.invoke(app, ["bench", *args])
-    assert result.exit_code == 2, (args, result.output)
-    assert message in result.output, (args, result.output)
-print(",".join(m for m in {heavy!r} if m in sys.modules))
-"""
-
-
-def test_a_bad_bench_option_is_refused_before_torch_is_imported(tmp_path):
-    # Each of these took about 9 s to be refused when the configurations
-    # lived beside the measurements, in modules that import torch and PyG.
-    result = subprocess.run([sys.executable, "-c",
-                             BAD_BENCH.format(heavy=HEAVY)],
-                            capture_output=True, text=True, timeout=120,
-                            cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == ""
+        (["layers", "--tolokers", "absent.npz"], "--tolokers: absent.npz"))],
+        cwd=tmp_path)
     assert list(tmp_path.iterdir()) == []  # no results folder
 
 
@@ -247,32 +232,7 @@ def test_the_bench_package_still_exports_its_names():
     assert bench.BenchConfig is suite.BenchConfig
     assert bench.LayerSuiteConfig is layer_suite.LayerSuiteConfig
     assert bench.run_benchmark is suite.run_benchmark
-    for name in bench.__all__:
-        assert getattr(bench, name) is not None
-    with pytest.raises(AttributeError, match="no_such_name"):
-        bench.no_such_name
-
-
-BAD_EXPERIMENT = """
-import sys
-from typer.testing import CliRunner
-from dsgdn_pyg.cli import app
-runner = CliRunner()
-for args, message in (
-        (["nope"], "experiment: expected one of"),
-        (["window", "--epochs", "0"], "--epochs: expected an integer >= 1"),
-        (["window", "--hidden", "7"], "hidden: expected an even width"),
-        (["window", "--only", "w0"], "--only"),
-        (["window", "--shard", "3/2"], "--shard"),
-        (["window", "--data", "absent"], "--data absent: no such file"),
-        (["window", "--data", "notes.txt"], "--data notes.txt: a file"),
-        (["window", "--out", "/proc/x"], "--out /proc/x: cannot create"),
-        (["window", "--out", "notes.txt"], "--out notes.txt: is a file")):
-    result = runner.invoke(app, ["experiment", "run", *args])
-    assert result.exit_code == 2, (args, result.output)
-    assert message in result.output, (args, result.output)
-print(",".join(m for m in {heavy!r} if m in sys.modules))
-"""
+    check_lazy_exports(bench)
 
 
 def test_a_bad_experiment_option_is_refused_before_torch_is_imported(
@@ -280,12 +240,18 @@ def test_a_bad_experiment_option_is_refused_before_torch_is_imported(
     # Each of these took 5-6 s to be refused when the experiments package
     # imported its runner, and with it the training session, first.
     (tmp_path / "notes.txt").write_text("mine\n")
-    result = subprocess.run([sys.executable, "-c",
-                             BAD_EXPERIMENT.format(heavy=HEAVY)],
-                            capture_output=True, text=True, timeout=120,
-                            cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == ""
+    run_without_heavy_imports([
+        (["experiment", "run", *args], message) for args, message in (
+            (["nope"], "experiment: expected one of"),
+            (["window", "--epochs", "0"], "--epochs: expected an integer"),
+            (["window", "--hidden", "7"], "hidden: expected an even width"),
+            (["window", "--only", "w0"], "--only"),
+            (["window", "--shard", "3/2"], "--shard"),
+            (["window", "--data", "absent"], "--data absent: no such file"),
+            (["window", "--data", "notes.txt"], "--data notes.txt: a file"),
+            (["window", "--out", "/proc/x"], "--out /proc/x: cannot create"),
+            (["window", "--out", "notes.txt"], "--out notes.txt: is a file"))],
+        cwd=tmp_path)
     assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
     assert (tmp_path / "notes.txt").read_text() == "mine\n"
 
@@ -296,18 +262,17 @@ def test_the_experiments_package_still_exports_its_names():
     from dsgdn_pyg.experiments.runner import run_experiment
     assert experiments.EXPERIMENTS is EXPERIMENTS
     assert experiments.run_experiment is run_experiment
-    for name in experiments.__all__:
-        assert getattr(experiments, name) is not None
-    with pytest.raises(AttributeError, match="no_such_name"):
-        experiments.no_such_name
+    check_lazy_exports(experiments)
 
 
-BAD_READERS = """
-import sys
-from typer.testing import CliRunner
-from dsgdn_pyg.cli import app
-runner = CliRunner()
-for args, message in (
+def test_a_bad_run_or_manifest_is_refused_before_torch_is_imported(
+        tmp_path):
+    # evaluate, predict, attention, features and experiment report each
+    # took 6-8 s to refuse a missing run directory, manifest or folder:
+    # their modules imported torch (or scipy) first.
+    (tmp_path / "notes.txt").write_text("mine\n")
+    (tmp_path / "empty").mkdir()
+    run_without_heavy_imports([
         (["evaluate", "absent"], "RUN_DIR absent: no such directory"),
         (["evaluate", "notes.txt"], "RUN_DIR notes.txt: is a file"),
         (["evaluate", "empty"], "RUN_DIR empty: no best.pt"),
@@ -323,27 +288,8 @@ for args, message in (
         (["features", "audio", "notes.txt", "--out", "/proc/x"],
          "/proc/x: cannot create files in /proc"),
         (["experiment", "report", "absent"], "absent: no such directory"),
-        (["experiment", "report", "empty"], "holds no experiment manifest")):
-    result = runner.invoke(app, args)
-    assert result.exit_code == 2, (args, result.output)
-    assert message in result.output, (args, result.output)
-print(",".join(m for m in {heavy!r} if m in sys.modules))
-"""
-
-
-def test_a_bad_run_or_manifest_is_refused_before_torch_is_imported(
-        tmp_path):
-    # evaluate, predict, attention, features and experiment report each
-    # took 6-8 s to refuse a missing run directory, manifest or folder:
-    # their modules imported torch (or scipy) first.
-    (tmp_path / "notes.txt").write_text("mine\n")
-    (tmp_path / "empty").mkdir()
-    result = subprocess.run([sys.executable, "-c",
-                             BAD_READERS.format(heavy=HEAVY)],
-                            capture_output=True, text=True, timeout=120,
-                            cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == ""
+        (["experiment", "report", "empty"], "holds no experiment manifest")],
+        cwd=tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["empty",
                                                           "notes.txt"]
     assert list((tmp_path / "empty").iterdir()) == []
@@ -356,10 +302,7 @@ def test_the_features_package_still_exports_its_names():
     from dsgdn_pyg.features.manifest import read_manifest
     assert features.extract_features is extract_features
     assert features.read_manifest is read_manifest
-    for name in features.__all__:
-        assert getattr(features, name) is not None
-    with pytest.raises(AttributeError, match="no_such_name"):
-        features.no_such_name
+    check_lazy_exports(features)
 
 
 @pytest.mark.parametrize("module", ["dsgdn_pyg", "dsgdn_pyg.cli"])
