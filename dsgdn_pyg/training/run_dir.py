@@ -25,7 +25,7 @@ import sys
 import warnings
 from collections import OrderedDict
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Tuple
 
 from dsgdn_pyg.errors import DataError
 from dsgdn_pyg.io import (TEMPORARY, atomic_write,  # noqa: F401
@@ -151,6 +151,27 @@ def load_checkpoint(run_dir: Path, name: str = CHECKPOINT) -> Dict[str, Any]:
                         f"`dsgdn train`") from None
 
 
+def seed_runs(run_dir) -> List[Tuple[int, Path]]:
+    """``[(seed, directory)]`` of a run of several seeds (its ``seed-<n>``
+    sub-directories, in seed order); ``[]`` for a run of one seed (a
+    ``best.pt`` of its own) or anything else."""
+    path = Path(run_dir)
+    if (path / CHECKPOINT).exists() or not path.is_dir():
+        return []
+    seeds = sorted((int(p.name[5:]), p) for p in path.iterdir()
+                   if p.is_dir() and SEED_DIR.match(p.name))
+    if not seeds:
+        return []
+    try:  # the seeds asked for, in their order, where config.json says
+        asked = json.loads((path / CONFIG).read_text())[
+            "request"]["seeds"]
+        order = {int(s): i for i, s in enumerate(asked)}
+        seeds.sort(key=lambda item: order.get(item[0], len(order)))
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    return seeds
+
+
 def check_run_dir(path, what: str = "RUN_DIR") -> None:
     """A one-line :class:`~dsgdn_pyg.errors.DataError` naming :obj:`what`
     unless :obj:`path` is a directory holding a ``best.pt`` or the
@@ -165,8 +186,7 @@ def check_run_dir(path, what: str = "RUN_DIR") -> None:
     if (path / CHECKPOINT).is_file():
         return
     try:
-        seeds = any(child.is_dir() and SEED_DIR.match(child.name)
-                    for child in path.iterdir())
+        seeds = seed_runs(path)
     except OSError as exc:
         raise DataError(f"{what} {path}: cannot be read ({exc.strerror}); "
                         f"{expected}") from None

@@ -6,7 +6,6 @@ needs one model (:func:`load_model`: ``dsgdn predict``, ``dsgdn
 attention``) says which seeds there are to choose from.
 """
 
-import json
 from pathlib import Path
 from typing import List, Optional, Tuple
 
@@ -15,31 +14,11 @@ from dsgdn_pyg.errors import DataError
 from dsgdn_pyg.models.amb_dsgdn import AMBDSGDN, ModelConfig
 from dsgdn_pyg.training import checkpoint
 from dsgdn_pyg.training import run_dir as files
+from dsgdn_pyg.training.run_dir import seed_runs
 from dsgdn_pyg.training.device import resolve_device
 from dsgdn_pyg.training.evaluation import SplitMetrics, evaluate
 from dsgdn_pyg.training.evaluation_options import (  # noqa: F401
     SPLITS, check_split)
-
-
-def seed_runs(run_dir) -> List[Tuple[int, Path]]:
-    """``[(seed, directory)]`` of a run of several seeds (its ``seed-<n>``
-    sub-directories, in seed order); ``[]`` for a run of one seed (a
-    ``best.pt`` of its own) or anything else."""
-    path = Path(run_dir)
-    if (path / files.CHECKPOINT).exists() or not path.is_dir():
-        return []
-    seeds = sorted((int(p.name[5:]), p) for p in path.iterdir()
-                   if p.is_dir() and files.SEED_DIR.match(p.name))
-    if not seeds:
-        return []
-    try:  # the seeds asked for, in their order, where config.json says
-        asked = json.loads((path / files.CONFIG).read_text())[
-            "request"]["seeds"]
-        order = {int(s): i for i, s in enumerate(asked)}
-        seeds.sort(key=lambda item: order.get(item[0], len(order)))
-    except (OSError, ValueError, KeyError, TypeError):
-        pass
-    return seeds
 
 
 def several_seeds_error(run_dir, seeds: List[Tuple[int, Path]]) -> DataError:
