@@ -103,6 +103,7 @@ def run(
     at once into one --out: each run is trained once, by the process that
     holds its lock; the others wait for it before their report.
     """
+    from dsgdn_pyg.experiments import run_experiment
     from dsgdn_pyg.training.options import as_overrides, parse_options
 
     with user_errors():
@@ -117,8 +118,6 @@ def run(
         base = dict(parse_options(ctx.args, "option"), **as_overrides(
             {key: ctx.params[key] for key in SWEEP
              if ctx.params[key] is not None}))
-        # The grids import torch and PyG: only once the paths are known good.
-        from dsgdn_pyg.experiments import run_experiment
         outcome = run_experiment(
             name, base, parse_int_list("--seeds", seeds, distinct=True),
             folder, executor=executor,
@@ -138,14 +137,11 @@ def run(
 
 def _check_out(folder: Path, data: Optional[Path],
                from_runs: Optional[Path]) -> None:
-    """The data and the experiment folder, before any run and any heavy
-    import: data that a run can read, and a writable directory that is none
-    of the inputs (the data, the --from-runs folder) and lies inside
+    """The experiment folder, before any run: a writable directory that is
+    none of the inputs (the data, the --from-runs folder) and lies inside
     neither."""
-    from dsgdn_pyg.io import check_corpus_path, check_not_input, check_writable
+    from dsgdn_pyg.io import check_not_input, check_writable
 
-    if data is not None:
-        check_corpus_path(data, "--data")
     check_writable(folder, "--out", directory=True)
     inputs = [("the --data", data), ("the --from-runs folder", from_runs)]
     check_not_input(folder, "--out", inputs=inputs, folders=inputs)
