@@ -23,9 +23,9 @@ def check_feature_cache(folder: PathLike, what: str = "--features-dir"
     """Raises a one-line ``ValueError`` unless :obj:`folder` can be the
     feature cache of :meth:`~dsgdn_pyg.predict.Predictor.predict`: a
     writable directory path that does not exist yet, is empty, or holds a
-    cache that an earlier call made (its :data:`CACHE_MARK`). Any other folder, above all a
-    feature folder of ``dsgdn features`` or a training data folder, is
-    refused: prediction never rewrites an existing folder."""
+    cache that an earlier call made (its :data:`CACHE_MARK`). Any other
+    folder, above all a feature folder of ``dsgdn features`` or a training
+    data folder, is refused: prediction never rewrites an existing folder."""
     folder = Path(folder)
     check_writable(folder, what, directory=True)
     if not folder.is_dir() or (folder / CACHE_MARK).is_file():

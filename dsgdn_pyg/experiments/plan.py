@@ -90,6 +90,7 @@ def read_manifest(folder: Path) -> Optional[dict]:
 #: The fields of a manifest that its readers index, and their types.
 MANIFEST_FIELDS = dict(experiment=str, base=dict, base_options=list,
                        default_cell=str, cells=list, seeds=list)
+_JSON_TYPES = {str: "string", dict: "object", list: "list"}
 
 
 def _check_manifest(path: Path, manifest) -> None:
@@ -104,7 +105,7 @@ def _check_manifest(path: Path, manifest) -> None:
         bad(None, "a JSON object")
     for key, kind in MANIFEST_FIELDS.items():
         if not isinstance(manifest.get(key), kind):
-            bad(key, f"a JSON {'string' if kind is str else kind.__name__}")
+            bad(key, f"a JSON {_JSON_TYPES[kind]}")
     try:
         get_experiment(manifest["experiment"])
     except ValueError as exc:

@@ -237,8 +237,6 @@ OPTION: Dict[str, TrainOption] = {o.key: o for o in TRAIN_OPTIONS}
 #: The default of every option (a model or recipe option's ``None``: the
 #: preset's value).
 DEFAULT: Dict[str, Any] = {o.key: o.default for o in TRAIN_OPTIONS}
-#: Every option of `dsgdn train`, by flag.
-OPTION_BY_FLAG: Dict[str, TrainOption] = {o.flag: o for o in TRAIN_OPTIONS}
 #: The options an experiment's base configuration and cells may set, by
 #: flag.
 SWEEP_OPTIONS: Dict[str, TrainOption] = {
@@ -250,7 +248,7 @@ Words = Union[str, Sequence[str]]
 def _unknown(what: str, token: str) -> ValueError:
     negatable = " and ".join(o.flag for o in SWEEP_OPTIONS.values()
                              if o.negatable)
-    own = token.partition("=")[0] in OPTION_BY_FLAG
+    own = any(o.flag == token.partition("=")[0] for o in TRAIN_OPTIONS)
     return ValueError(
         f"{what} {token!r}: expected a `dsgdn train` option "
         + ("that is not each run's own (the seeds, run directory, resume "
