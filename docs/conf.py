@@ -32,6 +32,8 @@ extensions = [
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 root_doc = "index"
 exclude_patterns = ["_build", "_ext"]
+# Links to a section of another guide, e.g. benchmarks.md#datasets.
+myst_heading_anchors = 3
 
 # The docstrings follow PyG's house style: Google-style "Args:" sections
 # read by napoleon, :obj:/:class: roles and :math: / .. math:: equations.

@@ -11,8 +11,8 @@ Cora's edges are untyped, so no relation term); ``diff-norm`` puts the
 paper's per-head LayerNorm (Eq. 17) back in the hidden layer, the ablation
 docs/guides/cora.md reports.
 
-Cora is read offline from ``../shared/data/planetoid`` beside the repository
-(or ``--root``), copied into a temporary folder, since Planetoid writes its
+Cora is read offline from ``$DSGDN_DATA/planetoid`` (the datasets folder of
+the README; or ``--root``), copied into a temporary folder, since Planetoid writes its
 processed files beside ``raw/``::
 
     python examples/cora.py                      # 10 seeds x 200 epochs
@@ -35,10 +35,10 @@ from torch_geometric.data import Data
 from torch_geometric.datasets import Planetoid
 from torch_geometric.nn import GATConv, GATv2Conv
 
+from dsgdn_pyg.bench.config import dataset_dir
 from dsgdn_pyg.nn import DiffGATConv
 
-DEFAULT_ROOT = (Path(__file__).resolve().parents[1].parent / "shared" /
-                "data" / "planetoid")
+DEFAULT_ROOT = dataset_dir("planetoid")
 RAW_FILES = [f"ind.cora.{name}" for name in
              ("x", "tx", "allx", "y", "ty", "ally", "graph", "test.index")]
 LAYERS = {"gat": "GATConv", "gatv2": "GATv2Conv", "diff": "DiffGATConv",
@@ -127,7 +127,7 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, List[float]]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--root", type=Path, default=DEFAULT_ROOT,
                         help="folder holding Cora/raw/ (default: "
-                        "../shared/data/planetoid beside the repository)")
+                        "$DSGDN_DATA/planetoid)")
     parser.add_argument("--seeds", default="0,1,2,3,4,5,6,7,8,9",
                         help="comma-separated seeds (default: 0-9)")
     parser.add_argument("--epochs", type=int, default=200)

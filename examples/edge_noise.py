@@ -124,7 +124,7 @@ def main(argv: Optional[List[str]] = None) -> dict:
     parser.add_argument("--dataset", default="Cora", choices=NAMES)
     parser.add_argument("--root", type=Path, default=DEFAULT_ROOT,
                         help="folder holding <dataset>/raw/ (default: "
-                        "../shared/data/planetoid beside the repository)")
+                        "$DSGDN_DATA/planetoid)")
     parser.add_argument("--noise", default="0,50,100,200",
                         help="extra edges in %% of the graph's edges")
     parser.add_argument("--noise-seed", type=int, default=12345)

@@ -227,7 +227,7 @@ def main(argv: Optional[List[str]] = None) -> dict:
     parser.add_argument("--root", type=Path,
                         default=default_heterophilous_root(),
                         help="folder holding the .npz files (default: "
-                        "../shared/data/heterophilous beside the repository)")
+                        "$DSGDN_DATA/heterophilous)")
     parser.add_argument("--datasets", default=",".join(DATASETS))
     parser.add_argument("--models", default="gat,diff,gcn,none",
                         help=f"comma-separated, from {list(MODELS)}")

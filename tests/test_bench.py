@@ -574,3 +574,25 @@ def test_layer_suite_cli_writes_json_table_and_plot(tmp_path):
         "gat,diff", "--repeats", "1", "--warmup", "0", "--no-isolate",
         "--out", str(out)])
     assert result.exit_code == 0, result.output
+
+
+def test_datasets_folder_follows_dsgdn_data(tmp_path, monkeypatch):
+    # Every default dataset path of the benchmarks and the studies lies
+    # under $DSGDN_DATA; unset, under ../shared/data beside the checkout.
+    from dsgdn_pyg.bench import config as bench_config, layer_config
+    monkeypatch.setenv("DSGDN_DATA", str(tmp_path))
+    suite_config = layer_config.LayerSuiteConfig()
+    assert bench_config.default_iemocap_path() == \
+        tmp_path / "iemocap" / "iemocap.pkl"
+    assert suite_config.planetoid_path() == tmp_path / "planetoid"
+    assert suite_config.tolokers_path() == \
+        tmp_path / "heterophilous" / "tolokers.npz"
+    note = layer_suite.case_problem("tolokers", suite_config)
+    assert note == f"{tmp_path / 'heterophilous' / 'tolokers.npz'} is absent"
+    # An option still wins over the folder.
+    given = layer_config.LayerSuiteConfig(tolokers=str(tmp_path / "t.npz"))
+    assert given.tolokers_path() == tmp_path / "t.npz"
+    monkeypatch.delenv("DSGDN_DATA")
+    checkout = Path(bench_config.__file__).resolve().parents[2]
+    assert bench_config.dataset_dir("planetoid") == \
+        checkout.parent / "shared" / "data" / "planetoid"

@@ -1,6 +1,7 @@
 """What ``dsgdn bench`` runs (:class:`BenchConfig`), checked without torch
 or PyG, so that a bad option is refused before seconds of imports."""
 
+import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Optional, Sequence
@@ -19,16 +20,25 @@ LAYER_TITLES = {
 }
 
 
-def shared_data_dir(name: str) -> Path:
-    """``../shared/data/<name>`` beside the repository: where a checkout
-    keeps the datasets the benchmarks read by default."""
+#: The environment variable naming the folder of the datasets that the
+#: benchmarks and the example studies read by default.
+DATA_ENV = "DSGDN_DATA"
+
+
+def dataset_dir(name: str) -> Path:
+    """Where dataset :obj:`name` is looked for by default:
+    ``$DSGDN_DATA/<name>``, else ``../shared/data/<name>`` beside a source
+    checkout (the layout this repository is developed in)."""
+    root = os.environ.get(DATA_ENV)
+    if root:
+        return Path(root).expanduser() / name
     return Path(__file__).resolve().parents[2].parent / "shared" / "data" \
         / name
 
 
 def default_iemocap_path() -> Path:
-    """``../shared/data/iemocap/iemocap.pkl`` beside the repository."""
-    return shared_data_dir("iemocap") / "iemocap.pkl"
+    """``iemocap/iemocap.pkl`` in the datasets folder (:func:`dataset_dir`)."""
+    return dataset_dir("iemocap") / "iemocap.pkl"
 
 
 @dataclass

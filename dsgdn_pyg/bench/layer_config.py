@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Optional, Sequence
 
-from dsgdn_pyg.bench.config import shared_data_dir
+from dsgdn_pyg.bench.config import dataset_dir
 from dsgdn_pyg.errors import check_device_name
 
 CASES = ("cora", "random-100k", "tolokers", "sampled-1m")
@@ -22,13 +22,13 @@ CORA_RAW = [f"ind.cora.{name}" for name in
 
 
 def default_planetoid_root() -> Path:
-    """``../shared/data/planetoid`` beside the repository."""
-    return shared_data_dir("planetoid")
+    """``planetoid`` in the datasets folder (:func:`dataset_dir`)."""
+    return dataset_dir("planetoid")
 
 
 def default_heterophilous_root() -> Path:
-    """``../shared/data/heterophilous`` beside the repository."""
-    return shared_data_dir("heterophilous")
+    """``heterophilous`` in the datasets folder (:func:`dataset_dir`)."""
+    return dataset_dir("heterophilous")
 
 
 @dataclass

@@ -47,7 +47,7 @@ def bench(
         "--quick)."),
     iemocap: Optional[Path] = typer.Option(
         None, help="IEMOCAP metadata (iemocap.pkl) for the realistic "
-        "batch lengths (default: ../shared/data/iemocap/iemocap.pkl, "
+        "batch lengths (default: $DSGDN_DATA/iemocap/iemocap.pkl, "
         "skipped with a note when absent)."),
     isolate: bool = typer.Option(
         False, help="Run every case in its own process."),
@@ -147,10 +147,10 @@ def layers(
         "(default: on CPU, for its own memory peak)."),
     planetoid: Optional[Path] = typer.Option(
         None, help="Folder holding Cora/raw/ (default: "
-        "../shared/data/planetoid; the case is not run when absent)."),
+        "$DSGDN_DATA/planetoid; the case is not run when absent)."),
     tolokers: Optional[Path] = typer.Option(
         None, help="tolokers.npz of Platonov et al. 2023 (default: "
-        "../shared/data/heterophilous/tolokers.npz; not run when absent)."),
+        "$DSGDN_DATA/heterophilous/tolokers.npz; not run when absent)."),
     seed: int = typer.Option(0, help="Seed of graphs, inputs and weights."),
     threads: Optional[int] = typer.Option(
         None, help="torch intra-op threads (default: torch's choice)."),

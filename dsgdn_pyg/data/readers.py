@@ -405,8 +405,8 @@ def _one_hot_speakers(raw: Sequence, where: str, vid: Any) -> np.ndarray:
 
 def read_dialogue_folder(path: PathLike,
                          max_speakers: int = 9) -> DialogueRecords:
-    """Reads a dialogue folder (e.g. ``shared/data/iemocap`` or the output
-    of ``dsgdn features``).
+    """Reads a dialogue folder (the output of ``dsgdn features``, or one
+    written in its layout).
 
     Classes come from ``features.json`` when it names them; otherwise labels
     spanning exactly ``0..5`` get the IEMOCAP names and anything else

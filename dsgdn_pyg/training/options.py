@@ -94,8 +94,8 @@ TRAIN_OPTIONS: Tuple[TrainOption, ...] = (
         "data", "--data", Path, None,
         "Feature bundle (.pkl: iemocap_multimodal_features.pkl or "
         "meld_multimodal_features.pkl) or dialogue folder (metadata .pkl + "
-        "text/audio/visual .npz, e.g. ../shared/data/iemocap or the output "
-        "of `dsgdn features`). Default: the built-in synthetic dialogues.",
+        "text/audio/visual .npz, as `dsgdn features` writes). Default: the "
+        "built-in synthetic dialogues.",
         sweep_help="As for `dsgdn train` (default: the built-in synthetic "
         "dialogues)."),
     TrainOption(
