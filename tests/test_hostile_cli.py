@@ -350,6 +350,21 @@ def test_help_has_no_artefacts(command):
     assert "--help" in result.output
 
 
+@pytest.mark.parametrize("group", [[], ["experiment"], ["features"],
+                                   ["bench"]], ids=lambda c: " ".join(c) or "-")
+def test_command_lists_keep_each_summary_on_one_line(group):
+    # Typer's rich help keeps a docstring's line breaks in a group's list of
+    # commands: on a wide terminal every summary must fit its own row.
+    result = runner.invoke(app, [*group, "--help"], env={"COLUMNS": "1000"})
+    assert result.exit_code == 0, result.output
+    panel = result.output.split("─ Commands ")[1].splitlines()[1:]
+    rows = panel[:next(i for i, row in enumerate(panel) if row[0] == "╰")]
+    assert rows and all(row.startswith("│ ") and row[2] != " "
+                        for row in rows), \
+        "a command's summary wrapped onto a row of its own:\n" + \
+        result.output
+
+
 def test_overhead_report_heading_and_one_seed(tmp_path):
     out = tmp_path / "ov"
     result = invoke("experiment", "run", "overhead", *S, "--seeds", "1",

@@ -1,7 +1,8 @@
 """What every command shares: consoles and the one-line error exit."""
 
 import contextlib
-from typing import Dict, Iterator
+import inspect
+from typing import Dict, Iterator, Optional
 
 import typer
 from rich.console import Console
@@ -100,8 +101,23 @@ def use_plain_help(app: typer.Typer) -> None:
     for info in app.registered_commands:
         if info.cls in (None, TyperCommand):
             info.cls = Command
+        info.short_help = info.short_help or _summary(
+            info.help or inspect.getdoc(info.callback))
     for group in app.registered_groups:
+        group.short_help = group.short_help or _summary(
+            _value(group.help) or _value(group.typer_instance.info.help))
         use_plain_help(group.typer_instance)
+
+
+def _summary(text: Optional[str]) -> Optional[str]:
+    # A help text's first paragraph on one line: in a group's list of
+    # commands, Typer's rich help keeps the docstring's line breaks.
+    return " ".join(inspect.cleandoc(text).split("\n\n")[0].split()) \
+        if text else None
+
+
+def _value(option):
+    return None if isinstance(option, DefaultPlaceholder) else option
 
 
 def given(ctx: "typer.Context", name: str) -> bool:
