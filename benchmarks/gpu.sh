@@ -15,7 +15,7 @@
 #   --dry-run     prints the steps and writes nothing.
 # Time limits (seconds) can be changed with LIMIT_PYTEST, LIMIT_LAYERS,
 # LIMIT_BLOCKS, LIMIT_TRAIN; IEMOCAP is read from $IEMOCAP (default:
-# ../shared/data/iemocap beside the repository).
+# $DSGDN_DATA/iemocap, the datasets folder; unset: ../shared/data/iemocap).
 set -u
 cd "$(dirname "$0")/.."
 
@@ -29,7 +29,7 @@ while [ $# -gt 0 ]; do
     --out) OUT=${2:-}; shift 2 ;;
     --out=*) OUT=${1#*=}; shift ;;
     --dry-run) DRY=1; shift ;;
-    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,/^[^#]/s/^# \{0,1\}//p' "$0"; exit 0 ;;
     *) echo "gpu.sh: unknown option $1 (expected --device, --out, --dry-run)" >&2
        exit 2 ;;
   esac
@@ -38,7 +38,7 @@ case "$DEVICE" in
   cuda|cpu) ;;
   *) echo "gpu.sh: --device: expected cuda or cpu, got '$DEVICE'" >&2; exit 2 ;;
 esac
-IEMOCAP=${IEMOCAP:-../shared/data/iemocap}
+IEMOCAP=${IEMOCAP:-${DSGDN_DATA:-../shared/data}/iemocap}
 
 if [ -z "$OUT" ]; then
   if [ "$DEVICE" = cuda ]; then

@@ -38,6 +38,15 @@ def test_dry_run_lists_the_cuda_steps_and_writes_nothing(tmp_path):
     assert not out.exists()
 
 
+def test_help_is_the_header_comment():
+    result = run("--help")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("Everything that needs CUDA")
+    assert any(line.startswith("Usage: benchmarks/gpu.sh") for line in lines)
+    assert lines[-1].endswith("../shared/data/iemocap).")  # nothing after
+
+
 def test_bad_option_is_one_line_exit_2(tmp_path):
     result = run("--device", "tpu", "--out", str(tmp_path / "res"))
     assert result.returncode == 2
