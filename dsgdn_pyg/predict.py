@@ -19,6 +19,7 @@ import torch
 from torch_geometric.loader import DataLoader
 
 from dsgdn_pyg.data.dialogue_graph import build_dialogue_graph
+from dsgdn_pyg.data.readers import npz_array
 from dsgdn_pyg.errors import DataError
 from dsgdn_pyg.features.extract import ProgressHook, extract_features
 from dsgdn_pyg.features.manifest import (Dialogue, location, read_manifest)
@@ -144,7 +145,7 @@ class Predictor:
         arrays = {}
         for m in self.modalities:
             with np.load(out / npz_name(m), allow_pickle=False) as npz:
-                arrays[m] = {d.dialogue_id: npz[d.dialogue_id]
+                arrays[m] = {d.dialogue_id: npz_array(npz, d.dialogue_id)
                              for d in dialogues}
             width = next(iter(arrays[m].values())).shape[1]
             if width != self.input_dims[m]:

@@ -188,6 +188,10 @@ BAD_MANIFESTS = {
     "invalid-json": ([GOOD, '{"dialogue_id": "d1", "utterances": ['],
                      ["line 2", "invalid JSON"]),
     "not-an-object": ([GOOD, "[1, 2]"], ["line 2", "JSON object"]),
+    "nul-in-id": ([GOOD, {"dialogue_id": "a\u0000b", "utterances": [utt()]}],
+                  ["line 2", "dialogue_id", "without control characters"]),
+    "newline-in-id": ([{"dialogue_id": "a\nb", "utterances": [utt()]}],
+                      ["line 1", "dialogue_id", "control characters"]),
     "missing-text": ([GOOD, {"dialogue_id": "d3", "utterances": [
         utt(), utt(), {"speaker": "B"}]}],
         ["dialogue 'd3', utterance 2", "field 'text' is missing",
@@ -390,6 +394,26 @@ def test_npz_keys_any_dialogue_id(tmp_path, fake_text):
     extract_features(path, tmp_path / "out")
     with np.load(tmp_path / "out" / "text.npz") as archive:
         assert sorted(archive.files) == sorted(ids)
+
+
+def test_dialogue_ids_ending_in_npy_keep_their_own_features(tmp_path,
+                                                            fake_text):
+    # np.savez names dialogue "x" member x.npy and "x.npy" member
+    # x.npy.npy; a plain archive["x.npy"] reads member x.npy, x's array.
+    from dsgdn_pyg.data.readers import read_dialogue_folder
+    dialogues = {"x": ["short one"], "x.npy": ["a longer sentence", "yes"]}
+    path = write_manifest(tmp_path / "m.jsonl", [
+        {"dialogue_id": i, "split": split, "utterances": [
+            utt(t, label="happy") for t in texts]}
+        for (i, texts), split in zip(dialogues.items(), ("train", "test"))])
+    out = tmp_path / "out"
+    extract_features(path, out)
+    extract_features(path, out)  # the kept archive's rows are checked too
+    records = read_dialogue_folder(out)
+    for i, texts in dialogues.items():
+        np.testing.assert_array_equal(
+            records.dialogues[i].features["text"],
+            FakeTextEncoder().encode(texts))
 
 
 def test_modalities_merge(corpus, tmp_path, fake_text):

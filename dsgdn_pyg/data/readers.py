@@ -548,13 +548,26 @@ def _read_npz(file: Path, ids: List[str], speakers: Dict[str, list],
                 raise DataError(f"{where}: no features for dialogue '{vid}' "
                                 f"(listed in {meta_name})")
             try:
-                array = archive[vid]
+                array = npz_array(archive, vid)
             except (OSError, ValueError, EOFError, KeyError,
                     zipfile.BadZipFile) as exc:
                 raise DataError(f"{where}: dialogue '{vid}': unreadable array "
                                 f"({str(exc).splitlines()[0]})") from None
             out[vid] = check_features(array, where, vid, len(speakers[vid]))
     return out
+
+
+def npz_array(archive: "np.lib.npyio.NpzFile", key: str) -> np.ndarray:
+    """The array saved under :obj:`key`: the member ``<key>.npy``, as
+    :func:`numpy.savez` names it. ``archive[key]`` reads a member named
+    :obj:`key` first, which for a key ending in ``.npy`` is another key's
+    array (the dialogues ``x`` and ``x.npy``)."""
+    member = f"{key}.npy"
+    try:
+        archive.zip.getinfo(member)
+    except KeyError:  # a member saved without the suffix
+        member = key
+    return archive[member]
 
 
 def open_npz(file: PathLike) -> "np.lib.npyio.NpzFile":

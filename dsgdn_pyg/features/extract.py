@@ -14,7 +14,7 @@ from typing import (Callable, Dict, Iterable, List, Optional, Sequence,
 
 import numpy as np
 
-from dsgdn_pyg.data.readers import open_npz
+from dsgdn_pyg.data.readers import npz_array, open_npz
 from dsgdn_pyg.errors import DataError
 from dsgdn_pyg.features.audio import AudioEncoder
 from dsgdn_pyg.features.cache import FeatureCache, dialogue_key
@@ -130,7 +130,8 @@ def _check_kept(out_dir: Path, modality: str,
               f"or use another out dir")
     try:
         with open_npz(path) as archive:
-            rows = {key: archive[key].shape[0] for key in archive.files}
+            rows = {key: npz_array(archive, key).shape[0]
+                    for key in archive.files}
     except Exception as exc:  # any corrupt archive or member
         reason = str(exc).splitlines()[0] if str(exc) else repr(exc)
         raise DataError(f"{path}: not readable ({reason}); {advice}") \

@@ -112,10 +112,14 @@ class _Reader:
         raw_id = obj.get("dialogue_id")
         if isinstance(raw_id, int) and not isinstance(raw_id, bool):
             raw_id = str(raw_id)
-        if not isinstance(raw_id, str) or not raw_id.strip():
+        # An id names the dialogue's member of each .npz archive: a zip
+        # name stops at a NUL, and no control character belongs in one.
+        if not isinstance(raw_id, str) or not raw_id.strip() or \
+                any(c < " " or c == "\x7f" for c in raw_id):
             raise self.error(where, "dialogue_id", raw_id,
                              "dialogue_id" not in obj,
-                             "a non-empty string (or an integer)")
+                             "a non-empty string without control characters "
+                             "(or an integer)")
         dialogue_id = raw_id
         where = location(self.source, dialogue_id)
         if dialogue_id in self.seen:
