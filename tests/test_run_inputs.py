@@ -6,6 +6,7 @@ what `evaluate` offers, and hostile or corrupt `best.pt` files."""
 import json
 import os
 import pickle
+import re
 import shutil
 
 import numpy as np
@@ -195,3 +196,38 @@ def test_check_run_dir_says_what_is_missing(tmp_path, monkeypatch):
         PermissionError(13, "Permission denied")))
     with pytest.raises(DataError, match="cannot be read .Permission denied"):
         check_run_dir(tmp_path / "empty")
+
+
+def test_a_run_reads_its_own_data_from_any_working_directory(
+        tmp_path, monkeypatch):
+    """`--data data` given relative is recorded as an absolute path too:
+    evaluated from a folder holding another `data`, the run still reads
+    its own (it used to read the other one, silently)."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    write_dialogue_folder(tmp_path / "a" / "data", num_dialogues=8,
+                          dims={"text": 5}, seed=0)
+    write_dialogue_folder(tmp_path / "b" / "data", num_dialogues=8,
+                          dims={"text": 5}, seed=1)
+    monkeypatch.chdir(tmp_path / "a")
+    result = _train("data", tmp_path / "run")
+    assert result.exit_code == 0, result.output
+    data = json.loads((tmp_path / "run" / "config.json").read_text())["data"]
+    assert data["source"] == "data"
+    assert data["path"] == str(tmp_path / "a" / "data")
+    evaluate = ["evaluate", str(tmp_path / "run"), "--split", "test"]
+    here = runner.invoke(app, evaluate)
+    assert here.exit_code == 0, here.output
+    monkeypatch.chdir(tmp_path / "b")
+    there = runner.invoke(app, evaluate)
+    assert there.exit_code == 0, there.output
+    def metrics(result):  # without the time it took
+        return re.sub(r"in [0-9.]+ s", "", result.stdout)
+    assert metrics(there) == metrics(here)
+    # Runs that recorded no path read their source from the working
+    # directory, as before; the path is no part of a run's identity, so
+    # they still resume.
+    from dsgdn_pyg.training.run_dir import identity_digest
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    old = dict(config, data={k: v for k, v in data.items() if k != "path"})
+    assert identity_digest(old) == identity_digest(config)

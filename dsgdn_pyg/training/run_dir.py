@@ -111,11 +111,14 @@ def file_digest(path: Path) -> str:
 
 def identity(run_config: Dict[str, Any]) -> Dict[str, Any]:
     """What makes a run itself: its configuration without where and by
-    which version it runs (``--resume`` may change the device)."""
+    which version it runs (``--resume`` may change the device; the data's
+    absolute path depends on the working directory, and runs before it was
+    recorded have none)."""
     out = {k: v for k, v in run_config.items() if k != "version"}
-    for key in ("train", "request"):
+    for key, where in (("train", "device"), ("request", "device"),
+                       ("data", "path")):
         if isinstance(out.get(key), dict):
-            out[key] = {k: v for k, v in out[key].items() if k != "device"}
+            out[key] = {k: v for k, v in out[key].items() if k != where}
     return json.loads(to_json(out))
 
 

@@ -48,12 +48,15 @@ def load_model(run_dir, device: str = "cpu") -> Tuple[AMBDSGDN, dict]:
 
 def load_run_corpus(config: dict, data: Optional[str] = None):
     """The corpus a run was trained on (or :obj:`data` read the same way),
-    with the run's window, modalities and validation split."""
+    with the run's window, modalities and validation split. The run's data
+    is read from the absolute path it recorded (runs that recorded none:
+    their source, relative to the working directory)."""
     from dsgdn_pyg.data.corpus import load_corpus
 
     train = config["train"]
     extra = train.get("extra", {})
-    source = data if data is not None else config["data"]["source"]
+    source = data if data is not None else \
+        config["data"].get("path") or config["data"]["source"]
     corpus = load_corpus(source, window=train["window"],
                          modalities=list(config["model"]["input_dims"]),
                          seed=extra.get("split_seed", 0),

@@ -113,8 +113,11 @@ def non_finite_parameter(model: torch.nn.Module) -> Optional[str]:
 
 
 def corpus_metadata(corpus) -> dict:
-    """What a checkpoint records about its data, to rebuild inputs later."""
-    return dict(name=corpus.name, source=corpus.source,
+    """What a checkpoint records about its data, to rebuild inputs later:
+    its source as given and, in :obj:`path`, as an absolute path, which
+    later commands read whatever their working directory."""
+    path = str(Path(corpus.source).resolve()) if corpus.source else None
+    return dict(name=corpus.name, source=corpus.source, path=path,
                 classes=list(corpus.classes),
                 modality_dims=dict(corpus.modality_dims),
                 num_speakers=corpus.num_speakers,
