@@ -59,14 +59,28 @@ def test_attention_maps_are_normalised_branches(run):
         assert np.all(diff[pos == 0] == 0)
 
 
-def test_attention_cli_writes_a_png(run, tmp_path):
+@pytest.mark.parametrize("name, magic", [("att.png", b"\x89PNG\r\n\x1a\n"),
+                                         ("att.PDF", b"%PDF-"),
+                                         ("att.svg", b"<?xml")])
+def test_attention_cli_writes_the_suffix_format(run, tmp_path, name, magic):
     _, config = load_model(run)
     dialogue_id = load_run_corpus(config).test[0].dialogue_id
-    out = tmp_path / "att.png"
+    out = tmp_path / name
     result = runner.invoke(app, ["attention", str(run), str(dialogue_id),
                                  "--out", str(out)])
     assert result.exit_code == 0, result.output
-    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert out.read_bytes().startswith(magic)
+
+
+@pytest.mark.parametrize("name", ["keep.jsonl", "figure"])
+def test_attention_refuses_a_file_that_is_no_figure(run, tmp_path, name):
+    # It wrote PNG bytes into any --out, e.g. over a manifest.
+    out = tmp_path / name
+    out.write_text("keep")
+    line = _one_line_error(runner.invoke(app, [
+        "attention", str(run), "any", "--out", str(out)]))
+    assert "--out" in line and ".png, .pdf, .svg" in line, line
+    assert out.read_text() == "keep"
 
 
 def test_attention_bad_dialogue_id(run, tmp_path):

@@ -14,21 +14,22 @@ def attention(
                                    "layer diff."),
     dialogue_id: str = typer.Argument(..., help="Id of a dialogue of the "
                                       "run's data (any split)."),
-    out: Path = typer.Option(..., "--out", help="PNG file to write "
-                             "(outside the run directory; checked before "
-                             "any work)."),
+    out: Path = typer.Option(..., "--out", help="Figure to write, .png, "
+                             ".pdf or .svg (replaced if it exists; outside "
+                             "the run directory; checked before any work)."),
 ) -> None:
     """Draw the positive, negative and differential attention of each
     DiffRGCN block (inter- then intra-speaker, per modality) over the
     utterances of one dialogue, speakers and labels on the axes (the
     paper's Sec. 4.5)."""
-    from dsgdn_pyg.experiments.plots import require_matplotlib
+    from dsgdn_pyg.experiments.plots import figure_format, require_matplotlib
     from dsgdn_pyg.io import check_not_input, check_writable
     from dsgdn_pyg.training.run_dir import check_run_dir
 
     with user_errors():
         # All before torch and PyG are imported, and the model is run.
         check_run_dir(run_dir)
+        figure_format(out)
         check_writable(out, "--out")
         check_not_input(out, "--out",
                         folders=[("the run directory", run_dir)])

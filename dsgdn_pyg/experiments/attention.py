@@ -94,8 +94,11 @@ def _utterances(graph, corpus) -> List[str]:
 def plot_attention(maps: Dict, path: Path) -> None:
     """One row per block (modality x inter/intra), columns positive,
     negative, differential; utterance index, speaker and label on both
-    axes. Needs matplotlib (the ``bench`` extra)."""
-    from dsgdn_pyg.experiments.plots import require_matplotlib, save_figure
+    axes, written as PNG, PDF or SVG by :obj:`path`'s suffix. Needs
+    matplotlib (the ``bench`` extra)."""
+    from dsgdn_pyg.experiments.plots import (figure_format,
+                                             require_matplotlib, save_figure)
+    file_format = figure_format(path)
     plt = require_matplotlib()
     blocks = maps["blocks"]
     labels = maps["utterances"]
@@ -122,4 +125,4 @@ def plot_attention(maps: Dict, path: Path) -> None:
     fig.suptitle(f"dialogue {maps['dialogue_id']} ({maps['split']} split): "
                  f"attention of the differential heads (mean over heads)",
                  fontsize=11)
-    save_figure(plt, fig, path, dpi=100)
+    save_figure(plt, fig, path, dpi=100, format=file_format)

@@ -15,6 +15,8 @@ from dsgdn_pyg.features.optional import import_extra
 from dsgdn_pyg.io import atomic_write
 
 LABELS = {"weighted_f1": "weighted F1 (%)", "accuracy": "accuracy (%)"}
+#: The formats a figure is written in, named by its file's suffix.
+FIGURE_FORMATS = ("png", "pdf", "svg")
 
 
 def require_matplotlib():
@@ -53,12 +55,25 @@ def plot_report(report: dict, path: Path) -> None:
     save_figure(plt, fig, path)
 
 
-def save_figure(plt, fig, path: Path, dpi: int = 110) -> None:
-    """Lays out, renders and closes :obj:`fig`, then writes the PNG to
-    :obj:`path` atomically."""
+def figure_format(path: Path, option: str = "--out") -> str:
+    """The format of the figure file :obj:`path` by its suffix (one of
+    :data:`FIGURE_FORMATS`), checked before any work."""
+    suffix = Path(path).suffix.lower().lstrip(".")
+    if suffix not in FIGURE_FORMATS:
+        names = ", ".join(f".{f}" for f in FIGURE_FORMATS)
+        raise ValueError(f"{option} {path}: expected a figure file "
+                         f"({names}), got the suffix "
+                         f"{Path(path).suffix or 'none'!r}")
+    return suffix
+
+
+def save_figure(plt, fig, path: Path, dpi: int = 110,
+                format: str = "png") -> None:
+    """Lays out, renders and closes :obj:`fig`, then writes it to
+    :obj:`path` atomically (PNG unless told)."""
     fig.tight_layout()
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi)
+    fig.savefig(buffer, format=format, dpi=dpi)
     plt.close(fig)
     atomic_write(Path(path), lambda f: f.write(buffer.getvalue()))
 
