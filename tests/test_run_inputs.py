@@ -221,6 +221,7 @@ def test_a_run_reads_its_own_data_from_any_working_directory(
     monkeypatch.chdir(tmp_path / "b")
     there = runner.invoke(app, evaluate)
     assert there.exit_code == 0, there.output
+
     def metrics(result):  # without the time it took
         return re.sub(r"in [0-9.]+ s", "", result.stdout)
     assert metrics(there) == metrics(here)
