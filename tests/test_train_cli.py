@@ -366,6 +366,36 @@ def test_overwrite_clears_the_old_run_first(small_run, tmp_path, one_thread):
         "config.json", "seed-1", "seed-2", "summary.json"]
 
 
+@pytest.mark.parametrize("failure", ["bad-data", "ctrl-c"])
+def test_refused_overwrite_keeps_the_old_run(small_run, tmp_path,
+                                             monkeypatch, failure):
+    # --overwrite cleared the old run before reading the new data: a bad
+    # --data, or Ctrl-C while it loaded, lost the old run.
+    import shutil
+    import dsgdn_pyg.data.corpus as corpus
+    out = tmp_path / "run"
+    shutil.copytree(small_run, out)
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    args = ["train", "--overwrite", "--out", str(out), *TINY]
+    if failure == "bad-data":  # refused only once read
+        from dsgdn_pyg.data.synthetic import write_dialogue_folder
+        bad = write_dialogue_folder(tmp_path / "data", dims={"text": 5})
+        (bad / "text.npz").write_bytes(b"PK\x03\x04 not a zip")
+        result = runner.invoke(app, [
+            "train", "--overwrite", "--out", str(out), "--data", str(bad),
+            "--modalities", "t", "--input-dims", "data"])
+        assert result.exit_code == 2, result.output
+        assert "text.npz" in result.output
+    else:
+        def interrupted(*args, **kwargs):
+            raise KeyboardInterrupt
+        monkeypatch.setattr(corpus, "load_corpus", interrupted)
+        result = runner.invoke(app, args)
+        assert result.exit_code == 130, result.output
+    after = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    assert after == before
+
+
 def test_out_that_is_a_file_or_holds_other_files(tmp_path):
     afile = tmp_path / "afile"
     afile.write_text("keep me")

@@ -228,8 +228,9 @@ TRAIN_OPTIONS: Tuple[TrainOption, ...] = (
         "CPU).", part="run", metavar="RUN_DIR"),
     TrainOption(
         "overwrite", "--overwrite", bool, False,
-        "Clear the run already in --out first (without it, a directory "
-        "holding a run is refused).", part="run"),
+        "Replace the run already in --out, once the new run's data is read "
+        "(a refused or interrupted start keeps it; without the option, a "
+        "directory holding a run is refused).", part="run"),
 )
 
 #: The options by setting name.

@@ -271,13 +271,24 @@ def make_dir(path, resume: bool = False) -> None:
                          f"({exc.strerror or exc})") from None
 
 
+def clear_run(path) -> None:
+    """Removes the run in :obj:`path` (``--overwrite``), all but the lock
+    this process holds: only once the run replacing it has read its data,
+    so a refused or interrupted start keeps the old run."""
+    for child in Path(path).iterdir():
+        if child.is_dir():
+            shutil.rmtree(child)
+        elif child.name != LOCK:
+            child.unlink()
+
+
 def prepare(path, resume: bool = False, overwrite: bool = False) -> None:
     """Makes :obj:`path` ready for a run before any work is done: refuses a
     file, a directory holding another run (unless :obj:`resume`, or
-    :obj:`overwrite` which clears it first) or files of anything else, and
-    an unwritable location; removes the temporaries a killed run left.
-    Call it holding the run's lock (the temporaries could be another
-    writer's)."""
+    :obj:`overwrite`: :func:`clear_run` then replaces it once the new run's
+    data is read) or files of anything else, and an unwritable location;
+    removes the temporaries a killed run left. Call it holding the run's
+    lock (the temporaries could be another writer's)."""
     path = Path(path)
     option = "--resume" if resume else "--out"
     check_location(path, resume)
@@ -302,11 +313,6 @@ def prepare(path, resume: bool = False, overwrite: bool = False) -> None:
             raise ValueError(
                 f"--out {path}: holds another run; pass --resume {path} to "
                 f"continue it or --overwrite to replace it")
-        for child in path.iterdir():
-            if child.is_dir():
-                shutil.rmtree(child)
-            elif child.name != LOCK:  # held by this process
-                child.unlink()
     try:
         path.mkdir(parents=True, exist_ok=True)
         probe = temporary_name(path / "writable")

@@ -176,11 +176,14 @@ def _run_checked(request: TrainRequest, device,
             start = time.perf_counter()
             corpus, model_config, train_config = load_data(request, device)
         except BaseException:
-            # Refused, or bad data: leave no trace of the run.
+            # Refused, or bad data: leave no trace of the run (and the run
+            # --overwrite would replace as it was).
             if created:
                 lock.discard(out_dir)
                 files.remove_empty_dirs(created)
             raise
+        if request.overwrite:
+            files.clear_run(out_dir)
         return _train_seeds(request, out_dir, corpus, model_config,
                             train_config, time.perf_counter() - start,
                             callback, log)
