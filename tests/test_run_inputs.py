@@ -198,8 +198,9 @@ def test_check_run_dir_says_what_is_missing(tmp_path, monkeypatch):
         check_run_dir(tmp_path / "empty")
 
 
+@pytest.mark.parametrize("seeds", ["1", "1,2"])
 def test_a_run_reads_its_own_data_from_any_working_directory(
-        tmp_path, monkeypatch):
+        tmp_path, monkeypatch, seeds):
     """`--data data` given relative is recorded as an absolute path too:
     evaluated from a folder holding another `data`, the run still reads
     its own (it used to read the other one, silently)."""
@@ -210,9 +211,10 @@ def test_a_run_reads_its_own_data_from_any_working_directory(
     write_dialogue_folder(tmp_path / "b" / "data", num_dialogues=8,
                           dims={"text": 5}, seed=1)
     monkeypatch.chdir(tmp_path / "a")
-    result = _train("data", tmp_path / "run")
+    result = _train("data", tmp_path / "run", "--seeds", seeds)
     assert result.exit_code == 0, result.output
-    data = json.loads((tmp_path / "run" / "config.json").read_text())["data"]
+    seed_dir = tmp_path / "run" / ("" if seeds == "1" else "seed-1")
+    data = json.loads((seed_dir / "config.json").read_text())["data"]
     assert data["source"] == "data"
     assert data["path"] == str(tmp_path / "a" / "data")
     evaluate = ["evaluate", str(tmp_path / "run"), "--split", "test"]
@@ -225,10 +227,18 @@ def test_a_run_reads_its_own_data_from_any_working_directory(
     def metrics(result):  # without the time it took
         return re.sub(r"in [0-9.]+ s", "", result.stdout)
     assert metrics(there) == metrics(here)
+    # A resume from there would train on the other data: refused.
+    resume = ["train", "--resume", str(tmp_path / "run")]
+    result = runner.invoke(app, resume)
+    assert result.exit_code == 2, result.output
+    assert "--resume" in result.output and "started in" in result.output
+    monkeypatch.chdir(tmp_path / "a")
+    result = runner.invoke(app, resume)
+    assert result.exit_code == 0, result.output
     # Runs that recorded no path read their source from the working
     # directory, as before; the path is no part of a run's identity, so
     # they still resume.
     from dsgdn_pyg.training.run_dir import identity_digest
-    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    config = json.loads((seed_dir / "config.json").read_text())
     old = dict(config, data={k: v for k, v in data.items() if k != "path"})
     assert identity_digest(old) == identity_digest(config)

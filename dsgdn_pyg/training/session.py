@@ -27,7 +27,8 @@ from dsgdn_pyg.training.options import (CLASSES, DEFAULT,  # noqa: F401
 from dsgdn_pyg.training.report import RunResult, load_result, summarize
 from dsgdn_pyg.training.request import (  # noqa: F401 (re-exported)
     FREE_ON_RESUME, TrainRequest, request_from_options, settings)
-from dsgdn_pyg.training.trainer import TrainCallback, train_run
+from dsgdn_pyg.training.trainer import (TrainCallback, corpus_metadata,
+                                        train_run)
 
 
 @dataclass
@@ -82,6 +83,7 @@ def resumed_request(request: TrainRequest,
                          "(the request's out)")
     run_dir = Path(request.out)
     stored = load_request(run_dir)
+    _check_same_data(run_dir, stored)
     if given is None or "device" in given:
         stored.device = request.device
     old, new = settings(stored), settings(request)
@@ -99,6 +101,22 @@ def resumed_request(request: TrainRequest,
                 f"{_setting_text(key, new.get(key))}; --resume takes the "
                 f"run's own options (drop it, or start a new run)")
     return stored
+
+
+def _check_same_data(run_dir: Path, stored: TrainRequest) -> None:
+    # The run's --data as given is read from the working directory: from
+    # another one it may name other data, which the run must not carry on
+    # with. Runs that recorded no absolute path cannot be checked.
+    config = json.loads((run_dir / files.CONFIG).read_text())
+    recorded = (config.get("data") or {}).get("path")
+    if stored.data is None or recorded is None:
+        return
+    here = Path(stored.data).resolve()
+    if here != Path(recorded):
+        raise ValueError(
+            f"--resume {run_dir}: the run's --data {stored.data} was "
+            f"{recorded}, but here it is {here}; resume from the directory "
+            f"the run was started in")
 
 
 def _setting_text(key: str, value) -> str:
@@ -259,9 +277,10 @@ def _train_seeds(request: TrainRequest, out_dir: Path, corpus,
                  model_config: ModelConfig, train_config, seconds: float,
                  callback: Optional[TrainCallback],
                  log: Callable[[str], None]) -> TrainOutcome:
-    if not request.resume:
+    if not request.resume:  # each seed's config.json records data.path
         files.write_json(out_dir / files.CONFIG, dict(
-            version=__version__, request=request.to_dict()))
+            version=__version__, request=request.to_dict(),
+            data=dict(path=corpus_metadata(corpus)["path"])))
     log(f"data: {corpus.name} ({len(corpus.train)} train / "
         f"{len(corpus.valid)} valid ({corpus.valid_source}) / "
         f"{len(corpus.test)} test dialogues), graphs built in "
