@@ -80,6 +80,32 @@ def test_several_seeds_and_legacy_selection(tmp_path):
     assert (out / "seed-2" / files.CHECKPOINT).is_file()
 
 
+def test_a_seed_not_yet_trained_is_said_and_a_seed_is_not_resumed_alone(
+        tmp_path):
+    import shutil
+    out = tmp_path / "seeds"
+    result = runner.invoke(app, ["train", "--epochs", "1", "--seeds",
+                                 "1,2,3", "--out", str(out), *SMALL])
+    assert result.exit_code == 0, result.output
+    # Interrupted during seed 2: seed 3 never started.
+    shutil.rmtree(out / "seed-3")
+    (out / "summary.json").unlink()
+    result = runner.invoke(app, ["evaluate", str(out)])
+    assert result.exit_code == 0, result.output
+    warning = " ".join(result.stderr.split())
+    assert "seed 3 of seeds 1, 2, 3 has no checkpoint yet" in warning
+    assert f"dsgdn train --resume {out} finishes the run" in warning
+    assert "2 of 3 seeds" in " ".join(result.stdout.split())
+    # Resumed on its own, a seed's directory started the whole run of
+    # three seeds inside it.
+    _assert_one_line_error(
+        runner.invoke(app, ["train", "--resume", str(out / "seed-2")]),
+        "one seed of a run of seeds 1, 2, 3",
+        f"dsgdn train --resume {out}")
+    assert sorted(p.name for p in (out / "seed-2").iterdir()) == sorted(
+        p.name for p in (out / "seed-1").iterdir())
+
+
 def _assert_one_line_error(result, *fragments):
     assert result.exit_code == 2, result.output
     lines = [line for line in result.stderr.splitlines() if line.strip()]

@@ -223,17 +223,23 @@ def evaluate(
     console.print(f"evaluated in {time.perf_counter() - start:.1f} s")
 
 
-def _warn_incomplete(run_dir: Path, config: dict) -> None:
+def _warn(message: str) -> None:
+    err_console.print(f"[bold yellow]warning:[/] {escape(message)}",
+                      highlight=False, soft_wrap=True)
+
+
+def _warn_incomplete(run_dir: Path, config: dict,
+                     resume: Optional[Path] = None) -> None:
+    """:obj:`resume`: the run to resume, when :obj:`run_dir` is one of its
+    seeds."""
     from dsgdn_pyg.training.run_dir import REPORT_JSON, run_status
 
     if run_status(run_dir) == "incomplete" and \
             not (run_dir / REPORT_JSON).is_file():
-        err_console.print(
-            f"[bold yellow]warning:[/] {escape(str(run_dir))} is an "
-            f"incomplete run (interrupted, or still training: no "
-            f"summary.json); evaluating its best checkpoint so far, epoch "
-            f"{config.get('epoch')} (dsgdn train --resume RUN_DIR finishes "
-            f"it)", highlight=False, soft_wrap=True)
+        _warn(f"{run_dir} is an incomplete run (interrupted, or still "
+              f"training: no summary.json); evaluating its best checkpoint "
+              f"so far, epoch {config.get('epoch')} (dsgdn train --resume "
+              f"{resume or run_dir} finishes it)")
 
 
 def _print_seeds(run_dir: Path, split: str, rows, start: float) -> None:
@@ -241,9 +247,22 @@ def _print_seeds(run_dir: Path, split: str, rows, start: float) -> None:
     std over them."""
     import numpy as np
 
+    from dsgdn_pyg.training.runs import requested_seeds
+
     for _, path, _, config in rows:
-        _warn_incomplete(path, config)
-    table = Table(title=f"{run_dir}: {len(rows)} seeds, {split} split "
+        _warn_incomplete(path, config, resume=run_dir)
+    asked = requested_seeds(run_dir)
+    missing = [s for s in asked if s not in {seed for seed, *_ in rows}]
+    if missing:
+        several = len(missing) > 1
+        _warn(f"{run_dir}: seed{'s' if several else ''} "
+              f"{', '.join(map(str, missing))} of seeds "
+              f"{', '.join(map(str, asked))} "
+              f"{'have' if several else 'has'} no checkpoint yet; the mean "
+              f"is over the other {len(rows)} (dsgdn train --resume "
+              f"{run_dir} finishes the run)")
+    count = f"{len(rows)} of {len(asked)}" if missing else str(len(rows))
+    table = Table(title=f"{run_dir}: {count} seeds, {split} split "
                   f"({rows[0][2].num_utterances} utterances)")
     for col in ("seed", "epoch", "weighted F1", "accuracy"):
         table.add_column(col, justify="right")

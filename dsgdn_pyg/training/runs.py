@@ -6,6 +6,7 @@ needs one model (:func:`load_model`: ``dsgdn predict``, ``dsgdn
 attention``) says which seeds there are to choose from.
 """
 
+import json
 from pathlib import Path
 from typing import List, Optional, Tuple
 
@@ -118,6 +119,17 @@ def evaluate_seeds(run_dir, data: Optional[str] = None, split: str = "test",
                                      max_length=max_length)
         out.append((seed, path, metrics, config))
     return out
+
+
+def requested_seeds(run_dir) -> List[int]:
+    """The seeds a run of several seeds was started with (its
+    ``config.json``), those without a directory or checkpoint included;
+    the seeds of its directories when that is unreadable."""
+    try:
+        config = json.loads((Path(run_dir) / files.CONFIG).read_text())
+        return [int(s) for s in config["request"]["seeds"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        return [seed for seed, _ in seed_runs(run_dir)]
 
 
 def evaluate_condition(model, config: dict, corpus, split: str = "test",

@@ -61,12 +61,22 @@ def load_request(run_dir) -> TrainRequest:
         raise DataError(f"--resume {run_dir}: no run to resume (expected a "
                         f"directory written by `dsgdn train`)")
     try:
-        values = json.loads(path.read_text())["request"]
-        return TrainRequest.from_dict(values, out=Path(run_dir), resume=True)
+        config = json.loads(path.read_text())
+        values = config["request"]
+        request = TrainRequest.from_dict(values, out=Path(run_dir),
+                                         resume=True)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise DataError(f"--resume {run_dir}: cannot read {path.name} "
                         f"({type(exc).__name__}: {exc})".splitlines()[0]
                         ) from None
+    if "model" in config and len(request.seeds) > 1:
+        # A seed's own directory: resumed on its own, it would start the
+        # whole run of several seeds inside it.
+        raise DataError(
+            f"--resume {run_dir}: one seed of a run of seeds "
+            f"{', '.join(map(str, request.seeds))}; resume the whole run: "
+            f"dsgdn train --resume {Path(run_dir).parent}")
+    return request
 
 
 def resumed_request(request: TrainRequest,
