@@ -78,6 +78,11 @@ def test_several_seeds_and_legacy_selection(tmp_path):
         np.std(values, ddof=1))
     assert (out / "seed-1" / files.CHECKPOINT).is_file()
     assert (out / "seed-2" / files.CHECKPOINT).is_file()
+    # evaluate says so too, for the run and for each seed.
+    for run in (out, out / "seed-1"):
+        result = runner.invoke(app, ["evaluate", str(run)])
+        assert result.exit_code == 0, result.output
+        assert "LEGACY protocol" in " ".join(result.stdout.split())
 
 
 def test_a_seed_not_yet_trained_is_said_and_a_seed_is_not_resumed_alone(

@@ -208,7 +208,7 @@ def evaluate(
     _warn_incomplete(run_dir, config)
     classes = config["data"]["classes"]
     console.print(_metrics_table(
-        f"{run_dir} (epoch {config.get('epoch')}), {metrics.num_utterances} "
+        f"{run_dir} ({_epoch(config)}), {metrics.num_utterances} "
         f"utterances", [(split, f"{100 * metrics.weighted_f1:.2f}",
                          f"{100 * metrics.accuracy:.2f}")]))
     console.print(_per_class_table(classes, metrics.per_class_f1,
@@ -221,6 +221,14 @@ def evaluate(
         table.add_row(c, *[str(v) for v in row])
     console.print(table)
     console.print(f"evaluated in {time.perf_counter() - start:.1f} s")
+
+
+def _epoch(config: dict) -> str:
+    """The checkpoint's epoch and, under the legacy protocol, that it was
+    selected on test."""
+    legacy = config.get("train", {}).get("select_on") == "test"
+    return f"epoch {config.get('epoch')}" + (
+        ", LEGACY protocol: selected on TEST" if legacy else "")
 
 
 def _warn(message: str) -> None:
@@ -262,8 +270,11 @@ def _print_seeds(run_dir: Path, split: str, rows, start: float) -> None:
               f"is over the other {len(rows)} (dsgdn train --resume "
               f"{run_dir} finishes the run)")
     count = f"{len(rows)} of {len(asked)}" if missing else str(len(rows))
+    legacy = rows[0][3].get("train", {}).get("select_on") == "test"
     table = Table(title=f"{run_dir}: {count} seeds, {split} split "
-                  f"({rows[0][2].num_utterances} utterances)")
+                  f"({rows[0][2].num_utterances} utterances)" + (
+                      ", LEGACY protocol: epochs selected on TEST"
+                      if legacy else ""))
     for col in ("seed", "epoch", "weighted F1", "accuracy"):
         table.add_column(col, justify="right")
     for seed, _, metrics, config in rows:
