@@ -2,6 +2,7 @@
 text/audio/visual extractors, the output files, the cache and the CLI."""
 
 import json
+import os
 import pickle
 import shutil
 import subprocess
@@ -341,6 +342,8 @@ def test_extract_visual_files(corpus, tmp_path):
         ".cache", "features.json", "metadata.pkl", "visual.npz"]
     info = json.loads((out / "features.json").read_text())
     assert info["classes"] == ["happy", "neutral", "sad"]
+    digest = info["modalities"]["visual"].pop("dialogues_sha256")
+    assert len(digest) == 64 and int(digest, 16) >= 0
     assert info["modalities"] == {"visual": {
         "dim": 342, "extractor": "npy", "file": "visual.npz"}}
     with np.load(out / "visual.npz", allow_pickle=False) as archive:
@@ -439,6 +442,70 @@ def test_out_dir_of_other_dialogues(corpus, tmp_path, fake_text):
     assert not (out / "text.npz").exists()
 
 
+def edit_corpus(corpus: Path, edit: str) -> Path:
+    """A copy of ``corpus`` with the same dialogue ids and lengths, changed
+    as ``edit`` says."""
+    dialogues = [json.loads(line) for line in corpus.read_text().splitlines()]
+    if edit == "reversed":  # and every text changed
+        for d in dialogues:
+            d["utterances"] = [dict(u, text=u["text"] + " Really.")
+                               for u in reversed(d["utterances"])]
+    elif edit == "label":
+        dialogues[2]["utterances"][1]["label"] = "happy"
+    elif edit == "split":
+        dialogues[1]["split"] = "test"
+    elif edit == "order":
+        dialogues[0], dialogues[1] = dialogues[1], dialogues[0]
+    return write_manifest(corpus.with_name(f"{edit}.jsonl"), dialogues)
+
+
+@pytest.mark.parametrize("edit,changed", [
+    ("reversed", "dlg0"), ("label", "dlg2"), ("split", "dlg1"),
+    ("order", "dlg1")])
+def test_kept_modality_of_another_manifest(corpus, tmp_path, fake_text, edit,
+                                           changed):
+    # Same ids and lengths: only the recorded fingerprint tells the text
+    # rows no longer belong to these utterances.
+    out = tmp_path / "out"
+    extract_features(corpus, out, modalities=("text", ))
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    other = edit_corpus(corpus, edit)
+    with pytest.raises(DataError) as info:
+        extract_features(other, out, modalities=("visual", ))
+    assert_one_line(info.value, str(out / "text.npz"),
+                    "extracted from a different manifest",
+                    f"dialogue {changed!r} of {other}",
+                    f"extract text again from {other}")
+    after = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    assert after == before
+    # Without a metadata.pkl to compare with, no dialogue is named.
+    (out / "metadata.pkl").unlink()
+    with pytest.raises(DataError) as info:
+        extract_features(other, out, modalities=("visual", ))
+    assert_one_line(info.value, "text.npz: extracted from a different "
+                    f"manifest (the dialogues of {other} differ")
+    # Extracting text again from the new manifest mends the folder.
+    extract_features(other, out, modalities=("text", ))
+    extract_features(other, out, modalities=("visual", ))
+    info = json.loads((out / "features.json").read_text())
+    assert list(info["modalities"]) == ["text", "visual"]
+
+
+def test_kept_modality_of_a_folder_without_fingerprints(corpus, tmp_path,
+                                                        fake_text):
+    # Written before fingerprints were recorded: ids and lengths only.
+    out = tmp_path / "out"
+    extract_features(corpus, out, modalities=("text", ))
+    info = json.loads((out / "features.json").read_text())
+    del info["modalities"]["text"]["dialogues_sha256"]
+    (out / "features.json").write_text(json.dumps(info))
+    extract_features(edit_corpus(corpus, "reversed"), out,
+                     modalities=("visual", ))
+    info = json.loads((out / "features.json").read_text())
+    assert "dialogues_sha256" not in info["modalities"]["text"]
+    assert "dialogues_sha256" in info["modalities"]["visual"]
+
+
 def test_failure_keeps_previous_files(corpus, tmp_path, fake_text):
     out = tmp_path / "out"
     extract_features(corpus, out, modalities=("text", "visual"))
@@ -491,6 +558,21 @@ def test_cache_keys_on_files(corpus, tmp_path):
         .computed == {"visual": 3}
     assert extract_features(corpus, out, modalities=("visual", ),
                             use_cache=False).computed == {"visual": 3}
+
+
+def test_cache_keys_on_file_contents(corpus, tmp_path):
+    # cp -p, rsync -a and tar keep a rewritten file's mtime and size.
+    out = tmp_path / "out"
+    extract_features(corpus, out, modalities=("visual", ))
+    path = corpus.parent / "media" / "v10.npy"
+    stat = path.stat()
+    np.save(path, np.full(342, 2.0))
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert path.stat().st_size == stat.st_size
+    summary = extract_features(corpus, out, modalities=("visual", ))
+    assert summary.computed == {"visual": 1}
+    with np.load(out / "visual.npz") as archive:
+        assert (archive["dlg1"][0] == 2).all()
 
 
 def test_cache_round_trip(tmp_path):
@@ -577,6 +659,7 @@ def test_text_reproduces_iemocap_features(iemocap_dir, minilm, tmp_path,
         picks["train"], picks["test"], picks["valid"])
     info = json.loads((out / "features.json").read_text())
     assert info["classes"] is None
+    info["modalities"]["text"].pop("dialogues_sha256")
     assert info["modalities"]["text"] == {
         "dim": 384, "extractor": "sentence-transformers",
         "model": "all-MiniLM-L6-v2", "file": "text.npz"}
@@ -663,6 +746,7 @@ def test_extract_audio(is10, corpus, tmp_path):
     summary = extract_features(corpus, out, modalities=("audio", ))
     assert summary.dims == {"audio": 1582}
     info = json.loads((out / "features.json").read_text())
+    info["modalities"]["audio"].pop("dialogues_sha256")
     assert info["modalities"]["audio"] == {
         "dim": 1582, "extractor": "opensmile",
         "feature_set": "IS10_paraling", "file": "audio.npz"}
@@ -739,6 +823,28 @@ def test_cli_bad_manifest(tmp_path):
     result = run_cli("text", str(tmp_path / "none.jsonl"), "--out",
                      str(tmp_path / "out"))
     assert_cli_error(result, "none.jsonl")
+
+
+def test_cli_bad_classes(corpus, tmp_path):
+    for value in ("happy,,sad", "sad,happy,sad", " "):
+        result = run_cli("visual", str(corpus), "--out", str(tmp_path / "o"),
+                         "--classes", value)
+        assert_cli_error(result, "--classes: expected distinct non-empty "
+                         "class names")
+    assert not (tmp_path / "o").exists()
+
+
+def test_cli_error_before_work_is_the_only_output(corpus, tmp_path):
+    # No empty line of a progress display that never drew a bar.
+    missing_file = write_manifest(tmp_path / "m.jsonl", [
+        {"dialogue_id": "d1", "utterances": [utt(visual="none.npy")]}])
+    for args, part in [
+            ([str(tmp_path / "none.jsonl")], "no such manifest"),
+            ([str(missing_file)], "none.npy: no such file"),
+            ([str(corpus), "--classes", "happy,,sad"], "--classes")]:
+        result = run_cli("visual", *args, "--out", str(tmp_path / "o"))
+        assert_cli_error(result, part)
+        assert result.stdout == "", repr(result.stdout)
 
 
 def test_cli_bad_visual_width(corpus, tmp_path):

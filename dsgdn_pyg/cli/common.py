@@ -129,14 +129,27 @@ def given(ctx: "typer.Context", name: str) -> bool:
 class ProgressHookBar:
     """A feature-extraction progress hook (``hook(advance, total,
     description)``, see :data:`dsgdn_pyg.features.ProgressHook`) drawing one
-    rich bar per modality, counting utterances."""
+    rich bar per modality, counting utterances.
+
+    As a context manager it starts :obj:`progress` with the first bar and
+    stops it at the end: an error found before any work is then the only
+    output (a stopped rich progress prints a line even with no bar).
+    """
 
     def __init__(self, progress: Progress):
         self.progress = progress
         self.tasks: Dict[str, int] = {}
 
+    def __enter__(self) -> "ProgressHookBar":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        if self.tasks:
+            self.progress.stop()
+
     def __call__(self, advance: int, total: int, description: str) -> None:
         if description not in self.tasks:
+            self.progress.start()  # a no-op once started
             self.tasks[description] = self.progress.add_task(
                 f"{description} utterances", total=total)
         self.progress.update(self.tasks[description], advance=advance,

@@ -30,15 +30,18 @@ MANIFEST_HELP = ("Dialogue manifest (.jsonl). Relative audio/visual paths "
 OUT_HELP = ("Feature folder; created if needed and checked before any "
             "work (none of its files may be the manifest or a file it "
             "names). Modalities extracted "
-            "earlier from the same manifest are kept.")
+            "earlier from the same manifest are kept; one extracted from "
+            "another manifest is an error (extract it again).")
 CLASSES_HELP = ("Class names in index order, comma-separated (default: the "
                 "sorted label names of the manifest).")
 
 
 def _classes(value: Optional[str]) -> Optional[List[str]]:
+    from dsgdn_pyg.features.manifest import check_classes
+
     if value is None:
         return None
-    return [c.strip() for c in value.split(",")]
+    return check_classes([c.strip() for c in value.split(",")], "--classes")
 
 
 def _run(manifest: Path, out: Path, modality: str,
@@ -47,19 +50,20 @@ def _run(manifest: Path, out: Path, modality: str,
     from dsgdn_pyg.io import check_writable
 
     with user_errors():
-        # The folder and the manifest's form before torch and PyG are
-        # imported; the extraction checks everything again, files included.
+        # The options, the folder and the manifest's form before torch and
+        # PyG are imported; the extraction checks everything again, files
+        # included.
+        names = _classes(classes)
         check_writable(out, "--out", directory=True)
         read_manifest(manifest, check_files=False)
         from dsgdn_pyg.features import extract_features
-        with Progress(TextColumn("[bold]{task.description}"),
-                      BarColumn(), MofNCompleteColumn(),
-                      TimeElapsedColumn(), TimeRemainingColumn(),
-                      console=console, transient=False) as progress:
-            summary = extract_features(
-                manifest, out, modalities=(modality, ),
-                classes=_classes(classes), progress=ProgressHookBar(progress),
-                **options)
+        with ProgressHookBar(Progress(
+                TextColumn("[bold]{task.description}"), BarColumn(),
+                MofNCompleteColumn(), TimeElapsedColumn(),
+                TimeRemainingColumn(), console=console)) as hook:
+            summary = extract_features(manifest, out, modalities=(modality, ),
+                                       classes=names, progress=hook,
+                                       **options)
     cached = summary.cached[modality]
     console.print(
         f"{modality}: {summary.num_dialogues} dialogues "

@@ -4,7 +4,8 @@ Extraction is slow (a transformer per sentence, openSMILE per recording), and
 a run may be interrupted or repeated after adding a few dialogues. Each
 finished dialogue is saved as ``<root>/<modality>/<key>.npy``, keyed on
 everything its vectors depend on: the dialogue id, the utterance texts or the
-input files (path, modification time, size) and the extractor settings.
+input files' contents (a sha256 of their bytes, so a file rewritten with its
+old modification time and size still misses) and the extractor settings.
 """
 
 import hashlib
@@ -19,17 +20,23 @@ from dsgdn_pyg.features.manifest import Dialogue
 from dsgdn_pyg.io import atomic_write
 
 
+def file_digest(path: Union[str, os.PathLike]) -> str:
+    """The sha256 of the bytes of ``path``, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for chunk in iter(lambda: file.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def dialogue_key(dialogue: Dialogue, modality: str,
                  settings: Mapping[str, Any]) -> str:
     """The sha256 naming ``dialogue``'s cached ``modality`` features."""
     if modality == "text":
         inputs = [u.text for u in dialogue.utterances]
     else:
-        inputs = []
-        for u in dialogue.utterances:
-            path = getattr(u, modality)
-            stat = os.stat(path)
-            inputs.append([str(path), stat.st_mtime_ns, stat.st_size])
+        inputs = [file_digest(getattr(u, modality))
+                  for u in dialogue.utterances]
     content = {"modality": modality, "settings": dict(settings),
                "dialogue_id": dialogue.dialogue_id, "inputs": inputs}
     blob = json.dumps(content, sort_keys=True, ensure_ascii=True)

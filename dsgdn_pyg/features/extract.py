@@ -4,24 +4,29 @@
 modalities dialogue by dialogue (reusing the per-dialogue cache in
 ``out_dir/.cache``), and writes ``<modality>.npz``, ``metadata.pkl`` and
 ``features.json``. Modalities extracted by earlier runs into the same
-directory are kept, so text, audio and visual can be added one at a time.
+directory are kept, so text, audio and visual can be added one at a time;
+``features.json`` records the fingerprint of the dialogues each was extracted
+from, so one of another manifest is refused rather than kept.
 """
 
+import hashlib
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import (Callable, Dict, Iterable, List, Optional, Sequence,
-                    Tuple)
+from typing import (Any, Callable, Dict, Iterable, List, Optional,
+                    Sequence, Tuple)
 
 import numpy as np
 
 from dsgdn_pyg.data.readers import npz_array, open_npz
+from dsgdn_pyg.data.safe_pickle import safe_load
 from dsgdn_pyg.errors import DataError
 from dsgdn_pyg.features.audio import AudioEncoder
 from dsgdn_pyg.features.cache import FeatureCache, dialogue_key
-from dsgdn_pyg.features.manifest import (Dialogue, PathLike, location,
-                                         read_manifest)
-from dsgdn_pyg.features.store import (FEATURES_JSON, METADATA, npz_name,
-                                      read_features_json,
+from dsgdn_pyg.features.manifest import (Dialogue, PathLike, check_classes,
+                                         location, read_manifest)
+from dsgdn_pyg.features.store import (FEATURES_JSON, FINGERPRINT, METADATA,
+                                      npz_name, read_features_json,
                                       write_features_json, write_metadata,
                                       write_npz)
 from dsgdn_pyg.features.text import DEFAULT_TEXT_MODEL, TextEncoder
@@ -63,11 +68,7 @@ def build_metadata(dialogues: Sequence[Dialogue], source: str,
     found); integer labels are kept; a missing label is ``-1``.
     """
     if classes is not None:
-        classes = list(classes)
-        if not classes or len(set(classes)) != len(classes) or not all(
-                isinstance(c, str) and c.strip() for c in classes):
-            raise ValueError(f"classes: expected distinct non-empty names, "
-                             f"got {classes!r}")
+        classes = check_classes(classes)
     found = [u.label for d in dialogues for u in d.utterances
              if u.label is not None]
     names = bool(found) and isinstance(found[0], str)
@@ -105,6 +106,47 @@ def build_metadata(dialogues: Sequence[Dialogue], source: str,
     return metadata, classes
 
 
+def _dialogue_rows(dialogues: Sequence[Dialogue]) -> List[list]:
+    """``[id, split, speakers, texts, labels]`` of each dialogue, in order:
+    what ``metadata.pkl`` and the rows of every ``.npz`` depend on."""
+    return [[d.dialogue_id, d.split, [u.speaker for u in d.utterances],
+             [u.text for u in d.utterances], [u.label for u in d.utterances]]
+            for d in dialogues]
+
+
+def _metadata_rows(metadata: list, classes: Optional[Sequence[str]]
+                   ) -> List[list]:
+    """The :func:`_dialogue_rows` of the manifest ``metadata`` was built from
+    with ``classes`` (exact unless its labels were integers with classes)."""
+    speakers, labels, sentences = metadata[:3]
+    split = {vid: name for name, ids in zip(("train", "test", "valid"),
+                                            metadata[3:]) for vid in ids}
+    return [[vid, split[vid], speakers[vid], sentences[vid],
+             [None if y < 0 else classes[y] if classes else y
+              for y in labels[vid]]] for vid in speakers]
+
+
+def _fingerprint(rows: List[list]) -> str:
+    """The sha256 hex digest of :func:`_dialogue_rows`."""
+    blob = json.dumps(rows, ensure_ascii=True)
+    return hashlib.sha256(blob.encode("ascii")).hexdigest()
+
+
+def _first_changed(out_dir: Path, recorded: str,
+                   classes: Optional[Sequence[str]],
+                   rows: List[list]) -> Optional[str]:
+    """The first dialogue of ``rows`` that differs from those of the
+    folder's ``metadata.pkl``, when that file is the one fingerprinted
+    ``recorded``; else None."""
+    try:
+        old = _metadata_rows(safe_load(out_dir / METADATA), classes)
+    except Exception:  # a hint only: a missing or odd file gives none
+        return None
+    if _fingerprint(old) != recorded:
+        return None
+    return next((new[0] for new, was in zip(rows, old) if new != was), None)
+
+
 def _check_inputs(dialogues: Sequence[Dialogue], modality: str,
                   source: str) -> None:
     """Every utterance must name its file for a file-based modality."""
@@ -118,10 +160,15 @@ def _check_inputs(dialogues: Sequence[Dialogue], modality: str,
                     f"for the {modality} features")
 
 
-def _check_kept(out_dir: Path, modality: str,
+def _check_kept(out_dir: Path, modality: str, info: Dict[str, Any],
                 dialogues: Sequence[Dialogue], source: str) -> bool:
     """Whether an earlier run's ``<modality>.npz`` exists, raising
-    :class:`DataError` when it does not match the manifest's dialogues."""
+    :class:`DataError` when it does not match the manifest's dialogues.
+
+    ``info`` is the folder's ``features.json``; where it records the
+    dialogues' fingerprint for ``modality``, that must be the manifest's too
+    (folders of earlier versions only have their ids and lengths checked).
+    """
     path = out_dir / npz_name(modality)
     if not path.is_file():
         return False
@@ -148,6 +195,18 @@ def _check_kept(out_dir: Path, modality: str,
     if extra:
         raise DataError(f"{path}: holds dialogue {extra[0]!r}, which is not "
                         f"in the manifest; {advice}")
+    entry = info["modalities"][modality]
+    recorded = entry.get(FINGERPRINT) if isinstance(entry, dict) else None
+    current = _dialogue_rows(dialogues)
+    if recorded is not None and recorded != _fingerprint(current):
+        changed = _first_changed(out_dir, recorded, info["classes"], current)
+        what = (f"dialogue {changed!r} of {source} differs in its position,"
+                f" split, speakers, texts or labels" if changed is not None
+                else f"the dialogues of {source} differ in order, splits, "
+                f"speakers, texts or labels")
+        raise DataError(f"{path}: extracted from a different manifest "
+                        f"({what}); extract {modality} again from {source} "
+                        f"or use another out dir")
     return True
 
 
@@ -308,7 +367,7 @@ def extract_features(manifest_path: PathLike, out_dir: PathLike,
     info = read_features_json(out / FEATURES_JSON)
     kept = {m: entry for m, entry in info["modalities"].items()
             if m in MODALITIES and m not in requested
-            and _check_kept(out, m, dialogues, source)}
+            and _check_kept(out, m, info, dialogues, source)}
 
     remove_stale_temporaries(out)  # of a killed run, cache included
     cache_root = Path(cache_dir) if cache_dir is not None else \
@@ -321,6 +380,7 @@ def extract_features(manifest_path: PathLike, out_dir: PathLike,
         num_dialogues=len(dialogues),
         num_utterances=sum(len(d) for d in dialogues), classes=classes)
     hook = progress or (lambda advance, total, description: None)
+    digest = _fingerprint(_dialogue_rows(dialogues))
     entries = {}
     for modality in requested:
         encoder = encoders[modality]
@@ -333,8 +393,8 @@ def extract_features(manifest_path: PathLike, out_dir: PathLike,
         summary.dims[modality] = dims.pop()
         write_npz(out / npz_name(modality), arrays)
         entries[modality] = {"dim": summary.dims[modality],
-                             **encoder.metadata,
-                             "file": npz_name(modality)}
+                             **encoder.metadata, "file": npz_name(modality),
+                             FINGERPRINT: digest}
 
     write_metadata(out / METADATA, metadata)
     merged = {**kept, **entries}

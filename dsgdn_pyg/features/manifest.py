@@ -14,7 +14,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from dsgdn_pyg.errors import DataError
 from dsgdn_pyg.io import path_problem
@@ -211,6 +211,18 @@ class _Reader:
                             f"{names[first_kind]}; expected all labels of "
                             f"a manifest to be names or all class indices")
         return value
+
+
+def check_classes(classes: Sequence[str], name: str = "classes"
+                  ) -> List[str]:
+    """``classes`` as a list; raises :class:`ValueError`, naming the option
+    ``name``, unless they are distinct non-empty names."""
+    classes = list(classes)
+    if not classes or len(set(classes)) != len(classes) or not all(
+            isinstance(c, str) and c.strip() for c in classes):
+        raise ValueError(f"{name}: expected distinct non-empty class names, "
+                         f"got {classes!r}")
+    return classes
 
 
 def read_manifest(path: PathLike, check_files: bool = True

@@ -3,8 +3,10 @@
 ``metadata.pkl`` holds ``[speakers, labels, sentences, train_ids, test_ids,
 valid_ids]`` in the layout of the IEMOCAP ``iemocap.pkl`` (plain containers
 only, so a restricted unpickler reads it); ``features.json`` names the
-classes and, per modality, the width and extractor; ``<modality>.npz`` holds
-one ``float32 [N_utterances, D]`` array per dialogue id.
+classes and, per modality, the width, the extractor and the fingerprint of
+the dialogues it was extracted from (:data:`FINGERPRINT`);
+``<modality>.npz`` holds one ``float32 [N_utterances, D]`` array per
+dialogue id.
 """
 
 import json
@@ -21,6 +23,9 @@ from dsgdn_pyg.io import atomic_write, atomic_write_text
 METADATA = "metadata.pkl"
 FEATURES_JSON = "features.json"
 PICKLE_PROTOCOL = 4
+#: The key of a modality's entry in ``features.json`` holding the sha256 of
+#: its dialogues' ids, splits, speakers, texts and labels, in order.
+FINGERPRINT = "dialogues_sha256"
 
 
 def npz_name(modality: str) -> str:
