@@ -364,6 +364,7 @@ def test_predict_refuses_a_run_on_the_synthetic_dialogues(
     one_line_error(result, str(run), "built-in synthetic dialogues",
                    "cannot predict from raw dialogues", "dsgdn features")
     assert not out.exists()
+    assert result.stdout == ""  # no line of a progress that drew no bar
 
 
 def test_predict_out_inside_the_feature_cache(trained, new_manifest,

@@ -70,12 +70,13 @@ def predict(
             console.print(f"text features from {predictor.text_model} "
                           f"instead of the recorded {recorded}",
                           highlight=False, markup=False, soft_wrap=True)
-        with Progress(TextColumn("[bold]{task.description}"), BarColumn(),
-                      MofNCompleteColumn(), TimeElapsedColumn(),
-                      console=console) as progress:
+        with ProgressHookBar(Progress(
+                TextColumn("[bold]{task.description}"), BarColumn(),
+                MofNCompleteColumn(), TimeElapsedColumn(),
+                console=console)) as hook:
             predictions = predictor.predict(manifest,
                                             features_dir=features_dir,
-                                            progress=ProgressHookBar(progress))
+                                            progress=hook)
         write_predictions(out, predictions)
 
     if show:
