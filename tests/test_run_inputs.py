@@ -242,3 +242,43 @@ def test_a_run_reads_its_own_data_from_any_working_directory(
     config = json.loads((seed_dir / "config.json").read_text())
     old = dict(config, data={k: v for k, v in data.items() if k != "path"})
     assert identity_digest(old) == identity_digest(config)
+
+
+def test_data_extracted_otherwise_than_the_runs_is_refused(tmp_path):
+    """features.json says how each modality was extracted; the run records
+    it. Another model, or the run's own folder extracted again from other
+    dialogues, would have been measured silently."""
+    folder = write_dialogue_folder(tmp_path / "data", num_dialogues=8,
+                                   dims={"text": 5},
+                                   classes=[f"c{i}" for i in range(6)])
+    info_path = folder / "features.json"
+    info = json.loads(info_path.read_text())
+    info["modalities"]["text"].update(model="model-a",
+                                      dialogues_sha256="aaa")
+    info_path.write_text(json.dumps(info))
+    result = _train(folder, tmp_path / "run", "--classes", "data")
+    assert result.exit_code == 0, result.output
+    evaluate = ["evaluate", str(tmp_path / "run")]
+
+    def edit(**entry):
+        changed = json.loads(json.dumps(info))
+        changed["modalities"]["text"].update(entry)
+        info_path.write_text(json.dumps(changed))
+
+    def refused(args, *parts):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2, result.output
+        line = " ".join(result.output.split())
+        for part in ("features.json", "the text features differ", *parts):
+            assert part in line, line
+
+    edit(model="model-b")
+    refused(evaluate, "model 'model-b', the run's was 'model-a'")
+    refused([*evaluate, "--data", str(folder)], "model 'model-b'")
+    edit(dialogues_sha256="bbb")
+    refused(evaluate, "extracted again from other dialogues")
+    # Other data, extracted as the run's was: its dialogues may differ.
+    result = runner.invoke(app, [*evaluate, "--data", str(folder)])
+    assert result.exit_code == 0, result.output
+    edit()
+    assert runner.invoke(app, evaluate).exit_code == 0

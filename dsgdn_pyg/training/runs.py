@@ -67,7 +67,35 @@ def load_run_corpus(config: dict, data: Optional[str] = None):
                          classes_by="the checkpoint")
     corpus.check_dims(config["model"]["input_dims"], "the checkpoint",
                       "evaluate it on data with the widths it was trained on")
+    _check_extractors(config, corpus, own=data is None)
     return corpus
+
+
+def _check_extractors(config: dict, corpus, own: bool) -> None:
+    # A folder of `dsgdn features` records how each modality was extracted
+    # (features.json), and so does the run, from its training data: the
+    # same widths from another model, or the run's own folder extracted
+    # again from another manifest, would be measured silently. Data that
+    # records nothing (bundles, older folders) cannot be checked.
+    from dsgdn_pyg.features.store import FEATURES_JSON, FINGERPRINT
+
+    recorded = config["data"].get("extractors") or {}
+    current = getattr(corpus, "extractors", None) or {}
+    for modality in config["model"]["input_dims"]:
+        old, new = recorded.get(modality), current.get(modality)
+        if not isinstance(old, dict) or not isinstance(new, dict):
+            continue
+        skip = {"file"} if own else {"file", FINGERPRINT}  # other data
+        for key in sorted(set(old) & set(new) - skip):
+            if old[key] == new[key]:
+                continue
+            what = ("extracted again from other dialogues since the run "
+                    "was trained" if key == FINGERPRINT else
+                    f"{key} {new[key]!r}, the run's was {old[key]!r}")
+            raise DataError(
+                f"{corpus.where}/{FEATURES_JSON}: the {modality} features "
+                f"differ from those the run was trained on ({what}); "
+                f"expected data extracted as the run's was")
 
 
 def evaluate_run(run_dir, data: Optional[str] = None, split: str = "test",
