@@ -29,10 +29,10 @@ def attention(
     with user_errors():
         # All before torch and PyG are imported, and the model is run.
         check_run_dir(run_dir)
-        figure_format(out)
         check_writable(out, "--out")
         check_not_input(out, "--out",
                         folders=[("the run directory", run_dir)])
+        figure_format(out)
         require_matplotlib()
         from dsgdn_pyg.experiments.attention import (dialogue_attention,
                                                      plot_attention)
