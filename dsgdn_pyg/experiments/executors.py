@@ -3,12 +3,14 @@ local worker processes (``--workers N``, no extra dependency, each pinned to
 its share of the cores or to its own GPU) or a Ray cluster
 (``--executor ray``, the ``ray`` extra)."""
 
+import contextlib
 import ctypes
 import multiprocessing
 import os
 import signal
+import threading
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from typing import Callable, List, Optional
+from typing import Callable, Iterator, List, Optional
 
 from dsgdn_pyg.errors import MissingExtraError
 from dsgdn_pyg.experiments.tasks import execute_task
@@ -119,13 +121,19 @@ def _gpu_count() -> int:
 
 
 def _run_pool(tasks: List[dict], done: Done, workers: int) -> None:
+    """The tasks on :obj:`workers` local processes. The workers ignore
+    Ctrl-C: the sweep gets it and stops them (:func:`_stop`), whether the
+    terminal sent it to all of them or to the sweep alone."""
     context = multiprocessing.get_context("spawn")
     counter = context.Value("i", 0)
-    with ProcessPoolExecutor(workers, mp_context=context,
-                             initializer=_init_worker,
-                             initargs=(usable_cores(), workers, counter,
-                                       _gpu_count(), os.getpid())) as pool:
-        futures = {pool.submit(execute_task, task): task for task in tasks}
+    pool = ProcessPoolExecutor(workers, mp_context=context,
+                               initializer=_init_worker,
+                               initargs=(usable_cores(), workers, counter,
+                                         _gpu_count(), os.getpid()))
+    try:
+        with _sigint_ignored():  # the workers start as tasks are submitted
+            futures = {pool.submit(execute_task, task): task
+                       for task in tasks}
         for future in as_completed(futures):
             try:
                 result = future.result()
@@ -133,6 +141,38 @@ def _run_pool(tasks: List[dict], done: Done, workers: int) -> None:
                 done(futures[future], None, exc)
                 continue
             done(futures[future], result, None)
+        pool.shutdown()
+    except BaseException:
+        _stop(pool)
+        raise
+
+
+@contextlib.contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    """Ignores SIGINT in the block (in the main thread, where signals are
+    handled): the processes started there ignore it from birth (an ignored
+    signal is inherited), so a Ctrl-C while they import prints no
+    traceback of theirs."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _stop(pool: ProcessPoolExecutor) -> None:
+    """Cancels the tasks not started and kills the workers at once, as
+    ``kill -9`` of the sweep would (their runs resume: every file is
+    written atomically, and the kernel frees a dead worker's locks)."""
+    processes = list((pool._processes or {}).values())  # no public handle
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        process.kill()
+    for process in processes:
+        process.join()
 
 
 def _run_ray(tasks: List[dict], done: Done, address: Optional[str]) -> None:
