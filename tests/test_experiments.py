@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -172,6 +173,101 @@ def test_noise_and_long_dialogues_measure_existing_runs(graph_runs, tmp_path):
     assert len(noise["noise0.7"]["per_noise_seed"]) == 3
 
 
+def _ask(config: Path, **overrides) -> None:
+    """Rewrites the request a run's ``config.json`` records, as a run
+    trained with other model options (``dsgdn train --overwrite``) would."""
+    recorded = json.loads(config.read_text())
+    recorded["request"]["model_overrides"].update(overrides)
+    config.write_text(json.dumps(recorded))
+
+
+def _tree(folder):
+    return {str(p): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file()}
+
+
+def test_a_run_of_other_options_is_listed_not_averaged(graph_runs,
+                                                       tmp_path):
+    # It was averaged into its cell ("No run is missing"), and a rerun
+    # printed "none seed 1: done".
+    import shutil
+    out, _ = graph_runs
+    copy = tmp_path / "graph"
+    shutil.copytree(out, copy)
+    run = copy / "none" / "seed-1"
+    _ask(run / files.CONFIG, hidden=16)
+    report = collect(copy)
+    assert [(m["cell"], m["seed"], m["status"], m["path"])
+            for m in report["missing"]] == \
+        [("none", 1, "other options", str(run))]
+    assert "--hidden 16, not 32" in report["missing"][0]["reason"]
+    none = next(r for r in report["rows"] if r["cell"] == "none")
+    assert none["seeds"] == [2]
+    before = _tree(copy)
+    line = _bad(["experiment", "run", "graph", "--only", "diff,none",
+                 "--seeds", "1,2", "--out", str(copy)] + TINY, tmp_path)
+    assert str(run) in line and "--hidden 16, not 32" in line, line
+    assert _tree(copy) == before  # refused before anything is written
+    result = runner.invoke(app, ["experiment", "report", str(copy),
+                                 "--no-plot"])
+    assert result.exit_code == 0, result.output
+    written = (copy / "report.md").read_text()
+    assert "none seed 1: other options: " in written
+    assert "No run is missing." not in written
+
+
+def test_a_measurement_of_a_replaced_checkpoint_is_redone(graph_runs,
+                                                          tmp_path):
+    # The measurement of the checkpoint a run held before was reused.
+    import shutil
+    out, _ = graph_runs
+    source, target = tmp_path / "graph", tmp_path / "long"
+    shutil.copytree(out, source)
+    measure = dict(from_runs=source, only=["diff"], report=False, **quiet)
+    run_experiment("long-dialogues", [], [1], target, **measure)
+    run = source / "diff" / "seed-1"
+    shutil.copyfile(source / "diff" / "seed-2" / files.CHECKPOINT,
+                    run / files.CHECKPOINT)
+    assert [(m["cell"], m["status"]) for m in collect(target)["missing"]] \
+        == [("diff", "stale")]
+    outcome = run_experiment("long-dialogues", [], [1], target, **measure)
+    assert [r["status"] for r in outcome["results"]] == ["evaluated"]
+    assert not collect(target)["missing"]
+    record = json.loads(planning.evaluation_path(target, "diff", 1)
+                        .read_text())
+    assert record["checkpoint"]["sha256"] == \
+        files.file_digest(run / files.CHECKPOINT)
+    measured = json.loads((source / "diff" / "seed-2" / files.REPORT_JSON)
+                          .read_text())["test"]["weighted_f1"]
+    assert record["conditions"]["all"]["weighted_f1"] == \
+        pytest.approx(measured)
+    # A source run retrained with other options is not measured.
+    _ask(run / files.CONFIG, hidden=16)
+    assert collect(target)["missing"][0]["status"] == "other options"
+    with pytest.raises(ValueError, match="--hidden 16, not 32"):
+        run_experiment("long-dialogues", [], [1], target, **measure)
+
+
+def test_progress_counts_up_past_held_runs(monkeypatch, tmp_path):
+    # The runs held by another process were counted twice: [3/4] none
+    # seed 2, then [3/4] diff seed 1 once back to it.
+    from dsgdn_pyg.experiments import runner as sweep
+
+    def run_tasks(tasks, done, *args):
+        for task in tasks:
+            held = task["cell"] == "diff" and not task.get("wait")
+            done(task, dict(cell=task["cell"], seed=task["seed"], pid=1,
+                            status="held" if held else "trained",
+                            seconds=0.0), None)
+    monkeypatch.setattr(sweep, "run_tasks", run_tasks)
+    lines = []
+    run_experiment("graph", TINY, [1, 2], tmp_path / "g",
+                   only=["diff", "none"], report=False, log=lines.append)
+    counts = [line.split("]")[0] for line in lines if line.startswith("[")]
+    assert counts == ["[1/4", "[2/4", "[3/4", "[4/4"], lines
+    assert sum("held by another process" in line for line in lines) == 2
+
+
 @pytest.mark.parametrize("name", list(EXPERIMENTS))
 def test_each_experiment_runs_on_synthetic_data(name, tmp_path):
     # One cell other than the default (the default's options are the
@@ -224,6 +320,20 @@ def test_bad_input_is_one_line_and_writes_nothing(args, words, tmp_path):
     assert not out.exists()
 
 
+@pytest.mark.parametrize("name", ["report.md", "experiment.json",
+                                  "report.json", "plot.png", "evaluations",
+                                  "Report.MD", ".lock"])
+def test_a_cell_named_as_the_folders_own_file_is_refused(name, tmp_path):
+    # report.md trained, then failed writing the report into its folder;
+    # experiment.json failed its run ("Not a directory").
+    out = tmp_path / "out"
+    line = _bad(["experiment", "run", "heads", "--only", name, "--cell",
+                 f"{name}=--heads 1", "--seeds", "1", "--out", str(out)]
+                + TINY, tmp_path)
+    assert line.startswith(f"error: --cell {name!r}: "), line
+    assert not out.exists()
+
+
 @pytest.mark.parametrize("name, words", [
     ("absent", "no such file or directory"),
     ("notes.txt", "a file without the .pkl suffix")])
@@ -266,10 +376,14 @@ GOOD_MANIFEST = dict(experiment="window", base={}, base_options=[],
      "field 'cells': expected a JSON list"),
     (lambda m: dict(m, cells=[dict(name="../up", options=[], settings={})]),
      "cell '../up': a cell name is a plain name"),
+    (lambda m: dict(m, cells=[dict(name="report.md", options=[],
+                                   settings={})]),
+     "cell 'report.md': the experiment folder's own file"),
     (lambda m: dict(m, cells=["w5"]), "field 'cells': expected objects"),
     (lambda m: dict(m, seeds=["1"]), "field 'seeds': expected a list"),
     (lambda m: dict(m, experiment="nope"), "experiment: expected one of"),
-], ids=["list", "no-name", "no-cells", "path-cell", "cell-string",
+], ids=["list", "no-name", "no-cells", "path-cell", "own-file-cell",
+        "cell-string",
         "string-seed", "unknown-experiment"])
 def test_a_malformed_manifest_is_one_line_for_report_and_run(
         change, words, tmp_path):

@@ -85,7 +85,8 @@ def run(
         None, help="Comma-separated cells to run (a smaller grid)."),
     cell: Optional[List[str]] = typer.Option(
         None, help="Add (or replace) a cell: NAME='--option value ...' "
-        "with `dsgdn train` options (NAME: letters, digits, -, _, .); "
+        "with `dsgdn train` options (NAME: letters, digits, -, _, ., not "
+        "starting with . nor a file of the folder such as report.md); "
         "repeatable."),
     from_runs: Optional[Path] = typer.Option(
         None, help="long-dialogues and noise: measure the runs of this "
@@ -98,8 +99,9 @@ def run(
     Any other `dsgdn train` option (e.g. --hidden 256, --window 10,
     --synthetic-dialogues 24) joins the base configuration. Runs already
     complete are not redone and interrupted ones are resumed, so the same
-    command can be started again after a crash. Options, cells and data are
-    all checked before anything is written. Shards (or two sweeps) may run
+    command can be started again after a crash or Ctrl-C. Options, cells,
+    data and the runs already in --out (each must be its cell's) are all
+    checked before anything is written. Shards (or two sweeps) may run
     at once into one --out: each run is trained once, by the process that
     holds its lock; the others wait for it before their report.
     """

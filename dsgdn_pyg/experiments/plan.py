@@ -9,6 +9,9 @@ Layout of an experiment folder::
     <cell>/seed-<n>/              one ordinary `dsgdn train` run directory
     evaluations/<cell>/seed-<n>.json   ``evaluate`` experiments' metrics
     report.md, report.json, plot.png
+    .lock, .<name>.<hex>.tmp      the folder's lock, atomic writes' temporaries
+
+A cell's name is a folder of its own: none of these.
 """
 
 import json
@@ -26,12 +29,20 @@ from dsgdn_pyg.io import TEMPORARY
 from dsgdn_pyg.training import lock
 from dsgdn_pyg.training import run_dir as files
 from dsgdn_pyg.training.options import OPTION, as_overrides, to_options
+from dsgdn_pyg.training.request import (TrainRequest, request_from_options,
+                                        settings as resolve)
 
 MANIFEST = "experiment.json"
 EVALUATIONS = "evaluations"
 OVERHEAD = "overhead.json"
-# A cell's name is a folder of the experiment: a plain name, never a path.
-CELL_NAME = re.compile(r"^[A-Za-z0-9._-]+$")
+REPORT_MD = "report.md"
+REPORT_JSON = "report.json"
+PLOT = "plot.png"
+#: The experiment folder's own files and folders, which no cell may be.
+OWN_NAMES = (MANIFEST, REPORT_MD, REPORT_JSON, PLOT, EVALUATIONS)
+# A cell's name is a folder of the experiment: a plain name, never a path,
+# nor hidden (the folder's lock and temporaries are).
+CELL_NAME = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]*$")
 
 
 @dataclass
@@ -123,14 +134,101 @@ def _check_manifest(path: Path, manifest) -> None:
 
 def check_cell_name(name: str, what: str = "--cell") -> str:
     """:obj:`name` when it is a plain name (letters, digits, ``-``, ``_``,
-    ``.``; not ``.`` or ``..``), else a one-line error: a cell's name
-    becomes a folder of the experiment and must not lead out of it."""
-    if not isinstance(name, str) or not CELL_NAME.match(name) or \
-            name in (".", ".."):
+    ``.``, not starting with ``.``) other than the folder's own files
+    (:data:`OWN_NAMES`, in any case), else a one-line error: a cell's name
+    becomes a folder of the experiment and must not lead out of it nor
+    take the place of one of its files."""
+    if not isinstance(name, str) or not CELL_NAME.match(name):
         raise ValueError(f"{what} {name!r}: a cell name is a plain name "
-                         f"(letters, digits, -, _ and ., not . or ..), not "
-                         f"a path")
+                         f"(letters, digits, -, _ and ., not starting with "
+                         f".), not a path")
+    if name.casefold() in OWN_NAMES:
+        raise ValueError(f"{what} {name!r}: the experiment folder's own "
+                         f"file; expected a cell name other than "
+                         f"{', '.join(OWN_NAMES)}")
     return name
+
+
+def run_mismatch(path: Path, settings: dict, seed: int) -> Optional[str]:
+    """What differs between the request the run in :obj:`path` records
+    (its ``config.json``) and the one of its cell (:obj:`settings`) and
+    seed, as ``--hidden 16, not 32``; ``None`` when they resolve to the same
+    settings (the device aside) or the run records none yet."""
+    config = Path(path) / files.CONFIG
+    if not config.is_file():
+        return None
+    try:
+        recorded = json.loads(config.read_text())
+        theirs = resolve(TrainRequest.from_dict(recorded["request"]))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return (f"its {files.CONFIG} records no request of `dsgdn train` "
+                f"({type(exc).__name__})")
+    mine = resolve(request_from_options(settings, seeds=[seed],
+                                        out=Path(path)))
+    data = recorded.get("data")
+    recorded_data = data.get("path") if isinstance(data, dict) else None
+    flags = {o.setting: o.flag for o in OPTION.values()}
+    differ = [f"{flags.get(key, key)} {_shown(key, theirs.get(key))}, not "
+              f"{_shown(key, mine.get(key))}"
+              for key in sorted(set(mine) | set(theirs))
+              if mine.get(key) != theirs.get(key) and not (
+                  key == "data" and _same_data(mine.get(key), theirs.get(key),
+                                               recorded_data))]
+    if not differ:
+        return None
+    more = f" and {len(differ) - 3} more" if len(differ) > 3 else ""
+    return "; ".join(differ[:3]) + more
+
+
+def check_run(task: dict) -> None:
+    """A one-line error naming the run directory of :obj:`task` (see
+    :func:`tasks`) when it holds a run of other options than its cell and
+    seed ask (:func:`run_mismatch`); that run is left as it is."""
+    path = Path(task["run_dir"])
+    reason = run_mismatch(path, task["settings"], task["seed"])
+    if reason is None:
+        return
+    advice = ("move it away to train the cell's own" if task["train"] else
+              "restore the cell's own run there, or measure other runs")
+    raise ValueError(f"{path}: holds a run of other options than cell "
+                     f"{task['cell']} seed {task['seed']} ({reason}); "
+                     f"{advice} (nothing was changed)")
+
+
+def stale_evaluation(record: dict, run: Path) -> Optional[str]:
+    """Why the measurement :obj:`record` (an ``evaluations`` file) is not
+    one of the ``best.pt`` that the run :obj:`run` holds now, or ``None``
+    when it is."""
+    recorded = (record.get("checkpoint") or {}).get("sha256") \
+        if isinstance(record, dict) else None
+    checkpoint = Path(run) / files.CHECKPOINT
+    if not checkpoint.is_file():
+        return f"{checkpoint} is gone"
+    if recorded is None:
+        return "it records no checkpoint digest (an older version's)"
+    if recorded != files.file_digest(checkpoint):
+        return f"it measured another {files.CHECKPOINT} (retrained since)"
+    return None
+
+
+def _shown(key: str, value) -> str:
+    """A resolved setting as an option's value."""
+    if value is None:
+        return "unset"
+    if key == "synthetic" and isinstance(value, dict):
+        value = value.get("num_dialogues")
+    if isinstance(value, list):
+        return ",".join(map(str, value))
+    return str(value)
+
+
+def _same_data(mine: Optional[str], theirs: Optional[str],
+               recorded: Optional[str]) -> bool:
+    """Whether two ``--data`` values name one data set (the run's as the
+    absolute path it recorded, where it did)."""
+    if mine is None or theirs is None:
+        return mine == theirs
+    return Path(mine).resolve() == Path(recorded or theirs).resolve()
 
 
 def is_empty(folder: Path) -> bool:

@@ -4,7 +4,9 @@ markdown table, a JSON file and a plot in the paper's form.
 Every number is the test metric at the epoch selected on validation, as
 mean +- std over the seeds that finished; each cell is compared with the
 default cell by the paired difference over the seeds both have, with a 95%
-t-interval. Runs that are missing are listed, never averaged away.
+t-interval. Runs that are missing are listed, never averaged away, and so
+are the runs of other options than their cell's and the measurements of a
+``best.pt`` the run no longer holds.
 """
 
 import json
@@ -25,9 +27,8 @@ from dsgdn_pyg.models.config import parse_modalities
 from dsgdn_pyg.training import lock
 from dsgdn_pyg.training import run_dir as files
 
-REPORT_MD = "report.md"
-REPORT_JSON = "report.json"
-PLOT = "plot.png"
+REPORT_MD, REPORT_JSON, PLOT = (planning.REPORT_MD, planning.REPORT_JSON,
+                                planning.PLOT)
 METRICS = ("weighted_f1", "accuracy")
 
 
@@ -64,48 +65,76 @@ class Found:
     missing: Optional[dict] = None
 
 
-def _missing(cell: str, seed: int, path: Path, status: str) -> Found:
+def _missing(cell: str, seed: int, path: Path, status: str,
+             reason: Optional[str] = None) -> Found:
     return Found(missing=dict(cell=cell, seed=seed, path=str(path),
-                              status=status))
+                              status=status, reason=reason))
 
 
-def _trained(out: Path, run: Path, cell: str, seed: int) -> Found:
+def _mismatch(out: Path, run: Path, cell: dict,
+              seed: int) -> Optional[Found]:
+    """A run of other options than its cell's, as missing; else ``None``.
+    A cell whose settings are no `dsgdn train` options is a one-line error
+    naming the manifest."""
+    try:
+        reason = planning.run_mismatch(run, cell["settings"], seed)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{out / planning.MANIFEST}: cell {cell['name']!r}:"
+                         f" {exc}".splitlines()[0]) from None
+    if reason is None:
+        return None
+    return _missing(cell["name"], seed, run, "other options", reason)
+
+
+def _trained(out: Path, run: Path, cell: dict, seed: int) -> Found:
     """A ``train`` experiment's run: its test metrics at the selected
-    epoch, once the run is complete."""
+    epoch, once the run is complete and is its cell's."""
+    mismatch = _mismatch(out, run, cell, seed)
+    if mismatch is not None:
+        return mismatch
     status = files.run_status(run)
     report = _load(run / files.REPORT_JSON) if status == "complete" else None
     if report is None:
-        return _missing(cell, seed, run, status)
+        return _missing(cell["name"], seed, run, status)
     return Found({"test": dict(report["test"],
                                best_epoch=report["best_epoch"])},
                  classes=report.get("classes"),
                  protocols=(report.get("selected_on", "valid"), ))
 
 
-def _evaluated(out: Path, run: Path, cell: str, seed: int) -> Found:
+def _evaluated(out: Path, run: Path, cell: dict, seed: int) -> Found:
     """An ``evaluate`` experiment's measurement of a trained run: its
-    metrics under every test-time condition."""
-    path = planning.evaluation_path(out, cell, seed)
+    metrics under every test-time condition, while the run holds the
+    ``best.pt`` measured."""
+    name = cell["name"]
+    path = planning.evaluation_path(out, name, seed)
+    mismatch = _mismatch(out, run, cell, seed)
+    if mismatch is not None:
+        return mismatch
+    status = files.run_status(run)
     record = _load(path)
-    if record is None:
-        return _missing(cell, seed, path, files.run_status(run))
+    if record is None or status != "complete":
+        return _missing(name, seed, path, status)
+    stale = planning.stale_evaluation(record, run)
+    if stale is not None:
+        return _missing(name, seed, path, "stale", stale)
     return Found(dict(record["conditions"]),
                  classes=(_load(run / files.REPORT_JSON) or {}).get("classes"))
 
 
-def _measured(out: Path, run: Path, cell: str, seed: int) -> Found:
+def _measured(out: Path, run: Path, cell: dict, seed: int) -> Found:
     """An ``overhead`` experiment's timings and FLOPs of a cell."""
     path = run / planning.OVERHEAD
     record = _load(path)
     if record is None:
-        return _missing(cell, seed, path, "missing")
+        return _missing(cell["name"], seed, path, "missing")
     return Found({"overhead": record})
 
 
 class Collector(NamedTuple):
-    """How one kind of experiment is read: what a (cell, seed) holds, and
-    the conditions that make a cell's rows."""
-    read: Callable[[Path, Path, str, int], Found]
+    """How one kind of experiment is read: what a (cell, seed) holds (given
+    the manifest's cell), and the conditions that make a cell's rows."""
+    read: Callable[[Path, Path, dict, int], Found]
     conditions: Callable[[Experiment], List[Tuple[str, Optional[Condition]]]]
 
 
@@ -149,7 +178,7 @@ def collect(out: Path) -> dict:
     root = Path(manifest["from_runs"]) if manifest.get("from_runs") else out
     cells = _cells(manifest, root, out, preset)
     found = {(entry["name"], seed): collector.read(
-        out, root / entry["name"] / f"seed-{seed}", entry["name"], seed)
+        out, root / entry["name"] / f"seed-{seed}", entry, seed)
         for entry in manifest["cells"] for seed in manifest["seeds"]}
     rows = []
     for entry in manifest["cells"]:
@@ -302,8 +331,9 @@ def format_markdown(report: dict) -> str:
     if report["missing"]:
         lines += ["", f"## Missing runs ({len(report['missing'])})", "",
                   "Not in the means above:", ""]
-        lines += [f"- {m['cell']} seed {m['seed']}: {m['status']} "
-                  f"(`{m['path']}`)" for m in report["missing"]]
+        lines += [f"- {m['cell']} seed {m['seed']}: {m['status']}"
+                  + (f": {m['reason']}" if m.get("reason") else "")
+                  + f" (`{m['path']}`)" for m in report["missing"]]
     else:
         lines += ["", "No run is missing."]
     return "\n".join(lines) + "\n"

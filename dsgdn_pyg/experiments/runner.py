@@ -22,7 +22,8 @@ def run_experiment(name: str, base_options: planning.Options,
     """Runs (or resumes) every (cell, seed) of an experiment, or one shard
     of them, then writes the report. Runs already complete are not redone;
     interrupted ones are resumed. Checks all input, the data of every run
-    included (read once, here), before writing anything.
+    included (read once, here), and that no run directory holds a run of
+    other options than its cell's, before writing anything.
 
     Several processes may work on one folder at once (shards of a job
     array, or the same command twice): each run is trained by the one
@@ -34,6 +35,8 @@ def run_experiment(name: str, base_options: planning.Options,
     plan = planning.make_plan(name, base_options, seeds, out, only,
                               extra_cells, from_runs)
     todo = planning.shard_slice(planning.tasks(plan), shard_spec)
+    for task in todo:  # a run of other options is the user's: kept
+        planning.check_run(task)
     training = [request_from_options(t["settings"], seeds=[t["seed"]],
                                      out=Path(t["run_dir"]))
                 for t in todo if t["train"]]
@@ -52,8 +55,9 @@ def run_experiment(name: str, base_options: planning.Options,
 
     def done(task: dict, result: Optional[dict],
              error: Optional[BaseException]) -> None:
-        count = len(results) + len(failed) + len(held) + 1
-        where = f"[{count}/{len(todo)}] {task['cell']} seed {task['seed']}"
+        # [k/N]: the k-th run settled (a held run is counted once done).
+        what = f"{task['cell']} seed {task['seed']}"
+        where = f"[{len(results) + len(failed) + 1}/{len(todo)}] {what}"
         if error is not None:
             failed.append(dict(cell=task["cell"], seed=task["seed"],
                                error=_one_line(error)))
@@ -61,7 +65,7 @@ def run_experiment(name: str, base_options: planning.Options,
             return
         if result["status"] == "held":
             held.append(task)
-            log(f"{where}: held by another process (PID {result['pid']}), "
+            log(f"{what}: held by another process (PID {result['pid']}), "
                 f"back to it at the end")
             return
         results.append(result)

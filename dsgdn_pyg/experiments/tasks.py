@@ -9,12 +9,14 @@ of another experiment's runs, the lock of the measurement's file): a run
 that another process holds is not touched but reported ``held``, and the
 sweep comes back to it, waiting, once its other runs are done."""
 
+import json
 import time
 from pathlib import Path
 from typing import List
 
 import numpy as np
 
+from dsgdn_pyg.experiments import plan as planning
 from dsgdn_pyg.training import lock
 from dsgdn_pyg.training import run_dir as files
 
@@ -23,9 +25,11 @@ def execute_task(task: dict) -> dict:
     """Runs :obj:`task` (see :func:`~dsgdn_pyg.experiments.plan.tasks`)
     holding its lock (waiting for it when ``task["wait"]``); returns
     ``{cell, seed, status, seconds}``, status ``trained``, ``done``
-    (nothing left to do), ``evaluated``, ``measured``, ``missing`` (an
-    ``evaluate`` task whose run is not complete) or ``held`` (another
-    process holds the run; its PID as ``pid``)."""
+    (nothing left to do), ``evaluated`` (also again, where the run's
+    ``best.pt`` changed since), ``measured``, ``missing`` (an ``evaluate``
+    task whose run is not complete) or ``held`` (another process holds the
+    run; its PID as ``pid``). A run directory holding a run of other
+    options is a one-line ``ValueError``, the run left as it is."""
     start = time.perf_counter()
     record = dict(cell=task["cell"], seed=task["seed"])
     if task["train"] or task["kind"] == "overhead":
@@ -56,6 +60,7 @@ def _execute(task: dict, record: dict, start: float) -> dict:
     path = Path(task["run_dir"])
     status = "done"
     state = files.run_status(path)
+    planning.check_run(task)
     if task["train"] and state != "complete":
         from dsgdn_pyg.training.session import (request_from_options,
                                                 run_training)
@@ -64,14 +69,30 @@ def _execute(task: dict, record: dict, start: float) -> dict:
         run_training(request, log=lambda *args: None)
         status = "trained"
     if task["kind"] == "evaluate":
+        evaluation = Path(task["evaluation"])
         if files.run_status(path) != "complete":
             status = "missing"
-        elif not Path(task["evaluation"]).is_file():
-            files.write_json(Path(task["evaluation"]), dict(
+        elif _stale(evaluation, path):
+            # The digest first: a checkpoint replaced meanwhile then makes
+            # this measurement stale, never one of another model.
+            digest = files.file_digest(path / files.CHECKPOINT)
+            files.write_json(evaluation, dict(
                 run_dir=str(path), seed=task["seed"], cell=task["cell"],
+                checkpoint=dict(path=str(path / files.CHECKPOINT),
+                                sha256=digest),
                 conditions=evaluate_conditions(path, task["conditions"])))
             status = "evaluated" if status == "done" else status
     return dict(record, status=status, seconds=time.perf_counter() - start)
+
+
+def _stale(evaluation: Path, run: Path) -> bool:
+    """Whether the measurement :obj:`evaluation` of :obj:`run` is missing,
+    unreadable or of another ``best.pt`` than the run holds now."""
+    try:
+        record = json.loads(evaluation.read_text())
+    except (OSError, ValueError):
+        return True
+    return planning.stale_evaluation(record, run) is not None
 
 
 def evaluate_conditions(path: Path, conditions: List[dict]) -> dict:
