@@ -475,7 +475,7 @@ def test_kept_modality_of_another_manifest(corpus, tmp_path, fake_text, edit,
     assert_one_line(info.value, str(out / "text.npz"),
                     "extracted from a different manifest",
                     f"dialogue {changed!r} of {other}",
-                    f"extract text again from {other}")
+                    "pass --drop-stale to remove it")
     after = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
     assert after == before
     # Without a metadata.pkl to compare with, no dialogue is named.
@@ -487,6 +487,30 @@ def test_kept_modality_of_another_manifest(corpus, tmp_path, fake_text, edit,
     # Extracting text again from the new manifest mends the folder.
     extract_features(other, out, modalities=("text", ))
     extract_features(other, out, modalities=("visual", ))
+    info = json.loads((out / "features.json").read_text())
+    assert list(info["modalities"]) == ["text", "visual"]
+
+
+def test_drop_stale_lets_a_changed_manifest_be_extracted_again(
+        corpus, tmp_path, fake_text):
+    # Each modality was refused for the other one's being stale: no way
+    # out but deleting files by hand.
+    out = tmp_path / "out"
+    for modality in ("text", "visual"):
+        extract_features(corpus, out, modalities=(modality, ))
+    other = edit_corpus(corpus, "label")
+    for modality in ("text", "visual"):
+        with pytest.raises(DataError, match="--drop-stale"):
+            extract_features(other, out, modalities=(modality, ))
+    result = run_cli("text", str(other), "--out", str(out), "--drop-stale")
+    assert result.exit_code == 0, result.output
+    assert "visual: removed (extracted from another manifest" in \
+        result.stdout
+    assert not (out / "visual.npz").exists()
+    info = json.loads((out / "features.json").read_text())
+    assert list(info["modalities"]) == ["text"]
+    summary = extract_features(other, out, modalities=("visual", ))
+    assert summary.cached["visual"] == summary.num_dialogues  # quick
     info = json.loads((out / "features.json").read_text())
     assert list(info["modalities"]) == ["text", "visual"]
 

@@ -31,7 +31,10 @@ OUT_HELP = ("Feature folder; created if needed and checked before any "
             "work (none of its files may be the manifest or a file it "
             "names). Modalities extracted "
             "earlier from the same manifest are kept; one extracted from "
-            "another manifest is an error (extract it again).")
+            "another manifest is an error (see --drop-stale).")
+DROP_STALE_HELP = ("Remove the modalities --out holds from another manifest "
+                   "(say one since corrected), instead of refusing; extract "
+                   "each again afterwards (its cache makes that quick).")
 CLASSES_HELP = ("Class names in index order, comma-separated (default: the "
                 "sorted label names of the manifest).")
 
@@ -64,6 +67,9 @@ def _run(manifest: Path, out: Path, modality: str,
             summary = extract_features(manifest, out, modalities=(modality, ),
                                        classes=names, progress=hook,
                                        **options)
+    for dropped in summary.dropped:
+        console.print(f"{dropped}: removed (extracted from another manifest; "
+                      f"extract it again)", highlight=False, soft_wrap=True)
     cached = summary.cached[modality]
     console.print(
         f"{modality}: {summary.num_dialogues} dialogues "
@@ -85,10 +91,11 @@ def text(
     batch_size: int = typer.Option(64, min=1, help="Sentences per forward "
                                    "pass."),
     classes: Optional[str] = typer.Option(None, help=CLASSES_HELP),
+    drop_stale: bool = typer.Option(False, help=DROP_STALE_HELP),
 ) -> None:
     """Sentence embeddings of every utterance (needs the 'text' extra)."""
     _run(manifest, out, "text", classes, text_model=model, device=device,
-         batch_size=batch_size)
+         batch_size=batch_size, drop_stale=drop_stale)
 
 
 @features_app.command("audio")
@@ -96,10 +103,11 @@ def audio(
     manifest: Path = typer.Argument(..., help=MANIFEST_HELP),
     out: Path = typer.Option(..., "--out", help=OUT_HELP),
     classes: Optional[str] = typer.Option(None, help=CLASSES_HELP),
+    drop_stale: bool = typer.Option(False, help=DROP_STALE_HELP),
 ) -> None:
     """openSMILE IS10 functionals (1582-d) of every utterance's WAV file,
     mono or stereo, any sample rate (needs the 'audio' extra)."""
-    _run(manifest, out, "audio", classes)
+    _run(manifest, out, "audio", classes, drop_stale=drop_stale)
 
 
 @features_app.command("visual")
@@ -109,9 +117,11 @@ def visual(
     dim: int = typer.Option(342, min=1, help="Width of every visual .npy "
                             "vector."),
     classes: Optional[str] = typer.Option(None, help=CLASSES_HELP),
+    drop_stale: bool = typer.Option(False, help=DROP_STALE_HELP),
 ) -> None:
     """Per-utterance visual vectors from 1-D .npy files."""
-    _run(manifest, out, "visual", classes, visual_dim=dim)
+    _run(manifest, out, "visual", classes, visual_dim=dim,
+         drop_stale=drop_stale)
 
 
 def register(app: typer.Typer) -> None:

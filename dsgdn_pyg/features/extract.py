@@ -56,6 +56,8 @@ class ExtractionSummary:
     #: dialogues encoded / taken from the cache, per modality
     computed: Dict[str, int] = field(default_factory=dict)
     cached: Dict[str, int] = field(default_factory=dict)
+    #: modalities of another manifest removed (``drop_stale``)
+    dropped: List[str] = field(default_factory=list)
 
 
 def build_metadata(dialogues: Sequence[Dialogue], source: str,
@@ -160,6 +162,10 @@ def _check_inputs(dialogues: Sequence[Dialogue], modality: str,
                     f"for the {modality} features")
 
 
+_STALE_ADVICE = ("pass --drop-stale to remove it (then extract it again: its "
+                 "cache makes that quick) or use another out dir")
+
+
 def _check_kept(out_dir: Path, modality: str, info: Dict[str, Any],
                 dialogues: Sequence[Dialogue], source: str) -> bool:
     """Whether an earlier run's ``<modality>.npz`` exists, raising
@@ -173,8 +179,7 @@ def _check_kept(out_dir: Path, modality: str, info: Dict[str, Any],
     if not path.is_file():
         return False
     expected = {d.dialogue_id: len(d) for d in dialogues}
-    advice = (f"expected the dialogues of {source}; extract {modality} again "
-              f"or use another out dir")
+    advice = (f"expected the dialogues of {source}; {_STALE_ADVICE}")
     try:
         with open_npz(path) as archive:
             rows = {key: npz_array(archive, key).shape[0]
@@ -205,8 +210,7 @@ def _check_kept(out_dir: Path, modality: str, info: Dict[str, Any],
                 else f"the dialogues of {source} differ in order, splits, "
                 f"speakers, texts or labels")
         raise DataError(f"{path}: extracted from a different manifest "
-                        f"({what}); extract {modality} again from {source} "
-                        f"or use another out dir")
+                        f"({what}); {_STALE_ADVICE}")
     return True
 
 
@@ -315,8 +319,8 @@ def extract_features(manifest_path: PathLike, out_dir: PathLike,
                      classes: Optional[Sequence[str]] = None,
                      progress: Optional[ProgressHook] = None,
                      use_cache: bool = True,
-                     cache_dir: Optional[PathLike] = None
-                     ) -> ExtractionSummary:
+                     cache_dir: Optional[PathLike] = None,
+                     drop_stale: bool = False) -> ExtractionSummary:
     """Extracts ``modalities`` of the dialogues in ``manifest_path`` into
     ``out_dir``.
 
@@ -335,6 +339,9 @@ def extract_features(manifest_path: PathLike, out_dir: PathLike,
         progress: optional :data:`ProgressHook` called as utterances finish.
         use_cache: read and fill the per-dialogue cache.
         cache_dir: where that cache lives (default ``out_dir/.cache``).
+        drop_stale: remove the modalities of earlier runs that do not match
+            the manifest's dialogues instead of refusing them (a changed
+            manifest: each is then extracted again, from the cache).
 
     Raises:
         DataError: a problem in the manifest or its files, or an out dir
@@ -365,9 +372,17 @@ def extract_features(manifest_path: PathLike, out_dir: PathLike,
     _check_outputs_are_not_inputs(out, requested, manifest_path, dialogues)
     metadata, classes = build_metadata(dialogues, source, classes)
     info = read_features_json(out / FEATURES_JSON)
-    kept = {m: entry for m, entry in info["modalities"].items()
-            if m in MODALITIES and m not in requested
-            and _check_kept(out, m, info, dialogues, source)}
+    kept, stale = {}, []
+    for m, entry in info["modalities"].items():
+        if m not in MODALITIES or m in requested:
+            continue
+        try:
+            if _check_kept(out, m, info, dialogues, source):
+                kept[m] = entry
+        except DataError:
+            if not drop_stale:
+                raise
+            stale.append(m)
 
     remove_stale_temporaries(out)  # of a killed run, cache included
     cache_root = Path(cache_dir) if cache_dir is not None else \
@@ -396,6 +411,9 @@ def extract_features(manifest_path: PathLike, out_dir: PathLike,
                              **encoder.metadata, "file": npz_name(modality),
                              FINGERPRINT: digest}
 
+    for modality in stale:  # before features.json stops listing them
+        (out / npz_name(modality)).unlink(missing_ok=True)
+    summary.dropped = stale
     write_metadata(out / METADATA, metadata)
     merged = {**kept, **entries}
     write_features_json(out / FEATURES_JSON, {
