@@ -277,8 +277,11 @@ def test_data_extracted_otherwise_than_the_runs_is_refused(tmp_path):
     refused([*evaluate, "--data", str(folder)], "model 'model-b'")
     edit(dialogues_sha256="bbb")
     refused(evaluate, "extracted again from other dialogues")
+    refused([*evaluate, "--data", str(folder)], "extracted again")  # named
     # Other data, extracted as the run's was: its dialogues may differ.
-    result = runner.invoke(app, [*evaluate, "--data", str(folder)])
+    other = tmp_path / "other"
+    shutil.copytree(folder, other)
+    result = runner.invoke(app, [*evaluate, "--data", str(other)])
     assert result.exit_code == 0, result.output
     edit()
     assert runner.invoke(app, evaluate).exit_code == 0

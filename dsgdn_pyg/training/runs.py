@@ -67,7 +67,10 @@ def load_run_corpus(config: dict, data: Optional[str] = None):
                          classes_by="the checkpoint")
     corpus.check_dims(config["model"]["input_dims"], "the checkpoint",
                       "evaluate it on data with the widths it was trained on")
-    _check_extractors(config, corpus, own=data is None)
+    recorded = config["data"].get("path")
+    own = data is None or recorded is not None and \
+        Path(data).resolve() == Path(recorded)
+    _check_extractors(config, corpus, own=own)
     return corpus
 
 
