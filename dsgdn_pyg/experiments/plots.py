@@ -61,9 +61,9 @@ def figure_format(path: Path, option: str = "--out") -> str:
     suffix = Path(path).suffix.lower().lstrip(".")
     if suffix not in FIGURE_FORMATS:
         names = ", ".join(f".{f}" for f in FIGURE_FORMATS)
+        got = repr(Path(path).suffix) if Path(path).suffix else "none"
         raise ValueError(f"{option} {path}: expected a figure file "
-                         f"({names}), got the suffix "
-                         f"{Path(path).suffix or 'none'!r}")
+                         f"({names}), got the suffix {got}")
     return suffix
 
 
