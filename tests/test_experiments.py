@@ -103,6 +103,11 @@ def test_finished_runs_are_not_redone(graph_runs):
     assert {r["status"] for r in outcome["results"]} == {"done"}
     assert (out / "diff" / "seed-1" / files.METRICS).stat().st_mtime_ns \
         == before
+    # On another device too: it was refused as "other base options".
+    outcome = run_experiment("graph", [*TINY, "--device", "cpu"], [1, 2],
+                             out, only=["diff", "none"], report=False,
+                             **quiet)
+    assert {r["status"] for r in outcome["results"]} == {"done"}
 
 
 def test_report_means_and_paired_intervals(graph_runs):

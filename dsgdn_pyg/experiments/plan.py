@@ -374,14 +374,15 @@ def _merge(existing: dict, new: dict, out: Path) -> dict:
                          f"{existing.get('experiment')!r}, not "
                          f"{new['experiment']!r}; use another folder")
     for key, what in (("base", "base options"), ("from_runs", "--from-runs")):
-        if existing.get(key) != new[key]:
+        if _placeless(existing.get(key)) != _placeless(new[key]):
             raise ValueError(f"--out: {out} holds runs of {new['experiment']}"
                              f" with other {what} ({existing.get(key)}); use "
                              f"another folder")
     cells = {c["name"]: c for c in existing["cells"]}
     for cell in new["cells"]:
         old = cells.get(cell["name"])
-        if old is not None and old["settings"] != cell["settings"]:
+        if old is not None and \
+                _placeless(old["settings"]) != _placeless(cell["settings"]):
             raise ValueError(f"--out: {out} holds cell {cell['name']!r} with "
                              f"other options ({' '.join(old['options'])}); "
                              f"use another folder")
@@ -389,6 +390,14 @@ def _merge(existing: dict, new: dict, out: Path) -> dict:
     seeds = list(existing["seeds"]) + [s for s in new["seeds"]
                                        if s not in existing["seeds"]]
     return dict(new, cells=list(cells.values()), seeds=seeds)
+
+
+def _placeless(settings):
+    # Options without the device: a sweep may go on elsewhere, as
+    # `dsgdn train --resume` may (each run's identity leaves it out too).
+    if not isinstance(settings, dict):
+        return settings
+    return {k: v for k, v in settings.items() if k != "device"}
 
 
 def run_dir(cell: dict, seed: int) -> Path:
