@@ -148,7 +148,12 @@ def test_missing_runs_are_listed_not_averaged(graph_runs, tmp_path):
         == [("none", 2, "incomplete")]
     none = next(r for r in report["rows"] if r["cell"] == "none")
     assert none["seeds"] == [1] and none["weighted_f1"]["n"] == 1
-    assert "Missing runs (1)" in (copy / "report.md").read_text()
+    text = (copy / "report.md").read_text()
+    assert "Missing runs (1)" in text
+    # Its difference from diff pairs one seed of two, and says so.
+    row = next(line for line in text.splitlines()
+               if line.startswith("| none"))
+    assert "(1 seed, no CI, 1 of 2 seeds paired)" in row, row
 
 
 def test_evaluate_works_on_a_cell_run(graph_runs):

@@ -270,8 +270,10 @@ def _differences(rows: List[dict], experiment, default: str) -> None:
             cell_values = {int(s): v for s, v in
                            row[key]["per_seed"].items()}
             ref_values = {int(s): v for s, v in ref[key]["per_seed"].items()}
-            row["difference"][key] = paired_difference(cell_values,
-                                                       ref_values)
+            d = paired_difference(cell_values, ref_values)
+            if d is not None:  # the seeds either row has: said if unpaired
+                d["of"] = len(set(cell_values) | set(ref_values))
+            row["difference"][key] = d
 
 
 def _pct(stat: Optional[dict], scale: float = 100.0,
@@ -288,11 +290,14 @@ def _diff(d: Optional[dict], scale: float = 100.0, digits: int = 2) -> str:
     if not d:
         return "—"
     text = f"{scale * d['mean']:+.{digits}f}"
+    paired = f", {d['n']} of {d['of']} seeds paired" \
+        if d.get("of", d["n"]) > d["n"] else ""
     if d["low"] is None:
-        return text + " (1 seed, no CI)"
+        return text + f" (1 seed, no CI{paired})"
     star = " *" if d["significant"] else ""
     return (f"{text} [{scale * d['low']:+.{digits}f}, "
-            f"{scale * d['high']:+.{digits}f}]{star}")
+            f"{scale * d['high']:+.{digits}f}]{star}"
+            + (f" ({paired[2:]})" if paired else ""))
 
 
 def _paper_cell(row: dict, key: str) -> str:
