@@ -244,7 +244,8 @@ def test_a_run_reads_its_own_data_from_any_working_directory(
     assert identity_digest(old) == identity_digest(config)
 
 
-def test_data_extracted_otherwise_than_the_runs_is_refused(tmp_path):
+def test_data_extracted_otherwise_than_the_runs_is_refused(
+        tmp_path, monkeypatch):
     """features.json says how each modality was extracted; the run records
     it. Another model, or the run's own folder extracted again from other
     dialogues, would have been measured silently."""
@@ -285,3 +286,15 @@ def test_data_extracted_otherwise_than_the_runs_is_refused(tmp_path):
     assert result.exit_code == 0, result.output
     edit()
     assert runner.invoke(app, evaluate).exit_code == 0
+    # A model's name and the folder it loads from are one model (say the
+    # bundled all-MiniLM-L6-v2): the run records 'model-a', the other data
+    # the folder ./model-a, which the name loads from where it exists.
+    (tmp_path / "model-a").mkdir()
+    changed = json.loads((other / "features.json").read_text())
+    changed["modalities"]["text"]["model"] = str(tmp_path / "model-a")
+    (other / "features.json").write_text(json.dumps(changed))
+    monkeypatch.chdir(tmp_path / "run")  # no folder model-a here
+    refused([*evaluate, "--data", str(other)], "model")
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, [*evaluate, "--data", str(other)])
+    assert result.exit_code == 0, result.output

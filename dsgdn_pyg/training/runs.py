@@ -81,6 +81,14 @@ def _check_extractors(config: dict, corpus, own: bool) -> None:
     # again from another manifest, would be measured silently. Data that
     # records nothing (bundles, older folders) cannot be checked.
     from dsgdn_pyg.features.store import FEATURES_JSON, FINGERPRINT
+    from dsgdn_pyg.features.text import resolve_text_model
+
+    def same(key: str, old, new) -> bool:
+        # A model's name and the folder it loads from are one model (the
+        # bundled all-MiniLM-L6-v2 and its package's path).
+        if key == "model" and isinstance(old, str) and isinstance(new, str):
+            return resolve_text_model(old) == resolve_text_model(new)
+        return old == new
 
     recorded = config["data"].get("extractors") or {}
     current = getattr(corpus, "extractors", None) or {}
@@ -90,7 +98,7 @@ def _check_extractors(config: dict, corpus, own: bool) -> None:
             continue
         skip = {"file"} if own else {"file", FINGERPRINT}  # other data
         for key in sorted(set(old) & set(new) - skip):
-            if old[key] == new[key]:
+            if same(key, old[key], new[key]):
                 continue
             what = ("extracted again from other dialogues since the run "
                     "was trained" if key == FINGERPRINT else
