@@ -23,6 +23,19 @@ class TrainingDiverged(RuntimeError):
     CLI prints the one-line message and exits with 3."""
 
 
+class Terminated(BaseException):
+    """SIGTERM (``kill``, or a batch scheduler's stop), raised by the
+    ``dsgdn`` command where the process is, as Ctrl-C raises
+    :class:`KeyboardInterrupt`: the temporaries of atomic writes go and
+    locks are released on the way out. The CLI prints one line and exits
+    with 143, as a shell reports a process stopped by SIGTERM."""
+
+
+def raise_terminated(signum, frame) -> None:
+    """A SIGTERM handler raising :class:`Terminated`."""
+    raise Terminated()
+
+
 SEED_MAX = 2 ** 63 - 1
 
 

@@ -83,6 +83,24 @@ def test_ctrl_c_is_one_line_and_leaves_no_half_file(tmp_path):
     assert files.run_status(out) == "incomplete"
 
 
+def test_sigterm_is_one_line_and_leaves_no_half_file(tmp_path):
+    """SIGTERM (kill, a scheduler's stop) in the middle of a write: as
+    Ctrl-C, one line and no temporary, exit 143; it died silently, its
+    .lock left behind."""
+    out = tmp_path / "run"
+    result = run(["train", *TINY, "--epochs", "3", "--out", out],
+                 mode="write", count=4, sig="SIGTERM")
+    assert result.returncode == 143, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert lines == ["error: terminated (SIGTERM); nothing half-written "
+                     "was left"], result.stderr
+    assert_whole(out)
+    assert not (out / ".lock").exists()
+    assert files.run_status(out) == "incomplete"
+    result = run(["train", "--resume", out])
+    assert result.returncode == 0, result.stderr
+
+
 def _visual_manifest(folder: Path, count: int = 6) -> Path:
     rng = np.random.default_rng(0)
     lines = []

@@ -56,5 +56,18 @@ _register_commands()
 
 
 def main() -> None:
-    """Entry point of the ``dsgdn`` console script."""
-    app()
+    """Entry point of the ``dsgdn`` console script. SIGTERM stops it as
+    Ctrl-C does (:class:`~dsgdn_pyg.errors.Terminated`): one line, exit
+    143, no temporary or lock left held."""
+    import signal
+    import sys
+
+    from dsgdn_pyg.cli.common import EXIT_TERMINATED, TERMINATED, fail
+    from dsgdn_pyg.errors import Terminated, raise_terminated
+
+    signal.signal(signal.SIGTERM, raise_terminated)
+    try:
+        app()
+    except Terminated:  # outside a command's own handling
+        fail(TERMINATED)
+        sys.exit(EXIT_TERMINATED)

@@ -11,7 +11,7 @@ from typer.models import DefaultPlaceholder
 from rich.markup import escape
 from rich.progress import Progress
 
-from dsgdn_pyg.errors import MissingExtraError, TrainingDiverged
+from dsgdn_pyg.errors import MissingExtraError, Terminated, TrainingDiverged
 
 console = Console()
 err_console = Console(stderr=True)
@@ -19,6 +19,8 @@ err_console = Console(stderr=True)
 EXIT_BAD_INPUT = 2  # bad option or data, unwritable output, disk full
 EXIT_DIVERGED = 3  # training stopped on a non-finite loss or parameter
 EXIT_INTERRUPTED = 130  # Ctrl-C (SIGINT), as shells report it
+EXIT_TERMINATED = 143  # SIGTERM, as shells report it
+TERMINATED = "terminated (SIGTERM); nothing half-written was left"
 
 
 def fail(message: str, code: int = EXIT_BAD_INPUT) -> "typer.Exit":
@@ -36,8 +38,8 @@ def fail(message: str, code: int = EXIT_BAD_INPUT) -> "typer.Exit":
 def user_errors() -> Iterator[None]:
     """Turns bad input (``ValueError``, ``DataError``, a missing file), a
     failed write (read-only location, disk full) and a diverged run into a
-    one-line error and exit code 2 (3 for divergence, 130 for Ctrl-C), with
-    no traceback."""
+    one-line error and exit code 2 (3 for divergence, 130 for Ctrl-C, 143
+    for SIGTERM), with no traceback."""
     try:
         yield
     except (ValueError, MissingExtraError, FileNotFoundError,
@@ -52,6 +54,8 @@ def user_errors() -> Iterator[None]:
     except KeyboardInterrupt:
         raise fail("interrupted; nothing half-written was left",
                    EXIT_INTERRUPTED) from None
+    except Terminated:
+        raise fail(TERMINATED, EXIT_TERMINATED) from None
 
 
 def _no_flag_type(params):
