@@ -223,12 +223,16 @@ def evaluate(
     console.print(f"evaluated in {time.perf_counter() - start:.1f} s")
 
 
+def _legacy(config: dict) -> bool:
+    """Whether a checkpoint's epoch was selected on test."""
+    return config.get("train", {}).get("select_on") == "test"
+
+
 def _epoch(config: dict) -> str:
     """The checkpoint's epoch and, under the legacy protocol, that it was
     selected on test."""
-    legacy = config.get("train", {}).get("select_on") == "test"
     return f"epoch {config.get('epoch')}" + (
-        ", LEGACY protocol: selected on TEST" if legacy else "")
+        ", LEGACY protocol: selected on TEST" if _legacy(config) else "")
 
 
 def _warn(message: str) -> None:
@@ -270,11 +274,10 @@ def _print_seeds(run_dir: Path, split: str, rows, start: float) -> None:
               f"is over the other {len(rows)} (dsgdn train --resume "
               f"{run_dir} finishes the run)")
     count = f"{len(rows)} of {len(asked)}" if missing else str(len(rows))
-    legacy = rows[0][3].get("train", {}).get("select_on") == "test"
     table = Table(title=f"{run_dir}: {count} seeds, {split} split "
                   f"({rows[0][2].num_utterances} utterances)" + (
                       ", LEGACY protocol: epochs selected on TEST"
-                      if legacy else ""))
+                      if _legacy(rows[0][3]) else ""))
     for col in ("seed", "epoch", "weighted F1", "accuracy"):
         table.add_column(col, justify="right")
     for seed, _, metrics, config in rows:

@@ -25,7 +25,7 @@ import sys
 import warnings
 from collections import OrderedDict
 from pathlib import Path
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from dsgdn_pyg.errors import DataError
 from dsgdn_pyg.io import (TEMPORARY, atomic_write,  # noqa: F401
@@ -165,14 +165,29 @@ def seed_runs(run_dir) -> List[Tuple[int, Path]]:
                    if p.is_dir() and SEED_DIR.match(p.name))
     if not seeds:
         return []
-    try:  # the seeds asked for, in their order, where config.json says
-        asked = json.loads((path / CONFIG).read_text())[
-            "request"]["seeds"]
-        order = {int(s): i for i, s in enumerate(asked)}
+    asked = _asked_seeds(path)
+    if asked is not None:  # in the order asked for
+        order = {s: i for i, s in enumerate(asked)}
         seeds.sort(key=lambda item: order.get(item[0], len(order)))
-    except (OSError, ValueError, KeyError, TypeError):
-        pass
     return seeds
+
+
+def requested_seeds(run_dir) -> List[int]:
+    """The seeds a run of several seeds was started with (its
+    ``config.json``), those without a directory or checkpoint included;
+    the seeds of its directories when that is unreadable."""
+    asked = _asked_seeds(Path(run_dir))
+    return asked if asked is not None else \
+        [seed for seed, _ in seed_runs(run_dir)]
+
+
+def _asked_seeds(path: Path) -> Optional[List[int]]:
+    # The seeds config.json's request names, None when it names none.
+    try:
+        return [int(s) for s in json.loads((path / CONFIG).read_text())[
+            "request"]["seeds"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def check_run_dir(path, what: str = "RUN_DIR") -> None:

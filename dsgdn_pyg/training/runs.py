@@ -6,7 +6,6 @@ needs one model (:func:`load_model`: ``dsgdn predict``, ``dsgdn
 attention``) says which seeds there are to choose from.
 """
 
-import json
 from pathlib import Path
 from typing import List, Optional, Tuple
 
@@ -15,7 +14,8 @@ from dsgdn_pyg.errors import DataError
 from dsgdn_pyg.models.amb_dsgdn import AMBDSGDN, ModelConfig
 from dsgdn_pyg.training import checkpoint
 from dsgdn_pyg.training import run_dir as files
-from dsgdn_pyg.training.run_dir import seed_runs
+from dsgdn_pyg.training.run_dir import (  # noqa: F401
+    requested_seeds, seed_runs)
 from dsgdn_pyg.training.device import resolve_device
 from dsgdn_pyg.training.evaluation import SplitMetrics, evaluate
 from dsgdn_pyg.training.evaluation_options import (  # noqa: F401
@@ -56,8 +56,9 @@ def load_run_corpus(config: dict, data: Optional[str] = None):
 
     train = config["train"]
     extra = train.get("extra", {})
+    recorded = config["data"].get("path")
     source = data if data is not None else \
-        config["data"].get("path") or config["data"]["source"]
+        recorded or config["data"]["source"]
     corpus = load_corpus(source, window=train["window"],
                          modalities=list(config["model"]["input_dims"]),
                          seed=extra.get("split_seed", 0),
@@ -67,7 +68,6 @@ def load_run_corpus(config: dict, data: Optional[str] = None):
                          classes_by="the checkpoint")
     corpus.check_dims(config["model"]["input_dims"], "the checkpoint",
                       "evaluate it on data with the widths it was trained on")
-    recorded = config["data"].get("path")
     own = data is None or recorded is not None and \
         Path(data).resolve() == Path(recorded)
     _check_extractors(config, corpus, own=own)
@@ -158,17 +158,6 @@ def evaluate_seeds(run_dir, data: Optional[str] = None, split: str = "test",
                                      max_length=max_length)
         out.append((seed, path, metrics, config))
     return out
-
-
-def requested_seeds(run_dir) -> List[int]:
-    """The seeds a run of several seeds was started with (its
-    ``config.json``), those without a directory or checkpoint included;
-    the seeds of its directories when that is unreadable."""
-    try:
-        config = json.loads((Path(run_dir) / files.CONFIG).read_text())
-        return [int(s) for s in config["request"]["seeds"]]
-    except (OSError, ValueError, KeyError, TypeError):
-        return [seed for seed, _ in seed_runs(run_dir)]
 
 
 def evaluate_condition(model, config: dict, corpus, split: str = "test",

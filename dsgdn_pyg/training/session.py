@@ -55,7 +55,8 @@ def check_request(request: TrainRequest):
 
 def load_request(run_dir) -> TrainRequest:
     """The request a run directory was started with (its ``config.json``),
-    to resume it."""
+    to resume it: refused for one seed of a run of several, and where the
+    run's relative ``--data`` names other data than it recorded."""
     path = Path(run_dir) / files.CONFIG
     if not path.is_file():
         raise DataError(f"--resume {run_dir}: no run to resume (expected a "
@@ -76,6 +77,7 @@ def load_request(run_dir) -> TrainRequest:
             f"--resume {run_dir}: one seed of a run of seeds "
             f"{', '.join(map(str, request.seeds))}; resume the whole run: "
             f"dsgdn train --resume {Path(run_dir).parent}")
+    _check_same_data(Path(run_dir), request, config)
     return request
 
 
@@ -93,7 +95,6 @@ def resumed_request(request: TrainRequest,
                          "(the request's out)")
     run_dir = Path(request.out)
     stored = load_request(run_dir)
-    _check_same_data(run_dir, stored)
     if given is None or "device" in given:
         stored.device = request.device
     old, new = settings(stored), settings(request)
@@ -113,11 +114,11 @@ def resumed_request(request: TrainRequest,
     return stored
 
 
-def _check_same_data(run_dir: Path, stored: TrainRequest) -> None:
+def _check_same_data(run_dir: Path, stored: TrainRequest,
+                     config: dict) -> None:
     # The run's --data as given is read from the working directory: from
     # another one it may name other data, which the run must not carry on
     # with. Runs that recorded no absolute path cannot be checked.
-    config = json.loads((run_dir / files.CONFIG).read_text())
     recorded = (config.get("data") or {}).get("path")
     if stored.data is None or recorded is None:
         return
