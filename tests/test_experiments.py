@@ -226,6 +226,32 @@ def test_a_run_of_other_options_is_listed_not_averaged(graph_runs,
     assert "No run is missing." not in written
 
 
+def test_a_diverged_run_is_reported_as_diverged_not_retrained(tmp_path):
+    # It was listed as "incomplete", and every sweep trained it again to
+    # the same divergence.
+    out = tmp_path / "hot"
+    args = ["experiment", "run", "graph", "--only", "hot", "--cell",
+            "hot=--lr 1e30", "--seeds", "1", "--out", str(out), *TINY[:-2],
+            "--epochs", "3"]
+    first = runner.invoke(app, args + ["--no-report"])
+    assert first.exit_code == 2 and "FAILED" in first.output, first.output
+    run = out / "hot" / "seed-1"
+    assert files.run_status(run) == "diverged"
+    report = collect(out)
+    assert [(m["cell"], m["status"]) for m in report["missing"]] == \
+        [("hot", "diverged")]
+    assert report["missing"][0]["reason"].startswith(
+        "training diverged at epoch 1")
+    before = _tree(run)
+    again = runner.invoke(app, args)
+    text = " ".join(again.output.split())
+    assert again.exit_code == 2, again.output
+    assert "in an earlier sweep; move " in text and "trained" not in text
+    assert _tree(run) == before
+    assert "- hot seed 1: diverged: training diverged" in \
+        (out / "report.md").read_text()
+
+
 def test_a_measurement_of_a_replaced_checkpoint_is_redone(graph_runs,
                                                           tmp_path):
     # The measurement of the checkpoint a run held before was reused.

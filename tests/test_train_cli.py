@@ -295,8 +295,9 @@ def _strict_json_lines(path):
 def test_a_diverging_run_stops_with_exit_3(tmp_path, one_thread):
     """A huge finite learning rate (a non-finite one is refused above)
     makes the loss NaN in epoch 2: the run stops there, best.pt keeps the
-    finite epoch-1 model, metrics.jsonl is strict JSON, and the run is
-    incomplete (evaluate says so)."""
+    finite epoch-1 model, metrics.jsonl is strict JSON, and the run
+    records where it diverged (evaluate says so; a resume tries again and
+    records it anew)."""
     import torch
     out = tmp_path / "run"
     result = runner.invoke(app, ["train", "--synthetic-dialogues", "12",
@@ -313,11 +314,18 @@ def test_a_diverging_run_stops_with_exit_3(tmp_path, one_thread):
     assert best["epoch"] == 1
     assert all(t.isfinite().all() for t in best["state_dict"].values()
                if t.is_floating_point())
-    assert files.run_status(out) == "incomplete"
+    assert files.run_status(out) == "diverged"
+    assert files.divergence(out) == lines[0][len("error: "):]
     evaluated = runner.invoke(app, ["evaluate", str(out)])
     assert evaluated.exit_code == 0, evaluated.output
-    assert "warning:" in evaluated.stderr and "incomplete" in \
-        evaluated.stderr
+    warning = " ".join(evaluated.stderr.split())
+    assert "warning:" in warning and "did not finish: training diverged " \
+        "at epoch 2" in warning and "best checkpoint, epoch 1" in warning
+    (out / files.DIVERGED).unlink()  # as if killed before it was written
+    assert files.run_status(out) == "incomplete"
+    resumed = runner.invoke(app, ["train", "--resume", str(out)])
+    assert resumed.exit_code == 3, resumed.output
+    assert "diverged at epoch 2" in files.divergence(out)
 
 
 def test_a_non_finite_parameter_stops_the_run(tmp_path, monkeypatch,

@@ -244,10 +244,13 @@ def _warn_incomplete(run_dir: Path, config: dict,
                      resume: Optional[Path] = None) -> None:
     """:obj:`resume`: the run to resume, when :obj:`run_dir` is one of its
     seeds."""
-    from dsgdn_pyg.training.run_dir import REPORT_JSON, run_status
+    from dsgdn_pyg.training.run_dir import REPORT_JSON, divergence, run_status
 
-    if run_status(run_dir) == "incomplete" and \
-            not (run_dir / REPORT_JSON).is_file():
+    status = run_status(run_dir)
+    if status == "diverged":
+        _warn(f"{run_dir} did not finish: {divergence(run_dir)}; evaluating "
+              f"its best checkpoint, epoch {config.get('epoch')}")
+    elif status == "incomplete" and not (run_dir / REPORT_JSON).is_file():
         _warn(f"{run_dir} is an incomplete run (interrupted, or still "
               f"training: no summary.json); evaluating its best checkpoint "
               f"so far, epoch {config.get('epoch')} (dsgdn train --resume "

@@ -95,7 +95,9 @@ def _trained(out: Path, run: Path, cell: dict, seed: int) -> Found:
     status = files.run_status(run)
     report = _load(run / files.REPORT_JSON) if status == "complete" else None
     if report is None:
-        return _missing(cell["name"], seed, run, status)
+        return _missing(cell["name"], seed, run, status,
+                        files.divergence(run) if status == "diverged"
+                        else None)
     return Found({"test": dict(report["test"],
                                best_epoch=report["best_epoch"])},
                  classes=report.get("classes"),

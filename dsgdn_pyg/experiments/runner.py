@@ -58,9 +58,13 @@ def run_experiment(name: str, base_options: planning.Options,
         # [k/N]: the k-th run settled (a held run is counted once done).
         what = f"{task['cell']} seed {task['seed']}"
         where = f"[{len(results) + len(failed) + 1}/{len(todo)}] {what}"
-        if error is not None:
+        message = None if error is None else _one_line(error)
+        if error is None and result["status"] == "diverged":
+            message = (f"{result['error']} (in an earlier sweep; move "
+                       f"{task['run_dir']} away to train it again)")
+        if message is not None:
             failed.append(dict(cell=task["cell"], seed=task["seed"],
-                               error=_one_line(error)))
+                               error=message))
             log(f"{where}: FAILED ({failed[-1]['error']})")
             return
         if result["status"] == "held":

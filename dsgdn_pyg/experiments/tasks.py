@@ -26,10 +26,12 @@ def execute_task(task: dict) -> dict:
     holding its lock (waiting for it when ``task["wait"]``); returns
     ``{cell, seed, status, seconds}``, status ``trained``, ``done``
     (nothing left to do), ``evaluated`` (also again, where the run's
-    ``best.pt`` changed since), ``measured``, ``missing`` (an ``evaluate``
-    task whose run is not complete) or ``held`` (another process holds the
-    run; its PID as ``pid``). A run directory holding a run of other
-    options is a one-line ``ValueError``, the run left as it is."""
+    ``best.pt`` changed since), ``measured``, ``diverged`` (a run that
+    stopped on a non-finite value, not trained again; its ``error``),
+    ``missing`` (an ``evaluate`` task whose run is not complete) or
+    ``held`` (another process holds the run; its PID as ``pid``). A run
+    directory holding a run of other options is a one-line ``ValueError``,
+    the run left as it is."""
     start = time.perf_counter()
     record = dict(cell=task["cell"], seed=task["seed"])
     if task["train"] or task["kind"] == "overhead":
@@ -61,6 +63,11 @@ def _execute(task: dict, record: dict, start: float) -> dict:
     status = "done"
     state = files.run_status(path)
     planning.check_run(task)
+    if task["train"] and state == "diverged":
+        # Trained again it diverges again (a resume is exact): a failure
+        # to report, not a run to redo.
+        return dict(record, status="diverged", error=files.divergence(path),
+                    seconds=time.perf_counter() - start)
     if task["train"] and state != "complete":
         from dsgdn_pyg.training.session import (request_from_options,
                                                 run_training)

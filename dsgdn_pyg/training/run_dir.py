@@ -6,7 +6,8 @@ everything needed to rebuild the model), ``last.pt`` (the state to resume
 from, after every epoch), ``report.json`` / ``report.md`` (metrics at the
 selected epoch, per-class F1, confusion matrix; written when a seed
 finishes) and, last, ``summary.json``: a run directory is complete exactly
-when it holds ``summary.json``. Its ``.lock`` is the lock of the one
+when it holds ``summary.json``. A run that stopped on a non-finite loss or
+parameter holds ``diverged.json`` instead, saying where. Its ``.lock`` is the lock of the one
 process writing it (:mod:`dsgdn_pyg.training.lock`).
 
 The bytes of a checkpoint depend on its values only (see
@@ -40,8 +41,10 @@ LAST = "last.pt"
 REPORT_JSON = "report.json"
 REPORT_MD = "report.md"
 SUMMARY = "summary.json"
+#: Written where training stopped on a non-finite loss or parameter.
+DIVERGED = "diverged.json"
 RUN_FILES = (CONFIG, METRICS, CHECKPOINT, LAST, REPORT_JSON, REPORT_MD,
-             SUMMARY)
+             SUMMARY, DIVERGED)
 SEED_DIR = re.compile(r"^seed-\d+$")
 
 
@@ -215,16 +218,30 @@ def check_run_dir(path, what: str = "RUN_DIR") -> None:
 
 def run_status(path) -> str:
     """``"complete"`` when the run directory holds ``summary.json`` (written
-    last), ``"empty"`` when it is missing or holds nothing (but perhaps the
-    temporary of a killed first write), else ``"incomplete"`` (interrupted,
-    or still running)."""
+    last), ``"diverged"`` when training stopped on a non-finite value
+    (``diverged.json``, see :func:`divergence`), ``"empty"`` when it is
+    missing or holds nothing (but perhaps the temporary of a killed first
+    write), else ``"incomplete"`` (interrupted, or still running)."""
     path = Path(path)
     if (path / SUMMARY).is_file():
         return "complete"
+    if (path / DIVERGED).is_file():
+        return "diverged"
     if not path.is_dir() or all(TEMPORARY.match(p.name) or p.name == LOCK
                                 for p in path.iterdir()):
         return "empty"
     return "incomplete"
+
+
+def divergence(path) -> str:
+    """What the ``diverged.json`` of the run in :obj:`path` says, on one
+    line (the epoch, the value that was not finite, what ``best.pt``
+    keeps)."""
+    try:
+        record = json.loads((Path(path) / DIVERGED).read_text())
+        return str(record["error"]).splitlines()[0]
+    except (OSError, ValueError, KeyError, TypeError, IndexError):
+        return f"training diverged (see {Path(path) / DIVERGED})"
 
 
 def _foreign_files(path: Path) -> List[str]:

@@ -188,6 +188,8 @@ def _begin(training: _Training, run_config: dict, out_dir: Optional[Path],
                              training.optimizer, training.loader_generator,
                              training.draw)
     files.write_json(out_dir / files.CONFIG, run_config)
+    if resume:  # tried again: a divergence is written anew if it recurs
+        (out_dir / files.DIVERGED).unlink(missing_ok=True)
     return progress
 
 
@@ -290,7 +292,7 @@ def train_run(corpus, model_config: ModelConfig, config: TrainConfig,
     the run's own ``last.pt`` and ``best.pt`` are checked first
     (:func:`~dsgdn_pyg.training.checkpoint.check_own`). A non-finite loss
     or parameter raises :class:`TrainingDiverged`; ``best.pt`` then stays
-    the last finite model.
+    the last finite model, and ``diverged.json`` says where it stopped.
     """
     callback = callback or TrainCallback()
     out_dir = None if out_dir is None else Path(out_dir)
@@ -300,8 +302,14 @@ def train_run(corpus, model_config: ModelConfig, config: TrainConfig,
 
     callback.on_run_start(config.seed, config.epochs)
     for epoch in range(progress.epoch + 1, config.epochs + 1):
-        trained = _train_one_epoch(training, config, epoch, callback,
-                                   _kept(progress, out_dir))
+        try:
+            trained = _train_one_epoch(training, config, epoch, callback,
+                                       _kept(progress, out_dir))
+        except TrainingDiverged as exc:
+            if out_dir is not None:  # what reports and sweeps read
+                files.write_json(out_dir / files.DIVERGED,
+                                 dict(epoch=epoch, error=str(exc)))
+            raise
         evals = _measure(training)
         record = _epoch_record(trained, evals)
         record["best"] = _select(progress, epoch, evals, config.select_on)
