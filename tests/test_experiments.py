@@ -252,6 +252,29 @@ def test_a_diverged_run_is_reported_as_diverged_not_retrained(tmp_path):
         (out / "report.md").read_text()
 
 
+def test_a_replaced_legacy_cell_is_marked_in_its_row(tmp_path):
+    # One --select-on test cell marked the whole table LEGACY, and a cell
+    # replaced by --cell kept the experiment's label and paper numbers.
+    out = tmp_path / "legacy"
+    result = runner.invoke(app, [
+        "experiment", "run", "graph", "--only", "diff,none", "--cell",
+        "none=--graph-layer none --select-on test", "--seeds", "1",
+        "--out", str(out), *TINY])
+    assert result.exit_code == 0, result.output
+    report = collect(out)
+    rows = {r["cell"]: r for r in report["rows"]}
+    assert rows["none"]["selected_on"] == ["test"]
+    assert rows["diff"]["selected_on"] == ["valid"]
+    assert rows["none"]["label"] == "--graph-layer none --select-on test"
+    assert rows["none"]["paper"] is None and rows["diff"]["paper"]
+    text = (out / "report.md").read_text()
+    assert "Test metrics at the epoch selected on validation" in text
+    assert "in the rows marked LEGACY: cell none.**" in text
+    table = {line.split(" | ")[0]: line for line in text.splitlines()
+             if line.startswith("| diff") or line.startswith("| none")}
+    assert set(table) == {"| diff (reference)", "| none (LEGACY)"}
+
+
 def test_a_measurement_of_a_replaced_checkpoint_is_redone(graph_runs,
                                                           tmp_path):
     # The measurement of the checkpoint a run held before was reused.

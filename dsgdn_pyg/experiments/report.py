@@ -19,7 +19,7 @@ import numpy as np
 from dsgdn_pyg.errors import MissingExtraError
 from dsgdn_pyg.experiments import plan as planning
 from dsgdn_pyg.experiments import plots
-from dsgdn_pyg.experiments.registry import (OVERHEAD_METRICS, TABLE4,
+from dsgdn_pyg.experiments.registry import (OVERHEAD_METRICS, TABLE4, Cell,
                                             Condition, Experiment,
                                             get_experiment)
 from dsgdn_pyg.experiments.statistics import mean_std, paired_difference
@@ -185,12 +185,14 @@ def collect(out: Path) -> dict:
     rows = []
     for entry in manifest["cells"]:
         name = entry["name"]
-        cell = cells.get(name)
+        cell = _registered(cells.get(name), entry, base)
         label = cell.label if cell else " ".join(entry["options"])
         values = _per_condition(found, name, manifest["seeds"])
-        rows += [_row(name, label, cell, cond_name, cond,
-                      values.get(cond_name, {}), experiment, preset,
-                      modalities, default)
+        selected_on = sorted({p for seed in manifest["seeds"]
+                              for p in found[name, seed].protocols})
+        rows += [dict(_row(name, label, cell, cond_name, cond,
+                           values.get(cond_name, {}), experiment, preset,
+                           modalities, default), selected_on=selected_on)
                  for cond_name, cond in collector.conditions(experiment)]
     _differences(rows, experiment, default)
     return dict(experiment=experiment.name,
@@ -205,6 +207,18 @@ def collect(out: Path) -> dict:
                 classes=_classes(found.values()),
                 rows=rows, missing=[f.missing for f in found.values()
                                     if f.missing is not None])
+
+
+def _registered(cell: Optional[Cell], entry: dict,
+                base: dict) -> Optional[Cell]:
+    """The experiment's own cell of a manifest entry: its label, axis
+    position and paper numbers; ``None`` for a cell that ``--cell``
+    added or replaced with other options (the paper measured no such
+    configuration)."""
+    if cell is None:
+        return None
+    own = json.loads(json.dumps(dict(base, **cell.overrides)))
+    return cell if own == entry["settings"] else None
 
 
 def _classes(found) -> Optional[list]:
@@ -307,9 +321,19 @@ def _paper_cell(row: dict, key: str) -> str:
     return "—" if value is None else f"{value:.2f}"
 
 
+def _legacy_cells(report: dict) -> Tuple[List[str], bool]:
+    """The cells with a run that selected its epoch on test (the legacy
+    protocol), and whether that is every cell with a run."""
+    measured = [r for r in report["rows"] if r.get("selected_on")]
+    legacy = list(dict.fromkeys(r["cell"] for r in measured
+                                if "test" in r["selected_on"]))
+    return legacy, bool(legacy) and len(legacy) == len(
+        {r["cell"] for r in measured})
+
+
 def format_markdown(report: dict) -> str:
     experiment = get_experiment(report["experiment"])
-    legacy = "test" in report["selected_on"]
+    legacy_cells, legacy = _legacy_cells(report)
     lines = [f"# `{report['experiment']}`: the paper's {report['reproduces']}",
              "", f"Varies: {report['varies']}.", "",
              f"Base options: `{' '.join(report['base_options']) or '(none)'}`"
@@ -331,6 +355,12 @@ def format_markdown(report: dict) -> str:
                   + " mean ± std over seeds (no std for one seed); Δ: "
                   "paired difference over seeds from the reference row, "
                   "with its 95% t-interval (* when it excludes 0).", ""]
+        if legacy_cells and not legacy:
+            lines[-1:] = ["", f"**LEGACY protocol (epochs selected on "
+                          f"TEST) in the rows marked LEGACY: cell"
+                          f"{'s' if len(legacy_cells) > 1 else ''} "
+                          f"{', '.join(legacy_cells)}.** Their Δ compares "
+                          f"two protocols.", ""]
     if experiment.kind == "overhead":
         lines += _overhead_table(report)
     else:
@@ -354,10 +384,13 @@ def _metric_table(report: dict, experiment) -> List[str]:
         ["seeds", "test wF1", "test acc"] + \
         ([] if evaluate else ["paper wF1", "paper acc"]) + \
         [f"Δ wF1 vs {ref} [95% CI]", "Δ acc [95% CI]"]
+    legacy_cells, every = _legacy_cells(report)
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in report["rows"]:
         name = row["cell"] + (" (reference)" if row["is_reference"] and
                               not evaluate else "")
+        if row["cell"] in legacy_cells and not every:
+            name += " (LEGACY)"
         cells = [name, row["label"]]
         if evaluate:
             cells.append(row["condition_label"] +
