@@ -344,6 +344,41 @@ def test_each_experiment_runs_on_synthetic_data(name, tmp_path):
     assert {r["cell"] for r in report["rows"]} == set(only)
 
 
+def test_an_overhead_measurement_of_other_settings_is_redone(tmp_path):
+    # overhead.json recorded no settings: one measured with another
+    # --device (which a folder's manifest does not fix) or by an older
+    # version was reported as the cell's and never measured again.
+    out = tmp_path / "overhead"
+    outcome = run_experiment("overhead", TINY, [1], out, only=["gat"],
+                             report=False, **quiet)
+    assert [r["status"] for r in outcome["results"]] == ["measured"]
+    path = out / "gat" / "seed-1" / planning.OVERHEAD
+    again = run_experiment("overhead", TINY, [1], out, only=["gat"],
+                           report=False, **quiet)
+    assert [r["status"] for r in again["results"]] == ["done"]
+    record = json.loads(path.read_text())
+    assert record["request"]["model_overrides"]["graph_layer"] == "gat"
+    for change, reason in (
+            (dict(device="cuda"), "measured with --device cuda, not auto"),
+            (dict(model_overrides=dict(graph_layer="diff")),
+             "--graph-layer diff, not gat"),
+            (None, "records no settings")):
+        edited = dict(record)
+        if change is None:
+            del edited["request"]
+        else:
+            edited["request"] = dict(record["request"], **change)
+        path.write_text(json.dumps(edited))
+        missing = collect(out)["missing"]
+        assert [(m["cell"], m["status"]) for m in missing] == \
+            [("gat", "stale")]
+        assert reason in missing[0]["reason"], missing[0]["reason"]
+    redone = run_experiment("overhead", TINY, [1], out, only=["gat"],
+                            report=False, **quiet)
+    assert [r["status"] for r in redone["results"]] == ["measured"]
+    assert collect(out)["missing"] == []
+
+
 def _bad(args, tmp_path):
     result = runner.invoke(app, args)
     assert result.exit_code == 2, result.output

@@ -82,6 +82,10 @@ def measure_task(task: dict) -> dict:
         device=str(device), torch_threads=torch.get_num_threads(),
         inference=infer.to_dict(), training_epoch=epoch.to_dict(),
         graph_layer=model_config.graph_layer,
-        modality_dropout=model_config.modality_dropout)
+        modality_dropout=model_config.modality_dropout,
+        # What was measured, to tell a measurement of other settings.
+        request=request.to_dict(),
+        data=dict(path=None if request.data is None else
+                  str(Path(request.data).resolve())))
     files.write_json(Path(task["overhead"]), record)
     return record

@@ -159,12 +159,25 @@ def run_mismatch(path: Path, settings: dict, seed: int) -> Optional[str]:
         return None
     try:
         recorded = json.loads(config.read_text())
-        theirs = resolve(TrainRequest.from_dict(recorded["request"]))
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (OSError, ValueError) as exc:
         return (f"its {files.CONFIG} records no request of `dsgdn train` "
                 f"({type(exc).__name__})")
-    mine = resolve(request_from_options(settings, seeds=[seed],
-                                        out=Path(path)))
+    return request_mismatch(recorded, settings, seed, Path(path),
+                            files.CONFIG)
+
+
+def request_mismatch(recorded: dict, settings: dict, seed: int, out: Path,
+                     source: str) -> Optional[str]:
+    """What differs between the request :obj:`recorded` (a ``config.json``
+    or ``overhead.json`` record, read from :obj:`source`) holds and the one
+    of :obj:`settings` and :obj:`seed` (the device aside), as in
+    :func:`run_mismatch`."""
+    try:
+        theirs = resolve(TrainRequest.from_dict(recorded["request"]))
+    except (ValueError, KeyError, TypeError) as exc:
+        return (f"its {source} records no request of `dsgdn train` "
+                f"({type(exc).__name__})")
+    mine = resolve(request_from_options(settings, seeds=[seed], out=out))
     data = recorded.get("data")
     recorded_data = data.get("path") if isinstance(data, dict) else None
     flags = {o.setting: o.flag for o in OPTION.values()}
@@ -208,6 +221,26 @@ def stale_evaluation(record: dict, run: Path) -> Optional[str]:
         return "it records no checkpoint digest (an older version's)"
     if recorded != files.file_digest(checkpoint):
         return f"it measured another {files.CHECKPOINT} (retrained since)"
+    return None
+
+
+def stale_overhead(record, task: dict) -> Optional[str]:
+    """Why the ``overhead.json`` record :obj:`record` is no measurement of
+    the cell and seed of :obj:`task` on its ``--device``, or ``None`` when
+    it is."""
+    if not isinstance(record, dict) or not isinstance(
+            record.get("request"), dict):
+        return "it records no settings (an older version's)"
+    out = Path(task["overhead"]).parent
+    reason = request_mismatch(record, task["settings"], task["seed"], out,
+                              OVERHEAD)
+    if reason is not None:
+        return f"it measured other options ({reason})"
+    mine = request_from_options(task["settings"], seeds=[task["seed"]],
+                                out=out).device
+    theirs = record["request"].get("device")
+    if theirs != mine:
+        return f"it was measured with --device {theirs}, not {mine}"
     return None
 
 

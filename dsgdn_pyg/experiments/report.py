@@ -125,11 +125,16 @@ def _evaluated(out: Path, run: Path, cell: dict, seed: int) -> Found:
 
 
 def _measured(out: Path, run: Path, cell: dict, seed: int) -> Found:
-    """An ``overhead`` experiment's timings and FLOPs of a cell."""
+    """An ``overhead`` experiment's timings and FLOPs of a cell, while
+    they are a measurement of the cell's settings."""
     path = run / planning.OVERHEAD
     record = _load(path)
     if record is None:
         return _missing(cell["name"], seed, path, "missing")
+    stale = planning.stale_overhead(record, dict(
+        settings=cell["settings"], seed=seed, overhead=str(path)))
+    if stale is not None:
+        return _missing(cell["name"], seed, path, "stale", stale)
     return Found({"overhead": record})
 
 

@@ -26,7 +26,8 @@ def execute_task(task: dict) -> dict:
     holding its lock (waiting for it when ``task["wait"]``); returns
     ``{cell, seed, status, seconds}``, status ``trained``, ``done``
     (nothing left to do), ``evaluated`` (also again, where the run's
-    ``best.pt`` changed since), ``measured``, ``diverged`` (a run that
+    ``best.pt`` changed since), ``measured`` (also again, where the cell's
+    settings or the device changed since), ``diverged`` (a run that
     stopped on a non-finite value, not trained again; its ``error``),
     ``missing`` (an ``evaluate`` task whose run is not complete) or
     ``held`` (another process holds the run; its PID as ``pid``). A run
@@ -53,7 +54,7 @@ def _execute(task: dict, record: dict, start: float) -> dict:
     if task["kind"] == "overhead":
         from dsgdn_pyg.experiments.overhead import measure_task
         status = "done"
-        if not Path(task["overhead"]).is_file():
+        if _stale_overhead(Path(task["overhead"]), task):
             measure_task(task)
             status = "measured"
         return dict(record, status=status,
@@ -100,6 +101,17 @@ def _stale(evaluation: Path, run: Path) -> bool:
     except (OSError, ValueError):
         return True
     return planning.stale_evaluation(record, run) is not None
+
+
+def _stale_overhead(path: Path, task: dict) -> bool:
+    """Whether the ``overhead.json`` :obj:`path` is missing, unreadable or
+    a measurement of other settings than the task's (a cell's options
+    changed, or another --device)."""
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return True
+    return planning.stale_overhead(record, task) is not None
 
 
 def evaluate_conditions(path: Path, conditions: List[dict]) -> dict:
