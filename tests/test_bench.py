@@ -507,9 +507,9 @@ def test_output_check_refuses_files_foreign_folders_and_unwritable(
     with pytest.raises(ValueError, match="is a file, so nothing can be "
                        "created under it"):
         check_output_folder(readme / "sub")
-    with pytest.raises(ValueError, match="holds other files and no "
-                       "benchmark results"):
-        check_output_folder(tmp_path)  # holds README.md, no results.json
+    with pytest.raises(ValueError, match=r"holds files a benchmark does "
+                       r"not write \(README.md\)"):
+        check_output_folder(tmp_path, overwrite=True)
     with pytest.raises(ValueError, match="/proc/x"):
         check_output_folder(Path("/proc/x"))
     (tmp_path / "old").mkdir()
@@ -518,10 +518,27 @@ def test_output_check_refuses_files_foreign_folders_and_unwritable(
     with pytest.raises(ValueError, match="plot.png is not a regular file"):
         check_output_folder(tmp_path / "old")
     (tmp_path / "old" / "plot.png").rmdir()
-    check_output_folder(tmp_path / "old")
+    # Earlier results are replaced only when asked ...
+    with pytest.raises(ValueError, match=r"--out .*old: holds an earlier "
+                       r"benchmark's results \(results.json\); pass "
+                       r"--overwrite to replace them, or another --out"):
+        check_output_folder(tmp_path / "old")
+    check_output_folder(tmp_path / "old", overwrite=True)
+    # ... an atomic write's leftover temporary does not count ...
+    (tmp_path / "old" / ".table.txt.0123456789ab.tmp").write_text("")
+    check_output_folder(tmp_path / "old", overwrite=True)
+    # ... and never beside another tool's files, e.g. an experiment's plot.
+    (tmp_path / "old" / "experiment.json").write_text("{}")
+    with pytest.raises(ValueError, match="does not write "
+                       r"\(experiment.json\)"):
+        check_output_folder(tmp_path / "old", overwrite=True)
     check_output_folder(tmp_path / "new" / "deeper")
+    check_output_folder(tmp_path / "empty")
+    (tmp_path / "empty").mkdir()
+    check_output_folder(tmp_path / "empty")
     # The check leaves nothing behind.
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["README.md", "old"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "README.md", "empty", "old"]
     assert readme.read_text() == "keep me\n"
 
 
@@ -578,11 +595,17 @@ def test_layer_suite_cli_writes_json_table_and_plot(tmp_path):
     assert data["cases"][0]["nodes"] == 10_000
     assert "random-100k" in (out / "table.txt").read_text()
     assert (out / "plot.png").read_bytes()[:4] == b"\x89PNG"
-    # An earlier results folder may be written again.
-    result = CliRunner().invoke(app, [
-        "bench", "layers", "--quick", "--cases", "random-100k", "--layers",
-        "gat,diff", "--repeats", "1", "--warmup", "0", "--no-isolate",
-        "--out", str(out)])
+    # An earlier results folder is written again only with --overwrite.
+    again = ["bench", "layers", "--quick", "--cases", "random-100k",
+             "--layers", "gat,diff", "--repeats", "1", "--warmup", "0",
+             "--no-isolate", "--out", str(out)]
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    result = CliRunner().invoke(app, again)
+    assert result.exit_code == 2
+    assert "holds an earlier benchmark's results" in result.output
+    assert "--overwrite" in result.output
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    result = CliRunner().invoke(app, again + ["--overwrite"])
     assert result.exit_code == 0, result.output
 
 
@@ -606,3 +629,57 @@ def test_datasets_folder_follows_dsgdn_data(tmp_path, monkeypatch):
     checkout = Path(bench_config.__file__).resolve().parents[2]
     assert bench_config.dataset_dir("planetoid") == \
         checkout.parent / "shared" / "data" / "planetoid"
+
+
+def test_cli_replaces_earlier_results_only_with_overwrite(
+        tmp_path, no_default_iemocap, monkeypatch):
+    out = tmp_path / "res"
+    args = ["bench", "--lengths", "6", "--windows", "2", "--repeats", "1",
+            "--warmup", "0", "--channels", "8", "--no-e2e", "--no-huge",
+            "--out", str(out)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    (out / "plot.png").write_bytes(b"an earlier run's plot")
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2
+    assert result.output.strip().startswith(f"error: --out {out}: holds an "
+                                            f"earlier benchmark's results")
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+    # Replaced, a plot that cannot be drawn again is not left beside the
+    # new numbers.
+    from dsgdn_pyg.bench import report
+
+    def no_matplotlib(*args, **kwargs):
+        raise ImportError("matplotlib is not installed")
+    monkeypatch.setattr(report, "plot", no_matplotlib)
+    result = CliRunner().invoke(app, args + ["--overwrite"])
+    assert result.exit_code == 0, result.output
+    assert "the earlier plot.png is removed" in result.output
+    assert sorted(p.name for p in out.iterdir()) == ["results.json",
+                                                     "table.txt"]
+
+
+@pytest.mark.parametrize("flags, huge", [
+    ([], True), (["--no-huge"], False), (["--quick"], False),
+    (["--quick", "--huge"], True), (["--quick", "--no-huge"], False)])
+def test_cli_huge_dialogue_follows_the_flags(tmp_path, monkeypatch, flags,
+                                             huge):
+    import dsgdn_pyg.bench as bench_package
+    from dsgdn_pyg.bench.config import HUGE_LENGTH
+    seen = []
+
+    class Stop(Exception):
+        pass
+
+    def capture(config, progress=None):
+        seen.append(config.huge_length)
+        raise Stop
+    monkeypatch.setattr(suite, "run_benchmark", capture)
+    monkeypatch.setattr(bench_package, "run_benchmark", capture,
+                        raising=False)
+    result = CliRunner().invoke(app, ["bench", *flags, "--device", "cpu",
+                                      "--out", str(tmp_path / "res")])
+    assert isinstance(result.exception, Stop), result.output
+    assert seen == [HUGE_LENGTH if huge else None]

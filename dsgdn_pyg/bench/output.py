@@ -9,20 +9,23 @@ import re
 from pathlib import Path
 from typing import Sequence
 
-from dsgdn_pyg.io import check_writable
+from dsgdn_pyg.io import TEMPORARY, check_writable
 
 #: The files a benchmark writes into its output folder.
 RESULT_FILES = ("results.json", "table.txt", "plot.png")
 
 
 def check_output_folder(out: Path, what: str = "--out",
-                        files: Sequence[str] = RESULT_FILES) -> None:
+                        files: Sequence[str] = RESULT_FILES,
+                        overwrite: bool = False) -> None:
     """Raises a one-line ``ValueError`` naming :obj:`what` and :obj:`out`
-    unless :obj:`out` can hold a benchmark's :obj:`files`: a writable
-    folder (created if needed) that is new, empty or an earlier
-    benchmark's (it holds one of :obj:`files`), where none of
-    :obj:`files` is a folder. Another folder's files are never mixed with
-    results (``--out .`` in a source tree is refused)."""
+    unless :obj:`out` can take a benchmark's :obj:`files`: a writable
+    folder (created if needed) that is new or empty, or, with
+    :obj:`overwrite`, holds only an earlier benchmark's :obj:`files`.
+    Earlier results (the committed ones under ``benchmarks/results/`` are
+    the default location) are never replaced unasked, and another folder's
+    files are never mixed with results (``--out .`` in a source tree is
+    refused)."""
     out = Path(out)
     check_writable(out, what, directory=True)
     if not out.is_dir():
@@ -32,11 +35,32 @@ def check_output_folder(out: Path, what: str = "--out",
             raise ValueError(f"{what} {out}: {out / name} is not a regular "
                              f"file; expected a folder where the benchmark "
                              f"can write {name}")
-    if any(out.iterdir()) and not any((out / n).is_file() for n in files):
-        raise ValueError(f"{what} {out}: holds other files and no "
-                         f"benchmark results ({', '.join(files)}); expected "
-                         f"a new or empty folder, or one an earlier `dsgdn "
-                         f"bench` wrote")
+    entries = sorted(p.name for p in out.iterdir()
+                     if not TEMPORARY.match(p.name))
+    foreign = [name for name in entries if name not in files]
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3
+                                          else "")
+        raise ValueError(f"{what} {out}: holds files a benchmark does not "
+                         f"write ({shown}); expected a new or empty folder, "
+                         f"or one holding only an earlier `dsgdn bench`'s "
+                         f"{', '.join(files)}")
+    if entries and not overwrite:
+        raise ValueError(f"{what} {out}: holds an earlier benchmark's "
+                         f"results ({', '.join(entries)}); pass --overwrite "
+                         f"to replace them, or another {what}")
+
+
+def remove_stale(out: Path, name: str) -> bool:
+    """Removes an earlier run's :obj:`name` in :obj:`out`, which this run
+    could not write again (a plot without matplotlib), so that the folder
+    never shows one run's plot beside another's numbers. Whether there
+    was one."""
+    stale = Path(out) / name
+    if stale.is_file():
+        stale.unlink()
+        return True
+    return False
 
 
 def default_out_dir(device, suffix: str = "") -> Path:

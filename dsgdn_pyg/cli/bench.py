@@ -16,6 +16,12 @@ def _int_list(option: str, text: Optional[str]) -> Optional[List[int]]:
     return None if text is None else parse_int_list(option, text)
 
 
+def _stale_plot(out_dir: Path) -> str:
+    from dsgdn_pyg.bench.output import remove_stale
+    return "; the earlier plot.png is removed" if remove_stale(
+        out_dir, "plot.png") else ""
+
+
 def bench(
     ctx: typer.Context,
     quick: bool = typer.Option(
@@ -24,8 +30,13 @@ def bench(
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
     out: Optional[Path] = typer.Option(
         None, help="Output folder for results.json, table.txt and plot.png "
-        "(default: benchmarks/results/<device>[-quick]): new, empty or an "
-        "earlier benchmark's, checked before any timing."),
+        "(default: benchmarks/results/<device>[-quick]): new or empty, or "
+        "with --overwrite an earlier benchmark's; checked before any "
+        "timing."),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace the results of an earlier "
+        "benchmark in --out (without it such a folder is refused, so that "
+        "committed results are never replaced unasked)."),
     lengths: Optional[str] = typer.Option(
         None, help="Dialogue lengths L of the sweep, e.g. 16,110,2048 "
         "(default: 16,32,64,110,256,512,1024,2048,4096)."),
@@ -41,10 +52,10 @@ def bench(
     e2e: bool = typer.Option(
         True, "--e2e/--no-e2e", help="Also time one training epoch of the "
         "full model, sparse against dense."),
-    huge: bool = typer.Option(
-        True, "--huge/--no-huge", help="Also run one 100,000-utterance "
-        "dialogue through the sparse block (its own process; off with "
-        "--quick)."),
+    huge: Optional[bool] = typer.Option(
+        None, "--huge/--no-huge", help="Also run one 100,000-utterance "
+        "dialogue through the sparse block, in its own process (default: "
+        "on, off with --quick)."),
     iemocap: Optional[Path] = typer.Option(
         None, help="IEMOCAP metadata (iemocap.pkl) for the realistic "
         "batch lengths (default: $DSGDN_DATA/iemocap/iemocap.pkl, "
@@ -60,7 +71,7 @@ def bench(
     `dsgdn bench layers` benchmarks single layers instead."""
     if ctx.invoked_subcommand is not None:
         return
-    from dsgdn_pyg.bench.config import BenchConfig, quick_config
+    from dsgdn_pyg.bench.config import HUGE_LENGTH, BenchConfig, quick_config
     from dsgdn_pyg.bench.output import check_output_folder, default_out_dir
 
     with user_errors():
@@ -75,17 +86,19 @@ def bench(
         else:
             config = BenchConfig(**{k: v for k, v in overrides.items()
                                     if v is not None})
-        if not huge:
+        if huge is False:
             config.huge_length = None
+        elif huge and config.huge_length is None:  # --quick --huge
+            config.huge_length = HUGE_LENGTH
         out_dir = out
         if out_dir is not None:  # checked before torch and PyG load
-            check_output_folder(out_dir)
+            check_output_folder(out_dir, overwrite=overwrite)
         from dsgdn_pyg.bench import run_benchmark
         from dsgdn_pyg.bench.suite import resolve_device
         if out_dir is None:  # named after the device, once torch says
             out_dir = default_out_dir(resolve_device(device),
                                       "quick" if quick else "")
-            check_output_folder(out_dir)  # before minutes of timing
+            check_output_folder(out_dir, overwrite=overwrite)  # first
         result = run_benchmark(
             config, progress=lambda line: console.print(line,
                                                         highlight=False))
@@ -119,7 +132,8 @@ def bench(
     try:
         plot_result(result, out_dir / "plot.png")
     except ImportError as exc:
-        err_console.print(f"[yellow]no plot:[/] {exc}", highlight=False)
+        err_console.print(f"[yellow]no plot:[/] {exc}"
+                          + _stale_plot(out_dir), highlight=False)
     console.print(f"results: [bold]{out_dir}[/]")
 
 
@@ -136,7 +150,12 @@ def layers(
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
     out: Optional[Path] = typer.Option(
         None, help="Output folder for results.json, table.txt and plot.png "
-        "(default: benchmarks/results/<device>-layers[-quick])."),
+        "(default: benchmarks/results/<device>-layers[-quick]): new or "
+        "empty, or with --overwrite an earlier benchmark's; checked before "
+        "any timing."),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace the results of an earlier "
+        "benchmark in --out (without it such a folder is refused)."),
     repeats: Optional[int] = typer.Option(
         None, help="Timed repeats per measurement (median reported; "
         "default 10, quick 3)."),
@@ -190,13 +209,13 @@ def layers(
                                      if v is not None})
         out_dir = out
         if out_dir is not None:  # checked before torch and PyG load
-            check_output_folder(out_dir)
+            check_output_folder(out_dir, overwrite=overwrite)
         from dsgdn_pyg.bench.layer_suite import run_layer_suite
         from dsgdn_pyg.bench.suite import resolve_device
         if out_dir is None:  # named after the device, once torch says
             out_dir = default_out_dir(resolve_device(device), "layers" + (
                 "-quick" if quick else ""))
-            check_output_folder(out_dir)  # before minutes of timing
+            check_output_folder(out_dir, overwrite=overwrite)  # first
         result = run_layer_suite(config, progress=lambda line: console.print(
             line, highlight=False))
 
@@ -230,7 +249,8 @@ def layers(
         try:
             plot(result, out_dir / "plot.png")
         except ImportError as exc:
-            err_console.print(f"[yellow]no plot:[/] {exc}", highlight=False)
+            err_console.print(f"[yellow]no plot:[/] {exc}"
+                              + _stale_plot(out_dir), highlight=False)
     console.print(f"results: [bold]{out_dir}[/]")
 
 
