@@ -22,22 +22,19 @@ Usage: ``python benchmarks/paths.py [--threads 2] [--repeats 7]``.
 import argparse
 import contextlib
 import statistics
+import sys
 import time
 from unittest import mock
 
-import torch
-import torch.nn.functional as F
-
-from dsgdn_pyg.bench.layers import layer_runner, make_layers
-from dsgdn_pyg.bench.workloads import make_graph_batch
-from torch_geometric import EdgeIndex
-
-from dsgdn_pyg.nn import csr_weighted_sum
-from dsgdn_pyg.nn import diff_gat_conv as conv_module
+# torch, PyG and dsgdn_pyg are imported where they are used, after the
+# options are checked: a bad option is refused at once, not after seconds
+# of imports, and Ctrl-C during the imports ends as Ctrl-C later does.
 
 
 def unfused_head_layer_norm(out, weight, bias, scale):
     """The original per-head LayerNorm: normalise, affine, scale."""
+    import torch.nn.functional as F
+
     out = F.layer_norm(out, (out.size(-1), ))
     return (out * weight + bias) * scale
 
@@ -51,6 +48,8 @@ VARIANTS = {
 
 @contextlib.contextmanager
 def variant(block, layout, norm):
+    from dsgdn_pyg.nn import diff_gat_conv as conv_module
+
     for conv in (block.conv, block.out_conv):
         conv.layout = layout
     with contextlib.ExitStack() as stack:
@@ -71,6 +70,9 @@ def cpu_ms(fn, repeats):
 
 
 def block_variants(lengths, window, repeats):
+    from dsgdn_pyg.bench.layers import layer_runner, make_layers
+    from dsgdn_pyg.bench.workloads import make_graph_batch
+
     inputs = make_graph_batch(lengths, window, 512, seed=0)
     inputs.x.requires_grad_(True)
     block = make_layers(512, 2, 0.2, seed=0)["sparse"].train()
@@ -90,6 +92,9 @@ def block_variants(lengths, window, repeats):
 def banded_weighted_sum(weight, value, window):
     """Prototype: ``out[i] = sum_k weight[i, :, k] value[i + k - w]`` with
     the window of every node as an unfolded (not copied) view."""
+    import torch
+    import torch.nn.functional as F
+
     n, heads, slots = weight.shape
     channels = value.size(-1)
     padded = F.pad(value, (0, 0, 0, 0, window, window))
@@ -102,6 +107,9 @@ def banded_backward(weight, value, grad_out, window):
     """The two backward products of the prototype: the gradient of the
     weights (dot products with the window) and of the values (the same
     banded sum with the anti-diagonally transposed weights)."""
+    import torch
+    import torch.nn.functional as F
+
     n, heads, slots = weight.shape
     channels = value.size(-1)
     padded = F.pad(value, (0, 0, 0, 0, window, window))
@@ -118,6 +126,12 @@ def banded_backward(weight, value, grad_out, window):
 def aggregation_only(lengths, window, repeats):
     """CSR products vs the banded prototype: forward sum plus both backward
     products, 2 heads of 512, on the same graph and weights."""
+    import torch
+    from torch_geometric import EdgeIndex
+
+    from dsgdn_pyg.bench.workloads import make_graph_batch
+    from dsgdn_pyg.nn import csr_weighted_sum
+
     inputs = make_graph_batch(lengths, window, 512, seed=0)
     edge_index = inputs.edge_index
     n, heads, channels = inputs.num_nodes, 2, 512
@@ -152,28 +166,87 @@ def aggregation_only(lengths, window, repeats):
                 banded=cpu_ms(banded_step, repeats))
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--repeats", type=int, default=7)
-    args = parser.parse_args()
-    if args.threads:
+class Parser(argparse.ArgumentParser):
+    """argparse, its errors on one line (``paths.py: error: <why>``, exit
+    2) without the usage above them."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def int_at_least(minimum):
+    """An argparse ``type``: an integer >= :obj:`minimum`; argparse names
+    the option in the error."""
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < minimum:
+            raise argparse.ArgumentTypeError(
+                f"expected an integer >= {minimum}, got {text!r}")
+        return value
+    return parse
+
+
+def make_parser():
+    """The options, each with its help; their values are checked as they
+    are parsed."""
+    parser = Parser(prog="paths.py",
+                    description=" ".join(__doc__.split("\n\n")[0].split()),
+                    epilog="Cases: B=16 dialogues of L=110 and of L=52 at "
+                    "w=20, one of L=2048 at w=5; width 512, 2 heads. "
+                    "Prints the block's forward+backward for the coo, csr "
+                    "and csr+norm variants, then the aggregation alone, "
+                    "csr against banded (a few minutes on two cores).")
+    parser.add_argument(
+        "--threads", type=int_at_least(1), default=None, metavar="N",
+        help="torch intra-op threads (default: torch's choice)")
+    parser.add_argument(
+        "--repeats", type=int_at_least(1), default=7, metavar="N",
+        help="timed calls per measurement after one untimed call; the "
+        "median is printed (default: 7)")
+    return parser
+
+
+def parse_args(argv=None):
+    return make_parser().parse_args(argv)
+
+
+def run(args):
+    import torch
+
+    if args.threads is not None:
         torch.set_num_threads(args.threads)
-    print(f"torch threads: {torch.get_num_threads()}")
+    print(f"torch threads: {torch.get_num_threads()}", flush=True)
     cases = [("B=16, L=110, w=20", [110] * 16, 20),
              ("B=16, L=52, w=20", [52] * 16, 20),
              ("B=1, L=2048, w=5", [2048], 5)]
-    print("DiffRGCN block forward+backward (ms, median):")
+    print("DiffRGCN block forward+backward (ms, median):", flush=True)
     for title, lengths, window in cases:
         res = block_variants(lengths, window, args.repeats)
         print(f"  {title}: " + ", ".join(f"{k} {v:.1f}"
-                                         for k, v in res.items()))
-    print("aggregation only, forward + both backward products (ms):")
+                                         for k, v in res.items()),
+              flush=True)
+    print("aggregation only, forward + both backward products (ms):",
+          flush=True)
     for title, lengths, window in cases:
         res = aggregation_only(lengths, window, args.repeats)
         print(f"  {title}: " + ", ".join(f"{k} {v:.2f}"
-                                         for k, v in res.items()))
+                                         for k, v in res.items()),
+              flush=True)
+
+
+def main(argv=None):
+    """Checks every option before torch loads (a bad one: one line, exit
+    2), then measures; Ctrl-C: one line, exit 130."""
+    try:
+        run(parse_args(argv))
+    except KeyboardInterrupt:
+        print("paths.py: interrupted", file=sys.stderr)
+        return 130
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -10,28 +10,98 @@ Usage::
 """
 
 import argparse
+import sys
 
-import torch
-from torch.profiler import profile
+# torch, PyG and dsgdn_pyg are imported in run(), after the options are
+# checked: a bad option is refused at once, not after seconds of imports,
+# and Ctrl-C during the imports ends as Ctrl-C later does.
 
-from dsgdn_pyg.bench.layers import layer_runner, make_layers
-from dsgdn_pyg.bench.workloads import make_graph_batch
+LAYERS = ("sparse", "dense", "gat")
+LAYOUTS = ("auto", "csr", "coo")
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--layer", choices=("sparse", "dense", "gat"),
-                        default="sparse")
-    parser.add_argument("--layout", choices=("auto", "csr", "coo"),
-                        default="auto", help="sparse block only")
-    parser.add_argument("--lengths", type=int, default=110)
-    parser.add_argument("--batch", type=int, default=16)
-    parser.add_argument("--window", type=int, default=20)
-    parser.add_argument("--rows", type=int, default=15)
-    parser.add_argument("--threads", type=int, default=None)
-    args = parser.parse_args()
-    if args.threads:
+class Parser(argparse.ArgumentParser):
+    """argparse, its errors on one line (``profile_block.py: error: <why>``,
+    exit 2) without the usage above them."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def int_at_least(minimum):
+    """An argparse ``type``: an integer >= :obj:`minimum`; argparse names
+    the option in the error."""
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < minimum:
+            raise argparse.ArgumentTypeError(
+                f"expected an integer >= {minimum}, got {text!r}")
+        return value
+    return parse
+
+
+def make_parser():
+    """The options, each with its help; their values are checked as they
+    are parsed."""
+    parser = Parser(prog="profile_block.py",
+                    description=" ".join(__doc__.split("\n\n")[0].split()))
+    parser.add_argument(
+        "--layer", choices=LAYERS, default="sparse",
+        help="the block: sparse (DiffRGCN), dense (DenseDiffRGCN, padded "
+        "adjacency) or gat (PyG's GATConv block) (default: sparse)")
+    parser.add_argument(
+        "--layout", choices=LAYOUTS, default=None,
+        help="the sparse block's path: csr (edges sorted by target, "
+        "segment softmax and sparse products), coo (the reference: "
+        "per-edge messages and a scatter) or auto (csr where it can run) "
+        "(default: auto; --layer sparse only)")
+    parser.add_argument(
+        "--lengths", type=int_at_least(1), default=110, metavar="L",
+        help="utterances in each dialogue of the batch (default: 110)")
+    parser.add_argument(
+        "--batch", type=int_at_least(1), default=16, metavar="B",
+        help="dialogues in the batch (default: 16)")
+    parser.add_argument(
+        "--window", type=int_at_least(0), default=20, metavar="W",
+        help="the window w of the inter-speaker graph: utterances at most "
+        "w apart are joined (default: 20)")
+    parser.add_argument(
+        "--rows", type=int_at_least(1), default=15, metavar="N",
+        help="operators in the table, by self CPU time (default: 15)")
+    parser.add_argument(
+        "--threads", type=int_at_least(1), default=None, metavar="N",
+        help="torch intra-op threads (default: torch's choice)")
+    return parser
+
+
+def parse_args(argv=None):
+    parser = make_parser()
+    args = parser.parse_args(argv)
+    if args.layout is not None and args.layer != "sparse":
+        parser.error(f"argument --layout: applies to --layer sparse only, "
+                     f"got --layer {args.layer}")
+    if args.layout is None:
+        args.layout = "auto"
+    return args
+
+
+def run(args):
+    import torch
+    from torch.profiler import profile
+
+    from dsgdn_pyg.bench.layers import layer_runner, make_layers
+    from dsgdn_pyg.bench.workloads import make_graph_batch
+
+    if args.threads is not None:
         torch.set_num_threads(args.threads)
+    layout = f" (layout {args.layout})" if args.layer == "sparse" else ""
+    print(f"{args.layer} block{layout}, {args.batch} dialogues of "
+          f"{args.lengths} utterances, w={args.window}, width 512, 2 heads, "
+          f"torch threads: {torch.get_num_threads()}; one forward+backward, "
+          f"the top {args.rows} operators by self CPU time", flush=True)
 
     inputs = make_graph_batch([args.lengths] * args.batch, args.window, 512)
     inputs.x.requires_grad_(True)
@@ -52,5 +122,16 @@ def main():
                                     row_limit=args.rows))
 
 
+def main(argv=None):
+    """Checks every option before torch loads (a bad one: one line, exit
+    2), then profiles; Ctrl-C: one line, exit 130."""
+    try:
+        run(parse_args(argv))
+    except KeyboardInterrupt:
+        print("profile_block.py: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -3,7 +3,9 @@ its logic (steps, limits, logs, carrying on past a failure, the exit code)
 checked on the CPU at tiny sizes."""
 
 import os
+import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -12,10 +14,25 @@ ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "gpu.sh"
 
 
-def run(*args, **env):
-    return subprocess.run(["bash", str(SCRIPT), *args], cwd=ROOT,
-                          capture_output=True, text=True, timeout=900,
+def run(*args, timeout=900, cwd=ROOT, **env):
+    return subprocess.run(["bash", str(SCRIPT), *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=timeout,
                           env=dict(os.environ, **env))
+
+
+def refused(*args, **env):
+    """The script's answer to options it must refuse at once: within 20 s
+    (a loop over the options that never ends fails here), exit 2."""
+    try:
+        result = run(*args, timeout=20, **env)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"gpu.sh {' '.join(args)}: still running after 20 s")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stdout == ""
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    return lines[0]
 
 
 def test_dry_run_lists_the_cuda_steps_and_writes_nothing(tmp_path):
@@ -53,6 +70,187 @@ def test_bad_option_is_one_line_exit_2(tmp_path):
     assert result.stderr.strip().splitlines() == [
         "gpu.sh: --device: expected cuda or cpu, got 'tpu'"]
     assert not (tmp_path / "res").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--device"], "gpu.sh: --device: expected cuda or cpu after it, got "
+     "nothing"),
+    (["--out"], "gpu.sh: --out: expected a folder after it, got nothing"),
+    (["--dry-run", "--device", "cpu", "--out"],
+     "gpu.sh: --out: expected a folder after it, got nothing"),
+    (["--out", "--dry-run"],
+     "gpu.sh: --out: expected a folder after it, got the option '--dry-run'"),
+    (["--out="], "gpu.sh: --out: expected a folder, got ''"),
+    (["--out", ""], "gpu.sh: --out: expected a folder, got ''"),
+    (["--device="], "gpu.sh: --device: expected cuda or cpu, got ''"),
+    (["--dry-run=yes"], "gpu.sh: --dry-run: takes no value, got "
+     "'--dry-run=yes'"),
+    (["--bogus"], "gpu.sh: unknown option '--bogus' (expected --device, "
+     "--out, --overwrite, --dry-run or --help)"),
+    (["--dry-run", "extra"], "gpu.sh: unknown option 'extra' (expected "
+     "--device, --out, --overwrite, --dry-run or --help)"),
+])
+def test_missing_value_or_unknown_option_is_one_line_exit_2(args, message):
+    assert refused(*args) == message
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "1.5", "ten", ""])
+def test_bad_time_limit_is_refused_before_any_step(tmp_path, value):
+    out = tmp_path / "res"
+    assert refused("--device", "cpu", "--out", str(out),
+                   LIMIT_BLOCKS=value) == (
+        f"gpu.sh: LIMIT_BLOCKS: expected a whole number of seconds >= 1, "
+        f"got '{value}'")
+    assert not out.exists()
+
+
+def test_help_documents_every_option_and_the_cpu_default_out():
+    text = run("--help", timeout=20).stdout
+    for option in ("--device D", "--out DIR", "--overwrite", "--dry-run",
+                   "-h, --help"):
+        assert f"\n  {option}  " in text, option
+    assert "benchmarks/results/gpu-sh-cpu-check" in text
+    for name in ("LIMIT_PYTEST", "LIMIT_LAYERS", "LIMIT_BLOCKS",
+                 "LIMIT_TRAIN", "$IEMOCAP", "$DSGDN_DATA"):
+        assert name in text, name
+
+
+def test_cpu_default_out_is_the_one_the_help_names():
+    # --overwrite: a checkout that ran gpu.sh --device cpu before holds it.
+    result = run("--device", "cpu", "--dry-run", "--overwrite", timeout=20)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[0] == \
+        "output: benchmarks/results/gpu-sh-cpu-check"
+
+
+def test_relative_out_is_taken_from_the_callers_folder(tmp_path):
+    result = run("--device", "cpu", "--out", "res", "--dry-run",
+                 cwd=tmp_path, timeout=20)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[0] == f"output: {tmp_path / 'res'}"
+    assert f"--out {tmp_path / 'res'}/layers" in result.stdout
+
+
+def test_earlier_run_is_kept_unless_overwrite_is_asked_for(tmp_path):
+    out = tmp_path / "res"
+    out.mkdir()
+    (out / "steps.tsv").write_text("step\tstatus\n")
+    for args in (["--dry-run"], []):
+        assert refused("--device", "cpu", "--out", str(out), *args) == (
+            f"gpu.sh: output folder {out}: holds an earlier run of gpu.sh; "
+            f"pass --overwrite to replace its results, or --out DIR for a "
+            f"new folder")
+    assert (out / "steps.tsv").read_text() == "step\tstatus\n"
+    result = run("--device", "cpu", "--out", str(out), "--overwrite",
+                 "--dry-run", timeout=20)
+    assert result.returncode == 0, result.stderr
+    steps = {line.split(" ")[0]: line for line in
+             result.stdout.splitlines()[1:]}
+    for step in ("layers", "blocks", "train"):
+        assert " --overwrite " in steps[step], steps[step]
+    assert "--overwrite" not in steps["pytest"]
+
+
+def test_a_new_folder_gets_no_overwrite(tmp_path):
+    result = run("--out", str(tmp_path / "res"), "--dry-run", timeout=20)
+    assert result.returncode == 0, result.stderr
+    assert "--overwrite" not in result.stdout
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda p: p.write_text("x"), "is not a folder (expected a new or empty "
+     "folder; --out DIR chooses another)"),
+    (lambda p: (p.mkdir(), (p / "notes.txt").write_text("x")),
+     "holds files that gpu.sh did not write (no steps.tsv); expected a new "
+     "or empty folder (--out DIR)"),
+])
+def test_out_that_is_not_a_gpu_sh_folder_is_refused(tmp_path, make,
+                                                    message):
+    out = tmp_path / "res"
+    make(out)
+    for extra in ([], ["--overwrite"]):
+        assert refused("--device", "cpu", "--out", str(out), *extra) == \
+            f"gpu.sh: output folder {out}: {message}"
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130),
+                                       (signal.SIGTERM, 143)])
+def test_ctrl_c_stops_the_running_step_and_the_script(tmp_path, sig, code):
+    # Stand-ins for python and dsgdn: each records its pid, then sleeps.
+    bin_dir, pids, out = tmp_path / "bin", tmp_path / "pids", tmp_path / "o"
+    bin_dir.mkdir()
+    pids.mkdir()
+    for name in ("python", "dsgdn"):
+        (bin_dir / name).write_text(
+            '#!/bin/sh\necho $$ > "$FAKE_PIDS/$(basename "$0")"\n'
+            'exec sleep 60\n')
+        (bin_dir / name).chmod(0o755)
+    env = dict(os.environ, FAKE_PIDS=str(pids),
+               PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    proc = subprocess.Popen(["bash", str(SCRIPT), "--device", "cpu", "--out",
+                             str(out)], cwd=ROOT, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    sleeper = pids / "python"
+    try:
+        deadline = time.monotonic() + 15
+        while not sleeper.is_file() or not sleeper.read_text().strip():
+            assert time.monotonic() < deadline, "the pytest step never began"
+            time.sleep(0.05)
+        pid = int(sleeper.read_text())
+        os.killpg(proc.pid, sig)  # as a terminal's Ctrl-C does
+        stdout, stderr = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == code, stdout + stderr
+    name = signal.Signals(sig).name
+    assert stderr.splitlines() == [
+        f"gpu.sh: interrupted ({name}) during step pytest; results so far: "
+        f"{out} (steps.tsv, logs/)"]
+    rows = (out / "steps.tsv").read_text().splitlines()
+    assert [row.split("\t")[:3] for row in rows[1:]] == [
+        ["pytest", "interrupted", str(code)]]
+    assert not (pids / "dsgdn").exists()  # no later step ran
+    deadline = time.monotonic() + 5
+    while True:  # the step's process was stopped too
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            pytest.fail("the interrupted step is still running")
+        time.sleep(0.05)
+
+
+def test_each_step_is_recorded_and_a_failure_does_not_stop_the_rest(
+        tmp_path):
+    # Stand-ins: pytest sleeps past its limit, the layer suite fails.
+    bin_dir, out = tmp_path / "bin", tmp_path / "o"
+    bin_dir.mkdir()
+    (bin_dir / "python").write_text(
+        '#!/bin/sh\n[ "$1" = -m ] && exec sleep 30\necho fake torch\n')
+    (bin_dir / "dsgdn").write_text(
+        '#!/bin/sh\necho "dsgdn $*"\n[ "$2" = layers ] && exit 3\nexit 0\n')
+    for tool in bin_dir.iterdir():
+        tool.chmod(0o755)
+    result = run("--device", "cpu", "--out", str(out), timeout=60,
+                 LIMIT_PYTEST="1",
+                 PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    assert result.returncode == 1, result.stdout + result.stderr
+    rows = [line.split("\t") for line in
+            (out / "steps.tsv").read_text().splitlines()[1:]]
+    assert [row[:3] for row in rows] == [
+        ["pytest", "timed-out", "124"], ["layers", "failed", "3"],
+        ["blocks", "ok", "0"], ["train", "ok", "0"]]
+    assert [row[4] for row in rows] == ["1", "180", "120", "120"]
+    log = (out / "logs" / "train.log").read_text()
+    assert log.startswith(f"dsgdn train --device cpu --out {out}/train ")
+    assert (out / "environment.txt").read_text() == "fake torch\n"
+    assert result.stdout.splitlines()[-1] == \
+        f"results: {out} (steps.tsv, logs/)"
 
 
 @pytest.mark.slow  # four real steps at tiny sizes: ~1-2 min on 2 cores
