@@ -7,8 +7,9 @@ from, after every epoch), ``report.json`` / ``report.md`` (metrics at the
 selected epoch, per-class F1, confusion matrix; written when a seed
 finishes) and, last, ``summary.json``: a run directory is complete exactly
 when it holds ``summary.json``. A run that stopped on a non-finite loss or
-parameter holds ``diverged.json`` instead, saying where. Its ``.lock`` is the lock of the one
-process writing it (:mod:`dsgdn_pyg.training.lock`).
+parameter holds ``diverged.json`` instead, saying where. Its ``.lock``
+is the lock of the one process writing it
+(:mod:`dsgdn_pyg.training.lock`).
 
 The bytes of a checkpoint depend on its values only (see
 :func:`save_checkpoint`), so a resumed run's ``best.pt`` is the
