@@ -1,22 +1,27 @@
-"""PyG's two-layer GAT recipe on Cora (Planetoid split), once with
-``GATConv`` and once with ``DiffGATConv`` in its place.
+"""PyG's two-layer GAT recipe on Cora (Planetoid split) with one attention
+layer after another in it: by default ``GATConv``, ``DiffGATConv`` with its
+defaults and ``DiffGATConv`` with the per-head LayerNorm (``--layers
+gat,diff,diff-norm``); ``gatv2`` (``GATv2Conv``) on request.
 
 The recipe of PyG's ``examples/gat.py``: row-normalised features, 8 heads x 8
 hidden channels, ELU, one output head, dropout 0.6 on the features and on
 the attention weights, Adam (lr 0.005, weight decay 5e-4), 200 epochs, and
-the test accuracy taken at the epoch of best validation accuracy. Both
-layers add self-loops. ``DiffGATConv`` is swapped in with its defaults
+the test accuracy taken at the epoch of best validation accuracy. Every
+layer adds self-loops. ``DiffGATConv`` is swapped in with its defaults
 (no per-head LayerNorm, no GELU: the recipe's ELU is the only nonlinearity;
 Cora's edges are untyped, so no relation term); ``diff-norm`` puts the
 paper's per-head LayerNorm (Eq. 17) back in the hidden layer, the ablation
 docs/guides/cora.md reports.
 
 Cora is read offline from ``$DSGDN_DATA/planetoid`` (the datasets folder of
-the README; or ``--root``), copied into a temporary folder, since Planetoid writes its
-processed files beside ``raw/``::
+the README; or ``--root``), copied into a temporary folder, since Planetoid
+writes its processed files beside ``raw/``. The script prints one line per
+layer and writes no files. Bad options and a missing dataset exit with
+status 2 and a one-line message, Ctrl-C with status 130::
 
     python examples/cora.py                      # 10 seeds x 200 epochs
     python examples/cora.py --seeds 0,1 --epochs 50
+    python examples/cora.py --layers gat,gatv2
 """
 
 import argparse
@@ -47,23 +52,103 @@ LAYERS = {"gat": "GATConv", "gatv2": "GATv2Conv", "diff": "DiffGATConv",
           "diff-norm": "DiffGATConv, LayerNorm"}
 
 
+def fail(message: str) -> None:
+    """Bad input that argparse cannot see (a missing dataset): the one-line
+    :obj:`message` on stderr and exit status 2, as for a bad option."""
+    print(message, file=sys.stderr)
+    raise SystemExit(2)
+
+
+def missing_planetoid(root: Path, name: str = "Cora",
+                      script: str = "cora.py") -> Optional[str]:
+    """The one-line message for a ``root`` without ``<name>/raw/`` and its
+    raw files, or ``None`` when they are all there."""
+    raw = Path(root) / name / "raw"
+    prefix = f"ind.{name.lower()}."
+    missing = [f.replace("ind.cora.", prefix) for f in RAW_FILES
+               if not (raw / f.replace("ind.cora.", prefix)).is_file()]
+    if not missing:
+        return None
+    return (f"{script}: {name} is not in {raw} (missing {missing[0]}); pass "
+            f"--root with a folder that holds {name}/raw/")
+
+
 def load_cora(root: Path, name: str = "Cora",
               script: str = "cora.py") -> Data:
     """A Planetoid graph (Cora by default) with row-normalised features,
-    read from a copy of ``root/<name>/raw``; exits with a one-line message
-    when it is absent."""
+    read from a copy of ``root/<name>/raw``; exits with status 2 and a
+    one-line message (:func:`missing_planetoid`) when it is absent."""
+    message = missing_planetoid(root, name, script)
+    if message:
+        fail(message)
     raw = Path(root) / name / "raw"
-    prefix = f"ind.{name.lower()}."
-    missing = [f for f in RAW_FILES
-               if not (raw / f.replace("ind.cora.", prefix)).is_file()]
-    if missing:
-        sys.exit(f"{script}: {name} is not in {raw} (missing "
-                 f"{missing[0].replace('ind.cora.', prefix)}); pass --root "
-                 f"with a folder that holds {name}/raw/")
     with tempfile.TemporaryDirectory() as tmp:
         shutil.copytree(raw, Path(tmp) / name / "raw")
         dataset = Planetoid(tmp, name, transform=T.NormalizeFeatures())
         return dataset[0]
+
+
+def int_list(parser: argparse.ArgumentParser, option: str, text: str,
+             low: int = 0, high: Optional[int] = None) -> List[int]:
+    """The comma-separated integers of :obj:`option`, each once and in
+    ``[low, high]``; ``parser.error`` naming :obj:`option` otherwise."""
+    values = []
+    for item in text.split(","):
+        item = item.strip()
+        if not item:
+            continue
+        try:
+            value = int(item)
+        except ValueError:
+            parser.error(f"{option}: {item!r} is not an integer; expected "
+                         f"comma-separated integers, e.g. 0,1,2")
+        if value < low or (high is not None and value > high):
+            bound = f">= {low}" if high is None else f"in {low}-{high}"
+            parser.error(f"{option}: {value} is out of range; expected "
+                         f"integers {bound}")
+        if value in values:
+            parser.error(f"{option}: {value} is given twice; expected each "
+                         f"value once")
+        values.append(value)
+    if not values:
+        parser.error(f"{option}: expected at least one comma-separated "
+                     f"integer, got {text!r}")
+    return values
+
+
+def name_list(parser: argparse.ArgumentParser, option: str, text: str,
+              choices) -> List[str]:
+    """The comma-separated names of :obj:`option`, each once and one of
+    :obj:`choices`; ``parser.error`` naming :obj:`option` otherwise."""
+    names = []
+    for item in text.split(","):
+        item = item.strip()
+        if not item:
+            continue
+        if item not in choices:
+            parser.error(f"{option}: unknown {item!r}; expected "
+                         f"comma-separated names from {', '.join(choices)}")
+        if item in names:
+            parser.error(f"{option}: {item!r} is given twice; expected each "
+                         f"name once")
+        names.append(item)
+    if not names:
+        parser.error(f"{option}: expected at least one of "
+                     f"{', '.join(choices)}, got {text!r}")
+    return names
+
+
+def positive_int(text: str) -> int:
+    """An ``argparse`` type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an integer; expected an integer >= 1") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(
+            f"{value} is out of range; expected an integer >= 1")
+    return value
 
 
 class Net(torch.nn.Module):
@@ -124,26 +209,27 @@ def mean_std(values: List[float]) -> str:
 
 
 def main(argv: Optional[List[str]] = None) -> Dict[str, List[float]]:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="cora.py", description=__doc__.split("\n\n")[0],
+        epilog="Exit status: 0 done, 2 a bad option or a missing dataset, "
+        "130 interrupted (Ctrl-C).")
     parser.add_argument("--root", type=Path, default=DEFAULT_ROOT,
                         help="folder holding Cora/raw/ (default: "
                         "$DSGDN_DATA/planetoid)")
     parser.add_argument("--seeds", default="0,1,2,3,4,5,6,7,8,9",
-                        help="comma-separated seeds (default: 0-9)")
-    parser.add_argument("--epochs", type=int, default=200)
+                        help="comma-separated seeds, integers >= 0, each "
+                        "once; one model per seed and layer (default: 0-9)")
+    parser.add_argument("--epochs", type=positive_int, default=200,
+                        help="training epochs per model, >= 1 (default: "
+                        "200)")
     parser.add_argument("--layers", default="gat,diff,diff-norm",
-                        help="comma-separated: gat (GATConv), gatv2 "
-                        "(GATv2Conv), diff (DiffGATConv, defaults), diff-norm "
-                        "(DiffGATConv with the per-head LayerNorm in the "
-                        "hidden layer)")
+                        help="comma-separated, each once: gat (GATConv), "
+                        "gatv2 (GATv2Conv), diff (DiffGATConv, defaults), "
+                        "diff-norm (DiffGATConv with the per-head LayerNorm "
+                        "in the hidden layer) (default: gat,diff,diff-norm)")
     args = parser.parse_args(argv)
-    seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
-    layers = [s.strip() for s in args.layers.split(",") if s.strip()]
-    unknown = [s for s in layers if s not in LAYERS]
-    if unknown or not seeds or args.epochs < 1:
-        parser.error(f"--layers takes {sorted(LAYERS)}, --seeds at least one "
-                     f"seed, --epochs >= 1 (got {args.layers!r}, "
-                     f"{args.seeds!r}, {args.epochs})")
+    seeds = int_list(parser, "--seeds", args.seeds)
+    layers = name_list(parser, "--layers", args.layers, list(LAYERS))
 
     data = load_cora(args.root)
     results = {}
@@ -159,5 +245,16 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, List[float]]:
     return results
 
 
+def cli(argv: Optional[List[str]] = None) -> int:
+    """:func:`main` as a command: Ctrl-C prints one line, status 130."""
+    try:
+        main(argv)
+    except KeyboardInterrupt:
+        print("cora.py: interrupted; nothing is written (the lines above "
+              "are the layers that finished)", file=sys.stderr)
+        return 130
+    return 0
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(cli())

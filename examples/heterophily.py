@@ -3,23 +3,45 @@ graphs whose neighbours mostly disagree, with the recipe of Platonov et al.,
 "A critical look at the evaluation of GNNs under heterophily", ICLR 2023.
 
 Plain attention averages neighbours; differential attention subtracts a
-second attention map (the paper's Eq. 6-7) and can give a neighbour a
-negative weight, which may suit neighbours of another class. The graphs:
-``minesweeper`` and ``tolokers`` (metric ROC AUC) and ``chameleon_filtered``
-(accuracy), each with its ten fixed 50/25/25 % splits; the mean and std
-over the splits are reported.
+second attention map (the paper's Sec. 4.5, Eq. 9-18) and can give a
+neighbour a negative weight, which may suit neighbours of another class.
+The graphs: ``minesweeper`` and ``tolokers`` (metric ROC AUC) and
+``chameleon_filtered`` (accuracy), each with its ten fixed 50/25/25 %
+splits; the mean and std over the splits are reported.
 
 The recipe (their defaults, this script's defaults too): an input linear
 layer and GELU, then per graph layer ``x = x + FFN(conv(LayerNorm(x)))``
 (FFN: linear, GELU, dropout, linear, dropout), a final LayerNorm and linear
 layer; hidden 512, 8 heads, 1-5 graph layers chosen on validation, dropout
-0.2, Adam with lr 3e-5, 1000 steps, the test metric at the step of best
-validation metric. Every option can be reduced for a CPU (``--hidden``,
-``--layers``, ``--steps``, ``--lr``); the results file records what ran.
+0.2, Adam with lr 3e-5, 1000 steps, all ten splits, the test metric at the
+evaluation of best validation metric. Every option can be reduced for a CPU
+(``--hidden``, ``--heads``, ``--layers``, ``--dropout``, ``--lr``,
+``--steps``, ``--splits``); the results file records what ran, and its
+``full_recipe`` is true (and the table quotes the published figures) only
+when every one of these matches the recipe: the depths tried are those of
+``--layers`` as a set (tried from the shallowest; a tie on validation goes
+to the shallower), the splits all ten in any order. The datasets and models
+run do not change it, nor does ``--eval-every`` (how often the validation
+metric is read).
 
-``DiffGATConv`` runs with ``num_relations=None`` and explicitly
-``norm=False, act=False`` (the expected new defaults; the recipe puts its
-own LayerNorm and FFN around every graph layer)::
+``DiffGATConv`` runs with ``num_relations=None``, ``norm=False`` and
+``act=False``: the layer's defaults, passed explicitly so that the study
+does not change with them (the recipe puts its own LayerNorm and FFN around
+every graph layer).
+
+Output: ``--out`` (default ``results/heterophily`` of the repository) gets
+``results.json``, ``table.md`` and ``plot.png``. Every option, the dataset
+files and ``--out`` are checked before any training; a folder that already
+holds results (any of those three files, or a ``results.partial.json``) is
+refused unless ``--overwrite`` is given. While the study runs, the
+(dataset, model) runs finished so far are written to
+``results.partial.json`` after each; only when all are done are
+``table.md``, ``plot.png`` and then ``results.json`` written (replacing
+those of an earlier run) and ``results.partial.json`` removed. So an
+interrupted run leaves the earlier run's three files untouched beside its
+own ``results.partial.json``, and a folder holding ``results.partial.json``
+holds a run that did not finish. Bad options and missing dataset files
+exit with status 2 and one line, Ctrl-C with status 130::
 
     python examples/heterophily.py                            # full recipe
     python examples/heterophily.py --hidden 64 --layers 2 --steps 300 \\
@@ -27,7 +49,9 @@ own LayerNorm and FFN around every graph layer)::
 """
 
 import argparse
+import importlib.util
 import json
+import math
 import statistics
 import sys
 import time
@@ -42,7 +66,7 @@ from torch_geometric.nn import GATConv, GCNConv
 
 from dsgdn_pyg.bench.graphs import (default_heterophilous_root,
                                     load_heterophilous)
-from dsgdn_pyg.io import atomic_write, atomic_write_text
+from dsgdn_pyg.io import atomic_write, atomic_write_text, check_writable
 from dsgdn_pyg.nn import DiffGATConv
 
 DATASETS = {"minesweeper": "roc_auc", "tolokers": "roc_auc",
@@ -58,6 +82,24 @@ PUBLISHED = {("gat", "minesweeper"): "92.01 +- 0.68",
              ("none", "tolokers"): "72.95 +- 1.06"}
 RECIPE = dict(hidden=512, heads=8, layers=[1, 2, 3, 4, 5], dropout=0.2,
               lr=3e-5, steps=1000)
+#: The recipe's splits: all ten.
+RECIPE_SPLITS = list(range(10))
+#: The files of a finished run, and the progress file of an unfinished one.
+OUTPUTS = ("results.json", "table.md", "plot.png")
+PARTIAL = "results.partial.json"
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during the study, with the one line saying what ``--out``
+    holds."""
+
+
+def is_full_recipe(recipe: dict, splits: List[int]) -> bool:
+    """Whether a run is the published recipe in every dimension this script
+    can reduce: :data:`RECIPE` (the depths as a set) and all ten splits (in
+    any order)."""
+    return (sorted(splits) == RECIPE_SPLITS and
+            {**recipe, "layers": sorted(set(recipe["layers"]))} == RECIPE)
 
 
 def make_conv(model: str, dim: int, heads: int) -> nn.Module:
@@ -153,7 +195,8 @@ def table_md(result: dict) -> str:
              f"{r['dropout']}, Adam lr {r['lr']}, {r['steps']} steps"
              + ("" if result["full_recipe"] else
                 " (REDUCED from the published recipe: hidden 512, 8 heads, "
-                "1-5 layers, lr 3e-5, 1000 steps)"), "",
+                "1-5 layers, dropout 0.2, lr 3e-5, 1000 steps, splits 0-9)"),
+             "",
              "| model | " + " | ".join(names) + " |",
              "|---|" + "---|" * len(names)]
     for model in result["models"]:
@@ -211,60 +254,196 @@ def plot(result: dict, path: Path) -> None:
     atomic_write(path, lambda f: f.write(buffer.getvalue()))
 
 
-def _ints(parser, option: str, text: str) -> List[int]:
-    try:
-        values = [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        values = []
-    if not values or min(values) < 0:
-        parser.error(f"{option}: expected comma-separated non-negative "
-                     f"integers, got {text!r}")
+def _ints(parser, option: str, text: str, low: int,
+          high: Optional[int] = None) -> List[int]:
+    """The comma-separated integers of :obj:`option`, each once and in
+    ``[low, high]``; ``parser.error`` naming :obj:`option` otherwise."""
+    values = []
+    for item in text.split(","):
+        item = item.strip()
+        if not item:
+            continue
+        try:
+            value = int(item)
+        except ValueError:
+            parser.error(f"{option}: {item!r} is not an integer; expected "
+                         f"comma-separated integers, e.g. 1,2")
+        if value < low or (high is not None and value > high):
+            bound = f">= {low}" if high is None else f"in {low}-{high}"
+            parser.error(f"{option}: {value} is out of range; expected "
+                         f"integers {bound}")
+        if value in values:
+            parser.error(f"{option}: {value} is given twice; expected each "
+                         f"value once")
+        values.append(value)
+    if not values:
+        parser.error(f"{option}: expected at least one comma-separated "
+                     f"integer, got {text!r}")
     return values
 
 
+def _names(parser, option: str, text: str, choices) -> List[str]:
+    """The comma-separated names of :obj:`option`, each once and one of
+    :obj:`choices`; ``parser.error`` naming :obj:`option` otherwise."""
+    names = []
+    for item in text.split(","):
+        item = item.strip()
+        if not item:
+            continue
+        if item not in choices:
+            parser.error(f"{option}: unknown {item!r}; expected "
+                         f"comma-separated names from {', '.join(choices)}")
+        if item in names:
+            parser.error(f"{option}: {item!r} is given twice; expected each "
+                         f"name once")
+        names.append(item)
+    if not names:
+        parser.error(f"{option}: expected at least one of "
+                     f"{', '.join(choices)}, got {text!r}")
+    return names
+
+
+def _number(kind, low, high=None, low_open=False, high_open=False):
+    """An ``argparse`` type: a finite :obj:`kind` (``int`` or ``float``) in
+    the interval from :obj:`low` to :obj:`high` (open ends as told)."""
+    name = "an integer" if kind is int else "a number"
+    left = ("> " if low_open else ">= ") + f"{low:g}"
+    bound = left if high is None else \
+        f"{left} and {'<' if high_open else '<='} {high:g}"
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is not {name}; expected {name} {bound}") from None
+        if not math.isfinite(value) or value < low or \
+                (low_open and value == low) or \
+                (high is not None and (value > high or
+                                       (high_open and value == high))):
+            raise argparse.ArgumentTypeError(
+                f"{text} is out of range; expected {name} {bound}")
+        return value
+
+    return parse
+
+
+def check_out(parser: argparse.ArgumentParser, out: Path,
+              overwrite: bool) -> None:
+    """Refuses (``parser.error``, before any training) an ``--out`` that
+    cannot be a writable folder, or one that already holds results unless
+    :obj:`overwrite`."""
+    try:
+        check_writable(out, "--out", directory=True)
+    except ValueError as exc:
+        parser.error(str(exc))
+    held = [name for name in OUTPUTS + (PARTIAL, ) if (out / name).exists()]
+    for name in held:
+        if not (out / name).is_file():
+            parser.error(f"--out {out}: {out / name} is not a regular file; "
+                         f"expected a folder where {name} can be written")
+    if held and not overwrite:
+        parser.error(f"--out {out}: already holds results ({', '.join(held)})"
+                     f"; pass --overwrite to replace them, or another --out")
+
+
+def write_results(out: Path, result: dict) -> None:
+    """The finished run: ``table.md``, ``plot.png``, then ``results.json``;
+    then the progress file goes."""
+    atomic_write_text(out / "table.md", table_md(result))
+    plot(result, out / "plot.png")
+    atomic_write_text(out / "results.json", json.dumps(result, indent=1) + "\n")
+    (out / PARTIAL).unlink(missing_ok=True)
+
+
+def fail(message: str) -> None:
+    """Bad input that argparse cannot see (a missing dataset file): the
+    one-line :obj:`message` on stderr and exit status 2."""
+    print(message, file=sys.stderr)
+    raise SystemExit(2)
+
+
 def main(argv: Optional[List[str]] = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="heterophily.py", description=__doc__.split("\n\n")[0],
+        epilog=f"While the study runs, {PARTIAL} in --out holds the "
+        f"(dataset, model) runs finished so far; {', '.join(OUTPUTS)} are "
+        f"written (and an earlier run's replaced) only once all are done, "
+        f"and {PARTIAL} is then removed. Exit status: 0 done, 2 a bad "
+        f"option, --out or a missing dataset file, 130 interrupted "
+        f"(Ctrl-C).")
     parser.add_argument("--root", type=Path,
                         default=default_heterophilous_root(),
                         help="folder holding the .npz files (default: "
                         "$DSGDN_DATA/heterophilous)")
-    parser.add_argument("--datasets", default=",".join(DATASETS))
+    parser.add_argument("--datasets", default=",".join(DATASETS),
+                        help=f"comma-separated, each once, from "
+                        f"{', '.join(DATASETS)} (default: all three)")
     parser.add_argument("--models", default="gat,diff,gcn,none",
-                        help=f"comma-separated, from {list(MODELS)}")
-    parser.add_argument("--splits", default="0,1,2,3,4,5,6,7,8,9")
-    parser.add_argument("--hidden", type=int, default=RECIPE["hidden"])
-    parser.add_argument("--heads", type=int, default=RECIPE["heads"])
+                        help=f"comma-separated, each once, from "
+                        f"{', '.join(MODELS)}: GATConv, DiffGATConv, "
+                        f"GCNConv, no graph (default: all four)")
+    parser.add_argument("--splits", default="0,1,2,3,4,5,6,7,8,9",
+                        help="comma-separated splits to train on, integers "
+                        "in 0-9, each once (default: all ten, the recipe)")
+    parser.add_argument("--hidden", type=_number(int, 1),
+                        default=RECIPE["hidden"],
+                        help="hidden channels, >= 1 and a multiple of "
+                        "--heads (default: 512, the recipe)")
+    parser.add_argument("--heads", type=_number(int, 1),
+                        default=RECIPE["heads"],
+                        help="attention heads of GATConv and DiffGATConv, "
+                        ">= 1 (default: 8, the recipe)")
     parser.add_argument("--layers", default="1,2,3,4,5",
-                        help="graph-layer counts to choose from on "
-                        "validation (default: 1-5)")
-    parser.add_argument("--dropout", type=float, default=RECIPE["dropout"])
-    parser.add_argument("--lr", type=float, default=RECIPE["lr"])
-    parser.add_argument("--steps", type=int, default=RECIPE["steps"])
-    parser.add_argument("--eval-every", type=int, default=10)
-    parser.add_argument("--threads", type=int, default=None)
+                        help="comma-separated graph-layer counts to choose "
+                        "from on validation, integers >= 1, each once "
+                        "(default: 1-5, the recipe)")
+    parser.add_argument("--dropout", type=_number(float, 0, 1,
+                                                  high_open=True),
+                        default=RECIPE["dropout"],
+                        help="dropout probability, >= 0 and < 1 (default: "
+                        "0.2, the recipe)")
+    parser.add_argument("--lr", type=_number(float, 0, low_open=True),
+                        default=RECIPE["lr"],
+                        help="Adam's learning rate, > 0 (default: 3e-5, the "
+                        "recipe)")
+    parser.add_argument("--steps", type=_number(int, 1),
+                        default=RECIPE["steps"],
+                        help="training steps per model, >= 1 (default: "
+                        "1000, the recipe)")
+    parser.add_argument("--eval-every", type=_number(int, 1), default=10,
+                        help="read the validation metric every this many "
+                        "steps (and at the last), >= 1 (default: 10)")
+    parser.add_argument("--threads", type=_number(int, 1), default=None,
+                        help="torch CPU threads, >= 1 (default: torch's "
+                        "choice)")
     parser.add_argument("--out", type=Path, default=None,
-                        help="output folder (default: results/heterophily)")
+                        help="output folder (default: results/heterophily "
+                        "of the repository; a folder holding results is "
+                        "refused without --overwrite)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace the results already in --out (they "
+                        "are replaced only once the new run has finished)")
     args = parser.parse_args(argv)
-    names = [s.strip() for s in args.datasets.split(",") if s.strip()]
-    models = [s.strip() for s in args.models.split(",") if s.strip()]
-    splits = _ints(parser, "--splits", args.splits)
-    layer_counts = _ints(parser, "--layers", args.layers)
-    if not names or set(names) - set(DATASETS) or not models or \
-            set(models) - set(MODELS):
-        parser.error(f"--datasets takes {list(DATASETS)}, --models "
-                     f"{list(MODELS)}")
-    if max(splits) > 9 or min(layer_counts) < 1 or args.steps < 1 or \
-            args.eval_every < 1 or args.hidden % args.heads:
-        parser.error("--splits in 0-9, --layers >= 1, --steps and "
-                     "--eval-every >= 1, --hidden a multiple of --heads")
+    names = _names(parser, "--datasets", args.datasets, list(DATASETS))
+    models = _names(parser, "--models", args.models, list(MODELS))
+    splits = _ints(parser, "--splits", args.splits, 0, 9)
+    # Tried from the shallowest: a tie on validation goes to the shallower.
+    layer_counts = sorted(_ints(parser, "--layers", args.layers, 1))
+    if args.hidden % args.heads:
+        parser.error(f"--hidden: {args.hidden} is not a multiple of --heads "
+                     f"{args.heads}; expected hidden = heads x channels")
     out = args.out or (Path(__file__).resolve().parents[1] / "results" /
                        "heterophily")
-    if out.exists() and not out.is_dir():
-        parser.error(f"--out: {out} exists and is not a folder")
+    check_out(parser, out, args.overwrite)
     missing = [n for n in names if not (args.root / f"{n}.npz").is_file()]
     if missing:
-        sys.exit(f"heterophily.py: {args.root / (missing[0] + '.npz')} is "
-                 f"absent; pass --root with the folder of the .npz files")
+        fail(f"heterophily.py: {args.root / (missing[0] + '.npz')} is "
+             f"absent; pass --root with the folder of the .npz files")
+    if importlib.util.find_spec("matplotlib") is None:
+        fail("heterophily.py: matplotlib is not installed; it draws "
+             "plot.png (pip install matplotlib, or the project's [bench] "
+             "extra)")
     if args.threads:
         torch.set_num_threads(args.threads)
     args.eval_every = min(args.eval_every, args.steps)
@@ -272,41 +451,70 @@ def main(argv: Optional[List[str]] = None) -> dict:
     recipe = dict(hidden=args.hidden, heads=args.heads, layers=layer_counts,
                   dropout=args.dropout, lr=args.lr, steps=args.steps)
     result = dict(datasets=names, models=models, splits=splits,
-                  recipe=recipe, full_recipe=recipe == RECIPE,
+                  recipe=recipe, full_recipe=is_full_recipe(recipe, splits),
                   eval_every=args.eval_every, runs={}, summary={},
                   seconds={})
-    for name in names:
-        data = load_heterophilous(args.root / f"{name}.npz")
-        metric = DATASETS[name]
-        for model in models:
-            start = time.perf_counter()
-            tests, chosen = [], []
-            for split in splits:
-                # Depth chosen on the split's validation metric.
-                runs = {n: run(data, metric, model, split, n, args)
-                        for n in layer_counts}
-                depth = max(runs, key=lambda n: runs[n]["val"])
-                tests.append(runs[depth]["test"])
-                chosen.append(depth)
-                result["runs"].setdefault(name, {}).setdefault(
-                    model, []).append(dict(split=split, layers=depth,
-                                           **runs[depth]))
-            result["summary"].setdefault(name, {})[model] = dict(
-                mean_std(tests), layers=chosen)
-            seconds = round(time.perf_counter() - start, 1)
-            result["seconds"].setdefault(name, {})[model] = seconds
-            s = result["summary"][name][model]
-            print(f"{name:19s} {MODELS[model]:18s} {metric} "
-                  f"{s['mean']:.2f} +- {s['std']:.2f} ({seconds:.0f} s)",
-                  flush=True)
-            # After each model, so that an interrupted run keeps its part.
-            atomic_write_text(out / "results.json",
-                              json.dumps(result, indent=1) + "\n")
-    atomic_write_text(out / "table.md", table_md(result))
-    plot(result, out / "plot.png")
+    done, total = 0, len(names) * len(models)
+    try:
+        # --overwrite: an earlier unfinished run's progress is replaced now;
+        # its finished results only by write_results.
+        (out / PARTIAL).unlink(missing_ok=True)
+        for name in names:
+            try:
+                data = load_heterophilous(args.root / f"{name}.npz")
+            except ValueError as exc:
+                fail(f"heterophily.py: {exc}")
+            metric = DATASETS[name]
+            for model in models:
+                start = time.perf_counter()
+                tests, chosen = [], []
+                for split in splits:
+                    # Depth chosen on the split's validation metric.
+                    runs = {n: run(data, metric, model, split, n, args)
+                            for n in layer_counts}
+                    depth = max(runs, key=lambda n: runs[n]["val"])
+                    tests.append(runs[depth]["test"])
+                    chosen.append(depth)
+                    result["runs"].setdefault(name, {}).setdefault(
+                        model, []).append(dict(split=split, layers=depth,
+                                               **runs[depth]))
+                result["summary"].setdefault(name, {})[model] = dict(
+                    mean_std(tests), layers=chosen)
+                seconds = round(time.perf_counter() - start, 1)
+                result["seconds"].setdefault(name, {})[model] = seconds
+                s = result["summary"][name][model]
+                print(f"{name:19s} {MODELS[model]:18s} {metric} "
+                      f"{s['mean']:.2f} +- {s['std']:.2f} ({seconds:.0f} s)",
+                      flush=True)
+                done += 1
+                # After each model, so that an interrupted run keeps its
+                # part, under a name no finished run has.
+                partial = dict(result, unfinished=f"{done} of {total} "
+                               f"(dataset, model) runs")
+                atomic_write_text(out / PARTIAL,
+                                  json.dumps(partial, indent=1) + "\n")
+        write_results(out, result)
+    except KeyboardInterrupt:
+        if done:
+            where = (f"{out / PARTIAL} holds the {done} of {total} (dataset, "
+                     f"model) runs finished so far")
+        else:
+            where = f"nothing written to {out}"
+        raise Interrupted(f"heterophily.py: interrupted; {where}") from None
     print(f"results: {out}")
     return result
 
 
+def cli(argv: Optional[List[str]] = None) -> int:
+    """:func:`main` as a command: Ctrl-C prints one line, status 130."""
+    try:
+        main(argv)
+    except KeyboardInterrupt as exc:
+        print(exc.args[0] if isinstance(exc, Interrupted) else
+              "heterophily.py: interrupted; nothing written", file=sys.stderr)
+        return 130
+    return 0
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(cli())

@@ -1,6 +1,7 @@
 """The evidence studies' examples (``examples/edge_noise.py``,
 ``examples/heterophily.py``): their noise, their model and their output
-on tiny inputs."""
+on tiny inputs, their checks of the options and of ``--out`` before any
+training, and what an interrupted run leaves."""
 
 import json
 import runpy
@@ -40,13 +41,186 @@ def test_edge_noise_adds_the_stated_share_of_random_edges(edge_noise):
                            .edge_index)
 
 
-def test_edge_noise_without_data_is_one_line(edge_noise, tmp_path):
+def test_edge_noise_without_data_is_one_line(edge_noise, tmp_path, capsys):
     with pytest.raises(SystemExit) as info:
         edge_noise["main"](["--root", str(tmp_path), "--dataset",
-                            "CiteSeer"])
-    message = str(info.value)
+                            "CiteSeer", "--out", str(tmp_path / "out")])
+    assert info.value.code == 2
+    message = capsys.readouterr().err
     assert message.startswith("edge_noise.py: CiteSeer is not in ")
-    assert "ind.citeseer.x" in message and "\n" not in message
+    assert "ind.citeseer.x" in message and message.count("\n") == 1
+    assert not (tmp_path / "out").exists()
+
+
+def no_training(*args, **kwargs):
+    raise AssertionError("trained although the input is bad")
+
+
+def error_line(capsys, script: str, *parts: str) -> str:
+    """The argparse answer on stderr: its last line ``<script>: error:
+    ...`` holds every one of :obj:`parts`; no traceback."""
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err and not captured.out
+    line = captured.err.strip().splitlines()[-1]
+    assert line.startswith(f"{script}: error: "), captured.err
+    for part in parts:
+        assert part in line, (part, line)
+    return line
+
+
+@pytest.mark.parametrize("argv, option, words", [
+    (["--noise", "0,50,0"], "--noise", "0 is given twice"),
+    (["--noise", "-5"], "--noise", "-5 is out of range"),
+    (["--noise", "x"], "--noise", "not an integer"),
+    (["--seeds", "0,0"], "--seeds", "0 is given twice"),
+    (["--seeds", "a"], "--seeds", "not an integer"),
+    (["--layers", "gat,diff,gat"], "--layers", "'gat' is given twice"),
+    (["--layers", "gcn"], "--layers", "unknown 'gcn'"),
+    (["--epochs", "0"], "--epochs", "out of range"),
+    (["--noise-seed", "-1"], "--noise-seed", "out of range")])
+def test_edge_noise_bad_options(edge_noise, tmp_path, capsys, monkeypatch,
+                                argv, option, words):
+    monkeypatch.setitem(edge_noise["main"].__globals__, "run", no_training)
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit) as info:
+        # No graph in --root: an option accepted by mistake exits otherwise.
+        edge_noise["main"](["--root", str(tmp_path), "--out", str(out)] +
+                           argv)
+    assert info.value.code == 2
+    error_line(capsys, "edge_noise.py", option, words, "expected")
+    assert not out.exists()
+
+
+def bad_outs(tmp_path: Path):
+    """``--out`` values that cannot be written and the words of their
+    refusal."""
+    (tmp_path / "afile").write_text("x")
+    return [(tmp_path / "afile", "is a file"),
+            (tmp_path / "afile" / "sub", "is a file"),
+            (Path("/proc/x"), "cannot create files")]
+
+
+def test_edge_noise_checks_out_before_training(edge_noise, tmp_path, capsys,
+                                               monkeypatch):
+    monkeypatch.setitem(edge_noise["main"].__globals__, "run", no_training)
+    for out, words in bad_outs(tmp_path):
+        with pytest.raises(SystemExit) as info:
+            # Checked before the data too: --root holds no graph.
+            edge_noise["main"](["--root", str(tmp_path), "--out", str(out)])
+        assert info.value.code == 2, out
+        error_line(capsys, "edge_noise.py", "--out", str(out), words)
+
+
+def tiny_planetoid(num_nodes: int = 30) -> Data:
+    """A Planetoid-like graph: a ring, 5 features, 3 classes, masks."""
+    g = torch.Generator().manual_seed(0)
+    ring = torch.arange(num_nodes)
+    src = torch.cat([ring, (ring + 1) % num_nodes])
+    dst = torch.cat([(ring + 1) % num_nodes, ring])
+    masks = torch.arange(num_nodes) % 3
+    return Data(x=torch.randn(num_nodes, 5, generator=g),
+                y=torch.randint(0, 3, (num_nodes, ), generator=g),
+                edge_index=torch.stack([src, dst]), train_mask=masks == 0,
+                val_mask=masks == 1, test_mask=masks == 2)
+
+
+@pytest.fixture
+def tiny_edge_noise(edge_noise, tmp_path, monkeypatch):
+    """edge_noise.py on :func:`tiny_planetoid` (the dataset check and the
+    loading patched), 1 epoch, one layer and one seed: ``call(argv)``."""
+    names = edge_noise["main"].__globals__
+    monkeypatch.setitem(names, "missing_planetoid", lambda *args: None)
+    monkeypatch.setitem(names, "load_cora", lambda *args: tiny_planetoid())
+
+    def call(out, *argv, entry="main"):
+        return edge_noise[entry](["--root", str(tmp_path), "--out", str(out),
+                                  "--epochs", "1", "--seeds", "0",
+                                  "--layers", "gat", "--noise", "0,50"] +
+                                 list(argv))
+
+    return call
+
+
+def old_results(out: Path) -> dict:
+    """An earlier run's files in :obj:`out`; their contents."""
+    out.mkdir()
+    files = {"results.json": '{"old": true}\n', "table.md": "old table\n",
+             "plot.png": "old plot"}
+    for name, text in files.items():
+        (out / name).write_text(text)
+    return files
+
+
+def test_edge_noise_refuses_a_folder_with_results(tiny_edge_noise, tmp_path,
+                                                  capsys, edge_noise,
+                                                  monkeypatch):
+    # Refused before training: even a regression writes nothing here.
+    monkeypatch.setitem(edge_noise["main"].__globals__, "run", no_training)
+    for name in ("results.json", "table.md", "plot.png",
+                 "results.partial.json"):
+        out = tmp_path / f"with-{name}"
+        out.mkdir()
+        (out / name).write_text("earlier")
+        with pytest.raises(SystemExit) as info:
+            tiny_edge_noise(out)
+        assert info.value.code == 2
+        error_line(capsys, "edge_noise.py", "--out", str(out), name,
+                   "--overwrite")
+        assert [p.name for p in out.iterdir()] == [name]
+        assert (out / name).read_text() == "earlier"
+    # The repository's committed results are such a folder.
+    default = Path(__file__).resolve().parents[1] / "results" / \
+        "edge-noise-cora"
+    if (default / "results.json").is_file():
+        before = (default / "results.json").read_bytes()
+        with pytest.raises(SystemExit) as info:
+            tiny_edge_noise(default)
+        assert info.value.code == 2
+        assert (default / "results.json").read_bytes() == before
+
+
+def test_edge_noise_overwrite_replaces_at_the_end(tiny_edge_noise, tmp_path,
+                                                  capsys):
+    out = tmp_path / "out"
+    old_results(out)
+    (out / "results.partial.json").write_text('{"stale": true}\n')
+    result = tiny_edge_noise(out, "--overwrite")
+    assert sorted(p.name for p in out.iterdir()) == ["plot.png",
+                                                     "results.json",
+                                                     "table.md"]
+    saved = json.loads((out / "results.json").read_text())
+    assert saved["noise_percent"] == [0, 50] == result["noise_percent"]
+    assert "unfinished" not in saved
+    assert "+50 % edges" in (out / "table.md").read_text()
+    assert (out / "plot.png").read_bytes()[:4] == b"\x89PNG"
+    assert capsys.readouterr().out.endswith(f"results: {out}\n")
+
+
+def test_edge_noise_interrupted_keeps_the_earlier_run(
+        tiny_edge_noise, edge_noise, tmp_path, capsys, monkeypatch):
+    out = tmp_path / "out"
+    files = old_results(out)
+    names = edge_noise["main"].__globals__
+    real_run, calls = names["run"], []
+
+    def run_then_interrupt(*args):
+        calls.append(args)
+        if len(calls) == 2:  # the second noise level
+            raise KeyboardInterrupt
+        return real_run(*args)
+
+    monkeypatch.setitem(names, "run", run_then_interrupt)
+    assert tiny_edge_noise(out, "--overwrite", entry="cli") == 130
+    err = capsys.readouterr().err
+    partial = out / "results.partial.json"
+    assert err == (f"edge_noise.py: interrupted; {partial} holds the 1 of 2 "
+                   f"noise levels finished so far\n")
+    # The earlier run's three files as they were, beside the new progress.
+    for name, text in files.items():
+        assert (out / name).read_text() == text
+    saved = json.loads(partial.read_text())
+    assert saved["noise_percent"] == [0] and list(saved["edges"]) == ["0"]
+    assert saved["unfinished"] == "1 of 2 noise levels"
 
 
 @pytest.fixture
@@ -85,6 +259,7 @@ def test_heterophily_runs_every_model_on_every_split(heterophily,
             assert set(cell["layers"]) <= {1, 2}
     saved = json.loads((out / "results.json").read_text())
     assert saved["summary"] == result["summary"]
+    assert not (out / "results.partial.json").exists()
     table = (out / "table.md").read_text()
     assert "REDUCED" in table and "DiffGATConv" in table
     assert (out / "plot.png").read_bytes()[:4] == b"\x89PNG"
@@ -100,13 +275,158 @@ def test_heterophily_residual_blocks_are_the_recipe(heterophily):
     assert conv.heads == 2 and conv.out_channels == 4
 
 
-def test_heterophily_bad_options(heterophily, tmp_path):
+def test_heterophily_bad_options(heterophily, tmp_path, capsys):
     with pytest.raises(SystemExit) as info:
         heterophily["main"](["--datasets", "cora", "--out",
                              str(tmp_path / "res")])
     assert info.value.code == 2
+    error_line(capsys, "heterophily.py", "--datasets", "cora")
     with pytest.raises(SystemExit) as info:
         heterophily["main"](["--root", str(tmp_path), "--datasets",
                              "tolokers", "--out", str(tmp_path / "res")])
-    assert "tolokers.npz is absent" in str(info.value)
+    # A missing dataset is bad input too: status 2, one line.
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("heterophily.py: ") and err.count("\n") == 1
+    assert "tolokers.npz is absent" in err and "--root" in err
     assert not (tmp_path / "res").exists()
+
+
+def tiny_run(data, metric, model, split, layers, args):
+    """A stand-in for training: the same validation metric at every
+    depth."""
+    return dict(val=0.5, test=0.25, step=args.steps)
+
+
+@pytest.mark.parametrize("argv, option", [
+    (["--heads", "0"], "--heads"), (["--threads", "-1"], "--threads"),
+    (["--threads", "0"], "--threads"), (["--lr", "-1"], "--lr"),
+    (["--lr", "0"], "--lr"), (["--lr", "nan"], "--lr"),
+    (["--dropout", "2"], "--dropout"), (["--dropout", "1"], "--dropout"),
+    (["--dropout", "-0.1"], "--dropout"), (["--hidden", "0"], "--hidden"),
+    (["--hidden", "6", "--heads", "4"], "--hidden"),
+    (["--steps", "0"], "--steps"), (["--eval-every", "0"], "--eval-every"),
+    (["--splits", "0,0"], "--splits"), (["--splits", "10"], "--splits"),
+    (["--splits", "a"], "--splits"), (["--layers", "1,1"], "--layers"),
+    (["--layers", "0"], "--layers"),
+    (["--models", "gat,gat"], "--models"),
+    (["--datasets", "minesweeper,minesweeper"], "--datasets")])
+def test_heterophily_bad_options_before_training(
+        heterophily, tiny_graphs, capsys, monkeypatch, argv, option):
+    monkeypatch.setitem(heterophily["main"].__globals__, "run", no_training)
+    out = tiny_graphs / "res"
+    with pytest.raises(SystemExit) as info:
+        heterophily["main"](["--root", str(tiny_graphs), "--datasets",
+                             "minesweeper", "--hidden", "8", "--heads", "2",
+                             "--out", str(out)] + argv)
+    assert info.value.code == 2
+    line = error_line(capsys, "heterophily.py", option, "expected")
+    # That option's rule, not a sentence listing every option's.
+    named = {o for o in ("--hidden", "--heads", "--threads", "--lr",
+                         "--dropout", "--steps", "--eval-every", "--splits",
+                         "--layers", "--models", "--datasets", "--out")
+             if o != option and o in line}
+    # (--hidden's rule: a multiple of --heads.)
+    assert named == ({"--heads"} if "multiple" in line else set())
+    assert not out.exists()
+
+
+def test_heterophily_checks_out_before_training(heterophily, tiny_graphs,
+                                                capsys, monkeypatch):
+    monkeypatch.setitem(heterophily["main"].__globals__, "run", no_training)
+    for out, words in bad_outs(tiny_graphs) + [
+            (tiny_graphs / "held", "already holds results")]:
+        if out.name == "held":
+            old_results(out)
+        with pytest.raises(SystemExit) as info:
+            heterophily["main"](["--root", str(tiny_graphs), "--datasets",
+                                 "minesweeper", "--out", str(out)])
+        assert info.value.code == 2, out
+        error_line(capsys, "heterophily.py", "--out", str(out), words)
+    assert (tiny_graphs / "held" / "table.md").read_text() == "old table\n"
+
+
+def test_heterophily_full_recipe_label(heterophily, tiny_graphs,
+                                       monkeypatch):
+    """``full_recipe`` (and the published figures in the table) only for
+    every reduced dimension at the recipe, splits included, whatever the
+    order of --layers and --splits."""
+    monkeypatch.setitem(heterophily["main"].__globals__, "run", tiny_run)
+
+    def label(name, *argv):
+        out = tiny_graphs / name
+        result = heterophily["main"](["--root", str(tiny_graphs),
+                                      "--datasets", "minesweeper",
+                                      "--models", "gat", "--out", str(out)] +
+                                     list(argv))
+        return result, (out / "table.md").read_text()
+
+    result, table = label("full", "--layers", "5,3,1,2,4", "--splits",
+                          "9,8,7,6,5,4,3,2,1,0")
+    assert result["full_recipe"] and "(published 92.01" in table
+    assert "REDUCED" not in table
+    # Depths are tried from the shallowest: a tie goes to the shallower.
+    assert result["recipe"]["layers"] == [1, 2, 3, 4, 5]
+    assert set(result["summary"]["minesweeper"]["gat"]["layers"]) == {1}
+    for name, argv in (("splits", ["--splits", "0"]),
+                       ("depths", ["--layers", "1,2,3,4"]),
+                       ("dropout", ["--dropout", "0.1"]),
+                       ("steps", ["--steps", "999"])):
+        result, table = label(name, *argv)
+        assert not result["full_recipe"], name
+        assert "REDUCED" in table and "published 92.01" not in table, name
+    is_full = heterophily["is_full_recipe"]
+    assert is_full(dict(heterophily["RECIPE"]), list(range(10)))
+    assert not is_full(dict(heterophily["RECIPE"]), list(range(9)))
+
+
+def test_heterophily_interrupted_keeps_the_earlier_run(
+        heterophily, tiny_graphs, capsys, monkeypatch):
+    out = tiny_graphs / "res"
+    files = old_results(out)
+    calls = []
+
+    def run_then_interrupt(*args):
+        calls.append(args)
+        if len(calls) == 2:  # the second model
+            raise KeyboardInterrupt
+        return tiny_run(*args)
+
+    monkeypatch.setitem(heterophily["main"].__globals__, "run",
+                        run_then_interrupt)
+    code = heterophily["cli"](["--root", str(tiny_graphs), "--datasets",
+                               "minesweeper", "--models", "gat,diff",
+                               "--splits", "0", "--layers", "1", "--out",
+                               str(out), "--overwrite"])
+    assert code == 130
+    partial = out / "results.partial.json"
+    assert capsys.readouterr().err == (
+        f"heterophily.py: interrupted; {partial} holds the 1 of 2 (dataset, "
+        f"model) runs finished so far\n")
+    for name, text in files.items():
+        assert (out / name).read_text() == text
+    saved = json.loads(partial.read_text())
+    assert list(saved["summary"]["minesweeper"]) == ["gat"]
+    assert saved["unfinished"] == "1 of 2 (dataset, model) runs"
+    # Rerun with --overwrite: the finished run replaces all, progress goes.
+    monkeypatch.setitem(heterophily["main"].__globals__, "run", tiny_run)
+    assert heterophily["cli"](["--root", str(tiny_graphs), "--datasets",
+                               "minesweeper", "--models", "gat,diff",
+                               "--splits", "0", "--layers", "1", "--out",
+                               str(out), "--overwrite"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["plot.png",
+                                                     "results.json",
+                                                     "table.md"]
+    assert list(json.loads((out / "results.json").read_text())["summary"][
+        "minesweeper"]) == ["gat", "diff"]
+
+
+def test_study_docstrings_cite_the_differential_attention():
+    for script in ("edge_noise.py", "heterophily.py"):
+        doc = runpy.run_path(str(EXAMPLES / script))["__doc__"]
+        assert "Eq. 6-7" not in doc, script
+        assert "Sec. 4.5, Eq. 9-18" in " ".join(doc.split()), script
+        assert "results.partial.json" in doc and "--overwrite" in doc
+    doc = runpy.run_path(str(EXAMPLES / "heterophily.py"))["__doc__"]
+    assert "expected new defaults" not in doc
+    assert "the layer's defaults" in doc
