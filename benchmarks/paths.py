@@ -19,16 +19,22 @@ Variants of the block's attention, forward+backward in training mode:
 Usage: ``python benchmarks/paths.py [--threads 2] [--repeats 7]``.
 """
 
-import argparse
 import contextlib
 import statistics
 import sys
 import time
+from pathlib import Path
 from unittest import mock
+
+# script_cli.py lies beside the script, however it is run or loaded.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from script_cli import int_at_least, run_script, script_parser  # noqa: E402
 
 # torch, PyG and dsgdn_pyg are imported where they are used, after the
 # options are checked: a bad option is refused at once, not after seconds
 # of imports, and Ctrl-C during the imports ends as Ctrl-C later does.
+
+PROG = "paths.py"
 
 
 def unfused_head_layer_norm(out, weight, bias, scale):
@@ -166,39 +172,15 @@ def aggregation_only(lengths, window, repeats):
                 banded=cpu_ms(banded_step, repeats))
 
 
-class Parser(argparse.ArgumentParser):
-    """argparse, its errors on one line (``paths.py: error: <why>``, exit
-    2) without the usage above them."""
-
-    def error(self, message):
-        self.exit(2, f"{self.prog}: error: {message}\n")
-
-
-def int_at_least(minimum):
-    """An argparse ``type``: an integer >= :obj:`minimum`; argparse names
-    the option in the error."""
-    def parse(text):
-        try:
-            value = int(text)
-        except ValueError:
-            value = None
-        if value is None or value < minimum:
-            raise argparse.ArgumentTypeError(
-                f"expected an integer >= {minimum}, got {text!r}")
-        return value
-    return parse
-
-
 def make_parser():
     """The options, each with its help; their values are checked as they
     are parsed."""
-    parser = Parser(prog="paths.py",
-                    description=" ".join(__doc__.split("\n\n")[0].split()),
-                    epilog="Cases: B=16 dialogues of L=110 and of L=52 at "
-                    "w=20, one of L=2048 at w=5; width 512, 2 heads. "
-                    "Prints the block's forward+backward for the coo, csr "
-                    "and csr+norm variants, then the aggregation alone, "
-                    "csr against banded (a few minutes on two cores).")
+    parser = script_parser(
+        PROG, __doc__, epilog="Cases: B=16 dialogues of L=110 and of L=52 "
+        "at w=20, one of L=2048 at w=5; width 512, 2 heads. Prints the "
+        "block's forward+backward for the coo, csr and csr+norm variants, "
+        "then the aggregation alone, csr against banded (a few minutes on "
+        "two cores).")
     parser.add_argument(
         "--threads", type=int_at_least(1), default=None, metavar="N",
         help="torch intra-op threads (default: torch's choice)")
@@ -240,12 +222,7 @@ def run(args):
 def main(argv=None):
     """Checks every option before torch loads (a bad one: one line, exit
     2), then measures; Ctrl-C: one line, exit 130."""
-    try:
-        run(parse_args(argv))
-    except KeyboardInterrupt:
-        print("paths.py: interrupted", file=sys.stderr)
-        return 130
-    return 0
+    return run_script(PROG, parse_args, run, argv)
 
 
 if __name__ == "__main__":

@@ -9,8 +9,12 @@ Usage::
     python benchmarks/profile_block.py --layer dense --lengths 110 --batch 16
 """
 
-import argparse
 import sys
+from pathlib import Path
+
+# script_cli.py lies beside the script, however it is run or loaded.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from script_cli import int_at_least, run_script, script_parser  # noqa: E402
 
 # torch, PyG and dsgdn_pyg are imported in run(), after the options are
 # checked: a bad option is refused at once, not after seconds of imports,
@@ -18,36 +22,13 @@ import sys
 
 LAYERS = ("sparse", "dense", "gat")
 LAYOUTS = ("auto", "csr", "coo")
-
-
-class Parser(argparse.ArgumentParser):
-    """argparse, its errors on one line (``profile_block.py: error: <why>``,
-    exit 2) without the usage above them."""
-
-    def error(self, message):
-        self.exit(2, f"{self.prog}: error: {message}\n")
-
-
-def int_at_least(minimum):
-    """An argparse ``type``: an integer >= :obj:`minimum`; argparse names
-    the option in the error."""
-    def parse(text):
-        try:
-            value = int(text)
-        except ValueError:
-            value = None
-        if value is None or value < minimum:
-            raise argparse.ArgumentTypeError(
-                f"expected an integer >= {minimum}, got {text!r}")
-        return value
-    return parse
+PROG = "profile_block.py"
 
 
 def make_parser():
     """The options, each with its help; their values are checked as they
     are parsed."""
-    parser = Parser(prog="profile_block.py",
-                    description=" ".join(__doc__.split("\n\n")[0].split()))
+    parser = script_parser(PROG, __doc__)
     parser.add_argument(
         "--layer", choices=LAYERS, default="sparse",
         help="the block: sparse (DiffRGCN), dense (DenseDiffRGCN, padded "
@@ -125,12 +106,7 @@ def run(args):
 def main(argv=None):
     """Checks every option before torch loads (a bad one: one line, exit
     2), then profiles; Ctrl-C: one line, exit 130."""
-    try:
-        run(parse_args(argv))
-    except KeyboardInterrupt:
-        print("profile_block.py: interrupted", file=sys.stderr)
-        return 130
-    return 0
+    return run_script(PROG, parse_args, run, argv)
 
 
 if __name__ == "__main__":

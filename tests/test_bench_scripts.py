@@ -29,9 +29,13 @@ def no_torch(tmp_path):
     return dict(os.environ, PYTHONPATH=str(fake.parent))
 
 
-def refused(script, args, env):
+def one_line_refusal(interpreter, script, *args, env=None):
+    """Runs ``interpreter benchmarks/<script> args`` from the repository
+    root and asserts a refusal at once: within 20 s (a loop that never ends
+    fails here), exit 2, no stdout, one line on stderr, no traceback.
+    Returns the line (also for ``test_gpu_sh.py``)."""
     try:
-        result = subprocess.run([sys.executable, str(BENCHMARKS / script),
+        result = subprocess.run([interpreter, str(BENCHMARKS / script),
                                  *args], cwd=ROOT, capture_output=True,
                                 text=True, timeout=20, env=env)
     except subprocess.TimeoutExpired:
@@ -42,6 +46,24 @@ def refused(script, args, env):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     return lines[0]
+
+
+def stand_ins(tmp_path, scripts, **folders):
+    """Writes each ``name: text`` of :obj:`scripts` as an executable
+    ``tmp_path/bin/name`` and each ``VAR="name"`` of :obj:`folders` as an
+    empty ``tmp_path/name``; returns ``os.environ`` with ``bin`` first on
+    ``PATH`` and each ``VAR`` naming its folder (also for
+    ``test_gpu_sh.py``)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name, text in scripts.items():
+        (bin_dir / name).write_text(text)
+        (bin_dir / name).chmod(0o755)
+    for name in folders.values():
+        (tmp_path / name).mkdir()
+    return dict(os.environ, PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+                **{var: str(tmp_path / name)
+                   for var, name in folders.items()})
 
 
 @pytest.mark.parametrize("args, message", [
@@ -57,7 +79,8 @@ def refused(script, args, env):
     (["--bogus"], "unrecognized arguments: --bogus"),
 ])
 def test_paths_refuses_a_bad_option_before_torch(no_torch, args, message):
-    assert refused("paths.py", args, no_torch) == f"paths.py: error: {message}"
+    assert one_line_refusal(sys.executable, "paths.py", *args,
+                            env=no_torch) == f"paths.py: error: {message}"
 
 
 @pytest.mark.parametrize("args, message", [
@@ -81,7 +104,8 @@ def test_paths_refuses_a_bad_option_before_torch(no_torch, args, message):
 ])
 def test_profile_block_refuses_a_bad_option_before_torch(no_torch, args,
                                                          message):
-    assert refused("profile_block.py", args, no_torch) == \
+    assert one_line_refusal(sys.executable, "profile_block.py", *args,
+                            env=no_torch) == \
         f"profile_block.py: error: {message}"
 
 
@@ -128,17 +152,10 @@ def test_ctrl_c_is_one_line_exit_130(script):
 def fake_tools(tmp_path):
     """``dsgdn`` and ``python`` stand-ins that record their arguments and
     folder in ``calls/<name>`` and exit ``$FAKE_RC`` (default 0)."""
-    bin_dir, calls = tmp_path / "bin", tmp_path / "calls"
-    bin_dir.mkdir()
-    calls.mkdir()
-    for name in ("dsgdn", "python"):
-        (bin_dir / name).write_text(
-            '#!/bin/sh\necho "$PWD|$*" >> "$FAKE_CALLS/$(basename "$0")"\n'
-            'exit "${FAKE_RC:-0}"\n')
-        (bin_dir / name).chmod(0o755)
-    env = dict(os.environ, FAKE_CALLS=str(calls),
-               PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
-    return env, calls
+    record = ('#!/bin/sh\necho "$PWD|$*" >> "$FAKE_CALLS/$(basename "$0")"\n'
+              'exit "${FAKE_RC:-0}"\n')
+    return stand_ins(tmp_path, dict.fromkeys(("dsgdn", "python"), record),
+                     FAKE_CALLS="calls"), tmp_path / "calls"
 
 
 def run_cpu(*args, env, cwd=ROOT, **extra):

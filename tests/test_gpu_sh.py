@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from test_bench_scripts import one_line_refusal, stand_ins
+
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "gpu.sh"
 
@@ -21,18 +23,10 @@ def run(*args, timeout=900, cwd=ROOT, **env):
 
 
 def refused(*args, **env):
-    """The script's answer to options it must refuse at once: within 20 s
-    (a loop over the options that never ends fails here), exit 2."""
-    try:
-        result = run(*args, timeout=20, **env)
-    except subprocess.TimeoutExpired:
-        pytest.fail(f"gpu.sh {' '.join(args)}: still running after 20 s")
-    assert result.returncode == 2, result.stdout + result.stderr
-    assert result.stdout == ""
-    assert "Traceback" not in result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    return lines[0]
+    """The script's one-line answer to options it must refuse at once
+    (:func:`one_line_refusal`: within 20 s, exit 2)."""
+    return one_line_refusal("bash", SCRIPT.name, *args,
+                            env=dict(os.environ, **env))
 
 
 def test_dry_run_lists_the_cuda_steps_and_writes_nothing(tmp_path):
@@ -177,16 +171,11 @@ def test_out_that_is_not_a_gpu_sh_folder_is_refused(tmp_path, make,
                                        (signal.SIGTERM, 143)])
 def test_ctrl_c_stops_the_running_step_and_the_script(tmp_path, sig, code):
     # Stand-ins for python and dsgdn: each records its pid, then sleeps.
-    bin_dir, pids, out = tmp_path / "bin", tmp_path / "pids", tmp_path / "o"
-    bin_dir.mkdir()
-    pids.mkdir()
-    for name in ("python", "dsgdn"):
-        (bin_dir / name).write_text(
-            '#!/bin/sh\necho $$ > "$FAKE_PIDS/$(basename "$0")"\n'
-            'exec sleep 60\n')
-        (bin_dir / name).chmod(0o755)
-    env = dict(os.environ, FAKE_PIDS=str(pids),
-               PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    sleep = ('#!/bin/sh\necho $$ > "$FAKE_PIDS/$(basename "$0")"\n'
+             'exec sleep 60\n')
+    env = stand_ins(tmp_path, dict.fromkeys(("python", "dsgdn"), sleep),
+                    FAKE_PIDS="pids")
+    pids, out = tmp_path / "pids", tmp_path / "o"
     proc = subprocess.Popen(["bash", str(SCRIPT), "--device", "cpu", "--out",
                              str(out)], cwd=ROOT, env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -228,17 +217,14 @@ def test_ctrl_c_stops_the_running_step_and_the_script(tmp_path, sig, code):
 def test_each_step_is_recorded_and_a_failure_does_not_stop_the_rest(
         tmp_path):
     # Stand-ins: pytest sleeps past its limit, the layer suite fails.
-    bin_dir, out = tmp_path / "bin", tmp_path / "o"
-    bin_dir.mkdir()
-    (bin_dir / "python").write_text(
-        '#!/bin/sh\n[ "$1" = -m ] && exec sleep 30\necho fake torch\n')
-    (bin_dir / "dsgdn").write_text(
-        '#!/bin/sh\necho "dsgdn $*"\n[ "$2" = layers ] && exit 3\nexit 0\n')
-    for tool in bin_dir.iterdir():
-        tool.chmod(0o755)
+    out = tmp_path / "o"
+    env = stand_ins(tmp_path, {
+        "python": '#!/bin/sh\n[ "$1" = -m ] && exec sleep 30\n'
+                  'echo fake torch\n',
+        "dsgdn": '#!/bin/sh\necho "dsgdn $*"\n[ "$2" = layers ] && exit 3\n'
+                 'exit 0\n'})
     result = run("--device", "cpu", "--out", str(out), timeout=60,
-                 LIMIT_PYTEST="1",
-                 PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+                 LIMIT_PYTEST="1", PATH=env["PATH"])
     assert result.returncode == 1, result.stdout + result.stderr
     rows = [line.split("\t") for line in
             (out / "steps.tsv").read_text().splitlines()[1:]]
