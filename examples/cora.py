@@ -26,7 +26,6 @@ status 2 and a one-line message, Ctrl-C with status 130::
 
 import argparse
 import shutil
-import statistics
 import sys
 import tempfile
 import time
@@ -43,20 +42,17 @@ from torch_geometric.nn import GATConv, GATv2Conv
 from dsgdn_pyg.bench.config import dataset_dir
 from dsgdn_pyg.nn import DiffGATConv
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from study_cli import (command, fail, int_list, mean_std,  # noqa: E402
+                       name_list, number)
+
 DEFAULT_ROOT = dataset_dir("planetoid")
 RAW_FILES = [f"ind.cora.{name}" for name in
              ("x", "tx", "allx", "y", "ty", "ally", "graph", "test.index")]
 LAYERS = {"gat": "GATConv", "gatv2": "GATv2Conv", "diff": "DiffGATConv",
-          # The ablation of docs/guides/cora.md: the paper's per-head LayerNorm in the
-          # hidden layer.
+          # The ablation of docs/guides/cora.md: the paper's per-head
+          # LayerNorm in the hidden layer.
           "diff-norm": "DiffGATConv, LayerNorm"}
-
-
-def fail(message: str) -> None:
-    """Bad input that argparse cannot see (a missing dataset): the one-line
-    :obj:`message` on stderr and exit status 2, as for a bad option."""
-    print(message, file=sys.stderr)
-    raise SystemExit(2)
 
 
 def missing_planetoid(root: Path, name: str = "Cora",
@@ -86,69 +82,6 @@ def load_cora(root: Path, name: str = "Cora",
         shutil.copytree(raw, Path(tmp) / name / "raw")
         dataset = Planetoid(tmp, name, transform=T.NormalizeFeatures())
         return dataset[0]
-
-
-def int_list(parser: argparse.ArgumentParser, option: str, text: str,
-             low: int = 0, high: Optional[int] = None) -> List[int]:
-    """The comma-separated integers of :obj:`option`, each once and in
-    ``[low, high]``; ``parser.error`` naming :obj:`option` otherwise."""
-    values = []
-    for item in text.split(","):
-        item = item.strip()
-        if not item:
-            continue
-        try:
-            value = int(item)
-        except ValueError:
-            parser.error(f"{option}: {item!r} is not an integer; expected "
-                         f"comma-separated integers, e.g. 0,1,2")
-        if value < low or (high is not None and value > high):
-            bound = f">= {low}" if high is None else f"in {low}-{high}"
-            parser.error(f"{option}: {value} is out of range; expected "
-                         f"integers {bound}")
-        if value in values:
-            parser.error(f"{option}: {value} is given twice; expected each "
-                         f"value once")
-        values.append(value)
-    if not values:
-        parser.error(f"{option}: expected at least one comma-separated "
-                     f"integer, got {text!r}")
-    return values
-
-
-def name_list(parser: argparse.ArgumentParser, option: str, text: str,
-              choices) -> List[str]:
-    """The comma-separated names of :obj:`option`, each once and one of
-    :obj:`choices`; ``parser.error`` naming :obj:`option` otherwise."""
-    names = []
-    for item in text.split(","):
-        item = item.strip()
-        if not item:
-            continue
-        if item not in choices:
-            parser.error(f"{option}: unknown {item!r}; expected "
-                         f"comma-separated names from {', '.join(choices)}")
-        if item in names:
-            parser.error(f"{option}: {item!r} is given twice; expected each "
-                         f"name once")
-        names.append(item)
-    if not names:
-        parser.error(f"{option}: expected at least one of "
-                     f"{', '.join(choices)}, got {text!r}")
-    return names
-
-
-def positive_int(text: str) -> int:
-    """An ``argparse`` type: an integer >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not an integer; expected an integer >= 1") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(
-            f"{value} is out of range; expected an integer >= 1")
-    return value
 
 
 class Net(torch.nn.Module):
@@ -190,7 +123,8 @@ def run(data: Data, layer: str, seed: int, epochs: int = 200) -> float:
         model.train()
         optimizer.zero_grad()
         out = model(data.x, data.edge_index)
-        F.cross_entropy(out[data.train_mask], data.y[data.train_mask]).backward()
+        loss = F.cross_entropy(out[data.train_mask], data.y[data.train_mask])
+        loss.backward()
         optimizer.step()
 
         model.eval()
@@ -203,9 +137,15 @@ def run(data: Data, layer: str, seed: int, epochs: int = 200) -> float:
     return test_at_best
 
 
-def mean_std(values: List[float]) -> str:
-    std = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{100 * statistics.mean(values):.1f} +- {100 * std:.1f} %"
+def add_recipe_options(parser: argparse.ArgumentParser,
+                       seeds_help: str) -> None:
+    """The recipe's ``--seeds`` (help :obj:`seeds_help`) and ``--epochs``,
+    the options of :func:`run`, which ``edge_noise.py`` trains with too."""
+    parser.add_argument("--seeds", default="0,1,2,3,4,5,6,7,8,9",
+                        help=seeds_help)
+    parser.add_argument("--epochs", type=number(int, 1), default=200,
+                        help="training epochs per model, >= 1 (default: "
+                        "200)")
 
 
 def main(argv: Optional[List[str]] = None) -> Dict[str, List[float]]:
@@ -216,12 +156,8 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, List[float]]:
     parser.add_argument("--root", type=Path, default=DEFAULT_ROOT,
                         help="folder holding Cora/raw/ (default: "
                         "$DSGDN_DATA/planetoid)")
-    parser.add_argument("--seeds", default="0,1,2,3,4,5,6,7,8,9",
-                        help="comma-separated seeds, integers >= 0, each "
-                        "once; one model per seed and layer (default: 0-9)")
-    parser.add_argument("--epochs", type=positive_int, default=200,
-                        help="training epochs per model, >= 1 (default: "
-                        "200)")
+    add_recipe_options(parser, "comma-separated seeds, integers >= 0, each "
+                       "once; one model per seed and layer (default: 0-9)")
     parser.add_argument("--layers", default="gat,diff,diff-norm",
                         help="comma-separated, each once: gat (GATConv), "
                         "gatv2 (GATv2Conv), diff (DiffGATConv, defaults), "
@@ -238,8 +174,9 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, List[float]]:
         start = time.perf_counter()
         results[layer] = [run(data, layer, seed, args.epochs)
                           for seed in seeds]
-        print(f"{LAYERS[layer]:{width}s} test accuracy {mean_std(results[layer])}"
-              f" over seeds {seeds}, {args.epochs} epochs "
+        s = mean_std(results[layer])
+        print(f"{LAYERS[layer]:{width}s} test accuracy {s['mean']:.1f} +- "
+              f"{s['std']:.1f} % over seeds {seeds}, {args.epochs} epochs "
               f"({time.perf_counter() - start:.0f} s): "
               f"{[round(100 * a, 1) for a in results[layer]]}", flush=True)
     return results
@@ -247,13 +184,8 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, List[float]]:
 
 def cli(argv: Optional[List[str]] = None) -> int:
     """:func:`main` as a command: Ctrl-C prints one line, status 130."""
-    try:
-        main(argv)
-    except KeyboardInterrupt:
-        print("cora.py: interrupted; nothing is written (the lines above "
-              "are the layers that finished)", file=sys.stderr)
-        return 130
-    return 0
+    return command(main, argv, "cora.py: interrupted; nothing is written "
+                   "(the lines above are the layers that finished)")
 
 
 if __name__ == "__main__":

@@ -51,7 +51,8 @@ def main(steps: int = 50, seed: int = 0) -> dict:
         optimizer.step()
         with torch.no_grad():
             pred = model.eval()(x, edge_index, edge_type).argmax(-1)
-        acc = [(pred[m] == y[m]).float().mean().item() for m in (train, ~train)]
+        acc = [(pred[m] == y[m]).float().mean().item()
+               for m in (train, ~train)]
         if step % 10 == 0:
             print(f"step {step:3d}  loss {loss.item():.4f}  "
                   f"train acc {acc[0]:.3f}  test acc {acc[1]:.3f}")
@@ -68,30 +69,22 @@ def main(steps: int = 50, seed: int = 0) -> dict:
     return {"loss": loss.item(), "train_acc": acc[0], "test_acc": acc[1]}
 
 
-def positive_int(text: str) -> int:
-    """An ``argparse`` type: an integer >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not an integer; expected an integer >= 1") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(
-            f"{value} is out of range; expected an integer >= 1")
-    return value
+def int_at_least(low: int):
+    """An ``argparse`` type: an integer >= :obj:`low`, else a one-line
+    error naming the option."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is not an integer; expected an integer >= {low}"
+            ) from None
+        if value < low:
+            raise argparse.ArgumentTypeError(
+                f"{value} is out of range; expected an integer >= {low}")
+        return value
 
-
-def non_negative_int(text: str) -> int:
-    """An ``argparse`` type: an integer >= 0."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not an integer; expected an integer >= 0") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(
-            f"{value} is out of range; expected an integer >= 0")
-    return value
+    return parse
 
 
 def cli(argv: Optional[List[str]] = None) -> int:
@@ -101,9 +94,9 @@ def cli(argv: Optional[List[str]] = None) -> int:
         prog="custom_pyg_model.py", description=__doc__.split("\n\n")[0],
         epilog="Exit status: 0 done, 2 a bad option, 130 interrupted "
         "(Ctrl-C).")
-    parser.add_argument("--steps", type=positive_int, default=50,
+    parser.add_argument("--steps", type=int_at_least(1), default=50,
                         help="Adam steps, >= 1 (default: 50)")
-    parser.add_argument("--seed", type=non_negative_int, default=0,
+    parser.add_argument("--seed", type=int_at_least(0), default=0,
                         help="seed of the graph, the features, the split "
                         "and the weights, >= 0 (default: 0)")
     args = parser.parse_args(argv)

@@ -35,38 +35,28 @@ with status 2 and one line, Ctrl-C with status 130::
 """
 
 import argparse
-import importlib.util
-import json
 import random
-import statistics
 import sys
 import time
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import List, Optional
 
 import torch
 from torch_geometric.data import Data
 from torch_geometric.utils import add_random_edge
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from cora import (DEFAULT_ROOT, LAYERS, fail, int_list,  # noqa: E402
-                  load_cora, missing_planetoid, name_list, positive_int, run)
-
-from dsgdn_pyg.io import (atomic_write, atomic_write_text,  # noqa: E402
-                          check_writable)
+from cora import (DEFAULT_ROOT, LAYERS, add_recipe_options,  # noqa: E402
+                  load_cora, missing_planetoid, run)
+from study_cli import (RESULTS, Progress, add_out_options,  # noqa: E402
+                       check_out, command, fail, int_list, mean_std,
+                       name_list, number, pyplot, require_matplotlib,
+                       save_png, study_epilog)
 
 STUDY_LAYERS = ("gat", "gatv2", "diff")
 TITLES = {"gat": "GATConv", "gatv2": "GATv2Conv",
           "diff": "DiffGATConv (defaults: norm=False, act=False)"}
 NAMES = ("Cora", "CiteSeer", "PubMed")
-#: The files of a finished run, and the progress file of an unfinished one.
-OUTPUTS = ("results.json", "table.md", "plot.png")
-PARTIAL = "results.partial.json"
-
-
-class Interrupted(KeyboardInterrupt):
-    """Ctrl-C during the study, with the one line saying what ``--out``
-    holds."""
 
 
 def noisy_graph(data: Data, percent: float, noise_seed: int) -> Data:
@@ -90,12 +80,6 @@ def noisy_graph(data: Data, percent: float, noise_seed: int) -> Data:
     return out
 
 
-def summary(values: List[float]) -> Dict[str, float]:
-    return dict(mean=100 * statistics.mean(values),
-                std=100 * (statistics.stdev(values) if len(values) > 1
-                           else 0.0))
-
-
 def table_md(result: dict) -> str:
     """The accuracy table (mean +- std over seeds, %) as Markdown."""
     noise = result["noise_percent"]
@@ -117,12 +101,8 @@ def table_md(result: dict) -> str:
 
 
 def plot(result: dict, path: Path) -> None:
-    import io
-
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    """Accuracy against the share of extra edges, one line per layer."""
+    plt = pyplot()
     noise = result["noise_percent"]
     fig, ax = plt.subplots(figsize=(6, 4.2))
     for layer in result["layers"]:
@@ -136,49 +116,14 @@ def plot(result: dict, path: Path) -> None:
                  f"({len(result['seeds'])} seeds)")
     ax.grid(True, alpha=0.3)
     ax.legend()
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110)
-    plt.close(fig)
-    atomic_write(path, lambda f: f.write(buffer.getvalue()))
-
-
-def check_out(parser: argparse.ArgumentParser, out: Path,
-              overwrite: bool) -> None:
-    """Refuses (``parser.error``, before any training) an ``--out`` that
-    cannot be a writable folder, or one that already holds results unless
-    :obj:`overwrite`."""
-    try:
-        check_writable(out, "--out", directory=True)
-    except ValueError as exc:
-        parser.error(str(exc))
-    held = [name for name in OUTPUTS + (PARTIAL, ) if (out / name).exists()]
-    for name in held:
-        if not (out / name).is_file():
-            parser.error(f"--out {out}: {out / name} is not a regular file; "
-                         f"expected a folder where {name} can be written")
-    if held and not overwrite:
-        parser.error(f"--out {out}: already holds results ({', '.join(held)})"
-                     f"; pass --overwrite to replace them, or another --out")
-
-
-def write_results(out: Path, result: dict) -> None:
-    """The finished run: ``table.md``, ``plot.png``, then ``results.json``;
-    then the progress file goes."""
-    atomic_write_text(out / "table.md", table_md(result))
-    plot(result, out / "plot.png")
-    atomic_write_text(out / "results.json", json.dumps(result, indent=1) + "\n")
-    (out / PARTIAL).unlink(missing_ok=True)
+    save_png(fig, path)
 
 
 def main(argv: Optional[List[str]] = None) -> dict:
     parser = argparse.ArgumentParser(
         prog="edge_noise.py", description=__doc__.split("\n\n")[0],
-        epilog=f"While the study runs, {PARTIAL} in --out holds the noise "
-        f"levels finished so far; {', '.join(OUTPUTS)} are written (and an "
-        f"earlier run's replaced) only once every level is done, and "
-        f"{PARTIAL} is then removed. Exit status: 0 done, 2 a bad option, "
-        f"--out or a missing dataset, 130 interrupted (Ctrl-C).")
+        epilog=study_epilog("noise levels", "every level is done",
+                            "a missing dataset"))
     parser.add_argument("--dataset", default="Cora", choices=NAMES,
                         help="the Planetoid graph (default: Cora)")
     parser.add_argument("--root", type=Path, default=DEFAULT_ROOT,
@@ -188,47 +133,33 @@ def main(argv: Optional[List[str]] = None) -> dict:
                         help="comma-separated extra edges in %% of the "
                         "graph's edges, integers >= 0, each once (default: "
                         "0,50,100,200)")
-    parser.add_argument("--noise-seed", type=int, default=12345,
+    parser.add_argument("--noise-seed", type=number(int, 0), default=12345,
                         help="seed of the random edges, an integer >= 0; "
                         "the same noisy graphs for every layer and seed "
                         "(default: 12345)")
-    parser.add_argument("--seeds", default="0,1,2,3,4,5,6,7,8,9",
-                        help="comma-separated training seeds, integers >= "
-                        "0, each once (default: 0-9)")
-    parser.add_argument("--epochs", type=positive_int, default=200,
-                        help="training epochs per model, >= 1 (default: "
-                        "200)")
+    add_recipe_options(parser, "comma-separated training seeds, integers "
+                       ">= 0, each once (default: 0-9)")
     parser.add_argument("--layers", default=",".join(STUDY_LAYERS),
                         help=f"comma-separated, each once, from "
                         f"{', '.join(LAYERS)} (default: "
                         f"{','.join(STUDY_LAYERS)})")
-    parser.add_argument("--out", type=Path, default=None,
-                        help="output folder (default: "
-                        "results/edge-noise-<dataset> of the repository, "
-                        "which holds the committed results: refused there "
-                        "without --overwrite)")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="replace the results already in --out (they "
-                        "are replaced only once the new run has finished)")
+    add_out_options(parser, "output folder (default: "
+                    "results/edge-noise-<dataset> of the repository, which "
+                    "holds the committed results: refused there without "
+                    "--overwrite)")
     args = parser.parse_args(argv)
     noise = int_list(parser, "--noise", args.noise)
     seeds = int_list(parser, "--seeds", args.seeds)
     layers = name_list(parser, "--layers", args.layers, list(LAYERS))
-    if args.noise_seed < 0:
-        parser.error(f"--noise-seed: {args.noise_seed} is out of range; "
-                     f"expected an integer >= 0")
-    out = args.out or (Path(__file__).resolve().parents[1] / "results" /
-                       f"edge-noise-{args.dataset.lower()}")
+    out = args.out or RESULTS / f"edge-noise-{args.dataset.lower()}"
     check_out(parser, out, args.overwrite)
     message = missing_planetoid(args.root, args.dataset, "edge_noise.py")
     if message:
         fail(message)
-    if importlib.util.find_spec("matplotlib") is None:
-        fail("edge_noise.py: matplotlib is not installed; it draws plot.png "
-             "(pip install matplotlib, or the project's [bench] extra)")
+    require_matplotlib("edge_noise.py")
 
-    done = 0
-    try:
+    progress = Progress("edge_noise.py", out, len(noise), "noise levels")
+    with progress:
         data = load_cora(args.root, args.dataset, "edge_noise.py")
         pairs = data.num_nodes * (data.num_nodes - 1)
         if data.num_edges * (1 + max(noise) / 100) > pairs:
@@ -236,14 +167,12 @@ def main(argv: Optional[List[str]] = None) -> dict:
                          f"than {args.dataset}'s {pairs:,} ordered node "
                          f"pairs; expected at most "
                          f"{100 * (pairs / data.num_edges - 1):.0f}")
-        # --overwrite: an earlier unfinished run's progress is replaced now;
-        # its finished results only by write_results.
-        (out / PARTIAL).unlink(missing_ok=True)
+        progress.clear()
         result = dict(dataset=args.dataset, noise_percent=noise,
                       noise_seed=args.noise_seed, seeds=seeds,
                       epochs=args.epochs, layers=layers, accuracy={},
                       summary={}, edges={}, seconds={})
-        for p in noise:
+        for i, p in enumerate(noise):
             graph = noisy_graph(data, p, args.noise_seed)
             result["edges"][str(p)] = int(graph.num_edges)
             for layer in layers:
@@ -252,7 +181,7 @@ def main(argv: Optional[List[str]] = None) -> dict:
                         for seed in seeds]
                 result["accuracy"].setdefault(layer, {})[str(p)] = accs
                 result["summary"].setdefault(layer, {})[str(p)] = \
-                    summary(accs)
+                    mean_std(accs)
                 result["seconds"].setdefault(layer, {})[str(p)] = round(
                     time.perf_counter() - start, 1)
                 s = result["summary"][layer][str(p)]
@@ -260,35 +189,15 @@ def main(argv: Optional[List[str]] = None) -> dict:
                       f"{s['mean']:.1f} +- {s['std']:.1f} %  "
                       f"({result['seconds'][layer][str(p)]:.0f} s)",
                       flush=True)
-            # After each noise level, so that an interrupted run keeps its
-            # part, under a name no finished run has.
-            partial = {**result, "noise_percent": noise[:done + 1],
-                       "unfinished": f"{done + 1} of {len(noise)} noise "
-                       f"levels"}
-            atomic_write_text(out / PARTIAL,
-                              json.dumps(partial, indent=1) + "\n")
-            done += 1
-        write_results(out, result)
-    except KeyboardInterrupt:
-        if done:
-            where = (f"{out / PARTIAL} holds the {done} of {len(noise)} "
-                     f"noise levels finished so far")
-        else:
-            where = f"nothing written to {out}"
-        raise Interrupted(f"edge_noise.py: interrupted; {where}") from None
+            progress.save({**result, "noise_percent": noise[:i + 1]})
+        progress.finish(result, table_md, plot)
     print(f"results: {out}")
     return result
 
 
 def cli(argv: Optional[List[str]] = None) -> int:
     """:func:`main` as a command: Ctrl-C prints one line, status 130."""
-    try:
-        main(argv)
-    except KeyboardInterrupt as exc:
-        print(exc.args[0] if isinstance(exc, Interrupted) else
-              "edge_noise.py: interrupted; nothing written", file=sys.stderr)
-        return 130
-    return 0
+    return command(main, argv, "edge_noise.py: interrupted; nothing written")
 
 
 if __name__ == "__main__":

@@ -49,10 +49,6 @@ exit with status 2 and one line, Ctrl-C with status 130::
 """
 
 import argparse
-import importlib.util
-import json
-import math
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -66,8 +62,13 @@ from torch_geometric.nn import GATConv, GCNConv
 
 from dsgdn_pyg.bench.graphs import (default_heterophilous_root,
                                     load_heterophilous)
-from dsgdn_pyg.io import atomic_write, atomic_write_text, check_writable
 from dsgdn_pyg.nn import DiffGATConv
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from study_cli import (RESULTS, Progress, add_out_options,  # noqa: E402
+                       check_out, command, fail, int_list, mean_std,
+                       name_list, number, pyplot, require_matplotlib,
+                       save_png, study_epilog)
 
 DATASETS = {"minesweeper": "roc_auc", "tolokers": "roc_auc",
             "chameleon_filtered": "accuracy"}
@@ -84,14 +85,6 @@ RECIPE = dict(hidden=512, heads=8, layers=[1, 2, 3, 4, 5], dropout=0.2,
               lr=3e-5, steps=1000)
 #: The recipe's splits: all ten.
 RECIPE_SPLITS = list(range(10))
-#: The files of a finished run, and the progress file of an unfinished one.
-OUTPUTS = ("results.json", "table.md", "plot.png")
-PARTIAL = "results.partial.json"
-
-
-class Interrupted(KeyboardInterrupt):
-    """Ctrl-C during the study, with the one line saying what ``--out``
-    holds."""
 
 
 def is_full_recipe(recipe: dict, splits: List[int]) -> bool:
@@ -179,12 +172,6 @@ def run(data, metric: str, model: str, split: int, layers: int, args
     return best
 
 
-def mean_std(values: List[float]) -> Dict[str, float]:
-    return dict(mean=100 * statistics.mean(values),
-                std=100 * (statistics.stdev(values) if len(values) > 1
-                           else 0.0))
-
-
 def table_md(result: dict) -> str:
     r = result["recipe"]
     names = result["datasets"]
@@ -221,12 +208,8 @@ def table_md(result: dict) -> str:
 
 
 def plot(result: dict, path: Path) -> None:
-    import io
-
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    """The test metric per model, one panel per dataset."""
+    plt = pyplot()
     names = [n for n in result["datasets"] if n in result["summary"]]
     fig, axes = plt.subplots(1, len(names), figsize=(4 * len(names), 3.8),
                              squeeze=False)
@@ -247,131 +230,14 @@ def plot(result: dict, path: Path) -> None:
                  f"hidden {r['hidden']}, {r['heads']} heads, layers "
                  f"{r['layers']}, {r['steps']} steps, lr {r['lr']}",
                  fontsize=9)
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110)
-    plt.close(fig)
-    atomic_write(path, lambda f: f.write(buffer.getvalue()))
-
-
-def _ints(parser, option: str, text: str, low: int,
-          high: Optional[int] = None) -> List[int]:
-    """The comma-separated integers of :obj:`option`, each once and in
-    ``[low, high]``; ``parser.error`` naming :obj:`option` otherwise."""
-    values = []
-    for item in text.split(","):
-        item = item.strip()
-        if not item:
-            continue
-        try:
-            value = int(item)
-        except ValueError:
-            parser.error(f"{option}: {item!r} is not an integer; expected "
-                         f"comma-separated integers, e.g. 1,2")
-        if value < low or (high is not None and value > high):
-            bound = f">= {low}" if high is None else f"in {low}-{high}"
-            parser.error(f"{option}: {value} is out of range; expected "
-                         f"integers {bound}")
-        if value in values:
-            parser.error(f"{option}: {value} is given twice; expected each "
-                         f"value once")
-        values.append(value)
-    if not values:
-        parser.error(f"{option}: expected at least one comma-separated "
-                     f"integer, got {text!r}")
-    return values
-
-
-def _names(parser, option: str, text: str, choices) -> List[str]:
-    """The comma-separated names of :obj:`option`, each once and one of
-    :obj:`choices`; ``parser.error`` naming :obj:`option` otherwise."""
-    names = []
-    for item in text.split(","):
-        item = item.strip()
-        if not item:
-            continue
-        if item not in choices:
-            parser.error(f"{option}: unknown {item!r}; expected "
-                         f"comma-separated names from {', '.join(choices)}")
-        if item in names:
-            parser.error(f"{option}: {item!r} is given twice; expected each "
-                         f"name once")
-        names.append(item)
-    if not names:
-        parser.error(f"{option}: expected at least one of "
-                     f"{', '.join(choices)}, got {text!r}")
-    return names
-
-
-def _number(kind, low, high=None, low_open=False, high_open=False):
-    """An ``argparse`` type: a finite :obj:`kind` (``int`` or ``float``) in
-    the interval from :obj:`low` to :obj:`high` (open ends as told)."""
-    name = "an integer" if kind is int else "a number"
-    left = ("> " if low_open else ">= ") + f"{low:g}"
-    bound = left if high is None else \
-        f"{left} and {'<' if high_open else '<='} {high:g}"
-
-    def parse(text: str):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"{text!r} is not {name}; expected {name} {bound}") from None
-        if not math.isfinite(value) or value < low or \
-                (low_open and value == low) or \
-                (high is not None and (value > high or
-                                       (high_open and value == high))):
-            raise argparse.ArgumentTypeError(
-                f"{text} is out of range; expected {name} {bound}")
-        return value
-
-    return parse
-
-
-def check_out(parser: argparse.ArgumentParser, out: Path,
-              overwrite: bool) -> None:
-    """Refuses (``parser.error``, before any training) an ``--out`` that
-    cannot be a writable folder, or one that already holds results unless
-    :obj:`overwrite`."""
-    try:
-        check_writable(out, "--out", directory=True)
-    except ValueError as exc:
-        parser.error(str(exc))
-    held = [name for name in OUTPUTS + (PARTIAL, ) if (out / name).exists()]
-    for name in held:
-        if not (out / name).is_file():
-            parser.error(f"--out {out}: {out / name} is not a regular file; "
-                         f"expected a folder where {name} can be written")
-    if held and not overwrite:
-        parser.error(f"--out {out}: already holds results ({', '.join(held)})"
-                     f"; pass --overwrite to replace them, or another --out")
-
-
-def write_results(out: Path, result: dict) -> None:
-    """The finished run: ``table.md``, ``plot.png``, then ``results.json``;
-    then the progress file goes."""
-    atomic_write_text(out / "table.md", table_md(result))
-    plot(result, out / "plot.png")
-    atomic_write_text(out / "results.json", json.dumps(result, indent=1) + "\n")
-    (out / PARTIAL).unlink(missing_ok=True)
-
-
-def fail(message: str) -> None:
-    """Bad input that argparse cannot see (a missing dataset file): the
-    one-line :obj:`message` on stderr and exit status 2."""
-    print(message, file=sys.stderr)
-    raise SystemExit(2)
+    save_png(fig, path)
 
 
 def main(argv: Optional[List[str]] = None) -> dict:
     parser = argparse.ArgumentParser(
         prog="heterophily.py", description=__doc__.split("\n\n")[0],
-        epilog=f"While the study runs, {PARTIAL} in --out holds the "
-        f"(dataset, model) runs finished so far; {', '.join(OUTPUTS)} are "
-        f"written (and an earlier run's replaced) only once all are done, "
-        f"and {PARTIAL} is then removed. Exit status: 0 done, 2 a bad "
-        f"option, --out or a missing dataset file, 130 interrupted "
-        f"(Ctrl-C).")
+        epilog=study_epilog("(dataset, model) runs", "all are done",
+                            "a missing dataset file"))
     parser.add_argument("--root", type=Path,
                         default=default_heterophilous_root(),
                         help="folder holding the .npz files (default: "
@@ -386,11 +252,11 @@ def main(argv: Optional[List[str]] = None) -> dict:
     parser.add_argument("--splits", default="0,1,2,3,4,5,6,7,8,9",
                         help="comma-separated splits to train on, integers "
                         "in 0-9, each once (default: all ten, the recipe)")
-    parser.add_argument("--hidden", type=_number(int, 1),
+    parser.add_argument("--hidden", type=number(int, 1),
                         default=RECIPE["hidden"],
                         help="hidden channels, >= 1 and a multiple of "
                         "--heads (default: 512, the recipe)")
-    parser.add_argument("--heads", type=_number(int, 1),
+    parser.add_argument("--heads", type=number(int, 1),
                         default=RECIPE["heads"],
                         help="attention heads of GATConv and DiffGATConv, "
                         ">= 1 (default: 8, the recipe)")
@@ -398,52 +264,44 @@ def main(argv: Optional[List[str]] = None) -> dict:
                         help="comma-separated graph-layer counts to choose "
                         "from on validation, integers >= 1, each once "
                         "(default: 1-5, the recipe)")
-    parser.add_argument("--dropout", type=_number(float, 0, 1,
-                                                  high_open=True),
+    parser.add_argument("--dropout", type=number(float, 0, 1, high_open=True),
                         default=RECIPE["dropout"],
                         help="dropout probability, >= 0 and < 1 (default: "
                         "0.2, the recipe)")
-    parser.add_argument("--lr", type=_number(float, 0, low_open=True),
+    parser.add_argument("--lr", type=number(float, 0, low_open=True),
                         default=RECIPE["lr"],
                         help="Adam's learning rate, > 0 (default: 3e-5, the "
                         "recipe)")
-    parser.add_argument("--steps", type=_number(int, 1),
+    parser.add_argument("--steps", type=number(int, 1),
                         default=RECIPE["steps"],
                         help="training steps per model, >= 1 (default: "
                         "1000, the recipe)")
-    parser.add_argument("--eval-every", type=_number(int, 1), default=10,
+    parser.add_argument("--eval-every", type=number(int, 1), default=10,
                         help="read the validation metric every this many "
                         "steps (and at the last), >= 1 (default: 10)")
-    parser.add_argument("--threads", type=_number(int, 1), default=None,
+    parser.add_argument("--threads", type=number(int, 1), default=None,
                         help="torch CPU threads, >= 1 (default: torch's "
                         "choice)")
-    parser.add_argument("--out", type=Path, default=None,
-                        help="output folder (default: results/heterophily "
-                        "of the repository; a folder holding results is "
-                        "refused without --overwrite)")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="replace the results already in --out (they "
-                        "are replaced only once the new run has finished)")
+    add_out_options(parser, "output folder (default: results/heterophily "
+                    "of the repository; a folder holding results is refused "
+                    "without --overwrite)")
     args = parser.parse_args(argv)
-    names = _names(parser, "--datasets", args.datasets, list(DATASETS))
-    models = _names(parser, "--models", args.models, list(MODELS))
-    splits = _ints(parser, "--splits", args.splits, 0, 9)
+    names = name_list(parser, "--datasets", args.datasets, list(DATASETS))
+    models = name_list(parser, "--models", args.models, list(MODELS))
+    splits = int_list(parser, "--splits", args.splits, 0, 9, example="1,2")
     # Tried from the shallowest: a tie on validation goes to the shallower.
-    layer_counts = sorted(_ints(parser, "--layers", args.layers, 1))
+    layer_counts = sorted(int_list(parser, "--layers", args.layers, 1,
+                                   example="1,2"))
     if args.hidden % args.heads:
         parser.error(f"--hidden: {args.hidden} is not a multiple of --heads "
                      f"{args.heads}; expected hidden = heads x channels")
-    out = args.out or (Path(__file__).resolve().parents[1] / "results" /
-                       "heterophily")
+    out = args.out or RESULTS / "heterophily"
     check_out(parser, out, args.overwrite)
     missing = [n for n in names if not (args.root / f"{n}.npz").is_file()]
     if missing:
         fail(f"heterophily.py: {args.root / (missing[0] + '.npz')} is "
              f"absent; pass --root with the folder of the .npz files")
-    if importlib.util.find_spec("matplotlib") is None:
-        fail("heterophily.py: matplotlib is not installed; it draws "
-             "plot.png (pip install matplotlib, or the project's [bench] "
-             "extra)")
+    require_matplotlib("heterophily.py")
     if args.threads:
         torch.set_num_threads(args.threads)
     args.eval_every = min(args.eval_every, args.steps)
@@ -454,11 +312,10 @@ def main(argv: Optional[List[str]] = None) -> dict:
                   recipe=recipe, full_recipe=is_full_recipe(recipe, splits),
                   eval_every=args.eval_every, runs={}, summary={},
                   seconds={})
-    done, total = 0, len(names) * len(models)
-    try:
-        # --overwrite: an earlier unfinished run's progress is replaced now;
-        # its finished results only by write_results.
-        (out / PARTIAL).unlink(missing_ok=True)
+    progress = Progress("heterophily.py", out, len(names) * len(models),
+                        "(dataset, model) runs")
+    with progress:
+        progress.clear()
         for name in names:
             try:
                 data = load_heterophilous(args.root / f"{name}.npz")
@@ -486,34 +343,15 @@ def main(argv: Optional[List[str]] = None) -> dict:
                 print(f"{name:19s} {MODELS[model]:18s} {metric} "
                       f"{s['mean']:.2f} +- {s['std']:.2f} ({seconds:.0f} s)",
                       flush=True)
-                done += 1
-                # After each model, so that an interrupted run keeps its
-                # part, under a name no finished run has.
-                partial = dict(result, unfinished=f"{done} of {total} "
-                               f"(dataset, model) runs")
-                atomic_write_text(out / PARTIAL,
-                                  json.dumps(partial, indent=1) + "\n")
-        write_results(out, result)
-    except KeyboardInterrupt:
-        if done:
-            where = (f"{out / PARTIAL} holds the {done} of {total} (dataset, "
-                     f"model) runs finished so far")
-        else:
-            where = f"nothing written to {out}"
-        raise Interrupted(f"heterophily.py: interrupted; {where}") from None
+                progress.save(result)
+        progress.finish(result, table_md, plot)
     print(f"results: {out}")
     return result
 
 
 def cli(argv: Optional[List[str]] = None) -> int:
     """:func:`main` as a command: Ctrl-C prints one line, status 130."""
-    try:
-        main(argv)
-    except KeyboardInterrupt as exc:
-        print(exc.args[0] if isinstance(exc, Interrupted) else
-              "heterophily.py: interrupted; nothing written", file=sys.stderr)
-        return 130
-    return 0
+    return command(main, argv, "heterophily.py: interrupted; nothing written")
 
 
 if __name__ == "__main__":

@@ -16,13 +16,13 @@ SCRIPTS = ("cora.py", "edge_noise.py", "heterophily.py",
 
 
 def error_line(capsys, script: str, *parts: str) -> str:
-    """The argparse-style answer to bad input on stderr: its last line
-    ``<script>: ...`` holds every one of :obj:`parts`; no traceback and
-    nothing on stdout."""
+    """The argparse answer to bad input on stderr: its last line
+    ``<script>: error: ...`` holds every one of :obj:`parts`; no traceback
+    and nothing on stdout. (``test_studies.py`` imports it too.)"""
     captured = capsys.readouterr()
     assert "Traceback" not in captured.err and not captured.out
     line = captured.err.strip().splitlines()[-1]
-    assert line.startswith(f"{script}: "), captured.err
+    assert line.startswith(f"{script}: error: "), captured.err
     for part in parts:
         assert part in line, (part, line)
     return line
@@ -104,7 +104,7 @@ def test_cora_bad_options_are_one_line_errors(tmp_path, capsys, argv,
         # No Cora in --root: an option accepted by mistake exits otherwise.
         script["main"](["--root", str(tmp_path)] + argv)
     assert info.value.code == 2
-    line = error_line(capsys, "cora.py", "error: ", option, "expected")
+    line = error_line(capsys, "cora.py", option, "expected")
     # One option's rule, not a sentence listing every option's.
     assert sum(o in line for o in ("--seeds", "--epochs", "--layers")) == 1
 
@@ -140,7 +140,7 @@ def test_custom_pyg_model_options(capsys):
         with pytest.raises(SystemExit) as info:
             script["cli"](argv)
         assert info.value.code == 2, argv
-        error_line(capsys, "custom_pyg_model.py", "error: ", part)
+        error_line(capsys, "custom_pyg_model.py", part)
     # The options are used: 10 steps print step 10 and no later one.
     assert script["cli"](["--steps", "10", "--seed", "1"]) == 0
     printed = capsys.readouterr().out

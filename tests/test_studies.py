@@ -12,6 +12,8 @@ import pytest
 import torch
 from torch_geometric.data import Data
 
+from test_examples import error_line
+
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
@@ -54,18 +56,6 @@ def test_edge_noise_without_data_is_one_line(edge_noise, tmp_path, capsys):
 
 def no_training(*args, **kwargs):
     raise AssertionError("trained although the input is bad")
-
-
-def error_line(capsys, script: str, *parts: str) -> str:
-    """The argparse answer on stderr: its last line ``<script>: error:
-    ...`` holds every one of :obj:`parts`; no traceback."""
-    captured = capsys.readouterr()
-    assert "Traceback" not in captured.err and not captured.out
-    line = captured.err.strip().splitlines()[-1]
-    assert line.startswith(f"{script}: error: "), captured.err
-    for part in parts:
-        assert part in line, (part, line)
-    return line
 
 
 @pytest.mark.parametrize("argv, option, words", [
