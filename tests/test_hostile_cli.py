@@ -102,15 +102,21 @@ def _unusable_outputs(tmp_path: Path) -> dict:
     (tmp_path / "afile").write_text("mine\n")
     (tmp_path / "adir").mkdir()
     (tmp_path / "adir" / "notes.txt").write_text("mine\n")
+    (tmp_path / "earlier").mkdir()
+    (tmp_path / "earlier" / "results.json").write_text("{}\n")
     return {"file": (tmp_path / "afile", "is a file"),
             "proc": (Path("/proc/x"), "cannot create files in /proc"),
             "under-a-file": (tmp_path / "afile" / "sub", "is a file"),
-            "foreign-folder": (tmp_path / "adir", "holds other files")}
+            "foreign-folder": (tmp_path / "adir",
+                               "holds files a benchmark does not write"),
+            "earlier-results": (tmp_path / "earlier", "holds an earlier "
+                                "benchmark's results (results.json); pass "
+                                "--overwrite")}
 
 
 # Row 1: `dsgdn bench --out` checked before minutes of timing.
 @pytest.mark.parametrize("case", ["file", "proc", "under-a-file",
-                                  "foreign-folder"])
+                                  "foreign-folder", "earlier-results"])
 def test_bench_out_is_checked_before_any_work(tmp_path, no_work, case):
     out, part = _unusable_outputs(tmp_path)[case]
     before = snapshot(tmp_path)
