@@ -69,8 +69,9 @@ def noisy_graph(data: Data, percent: float, noise_seed: int) -> Data:
     random.seed(noise_seed)
     torch.manual_seed(noise_seed)
     edge_index, target = data.edge_index, data.num_edges * (1 + percent / 100)
-    # add_random_edge adds at most as many edges as there are: in steps.
-    while edge_index.size(1) < target:
+    # add_random_edge adds at most as many edges as there are: in steps,
+    # each of whole undirected pairs, until less than one pair is missing.
+    while target - edge_index.size(1) >= 2:
         p = min(1.0, (target - edge_index.size(1)) / edge_index.size(1))
         edge_index, _ = add_random_edge(edge_index, p=p,
                                         force_undirected=True,

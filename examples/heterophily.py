@@ -312,15 +312,20 @@ def main(argv: Optional[List[str]] = None) -> dict:
                   recipe=recipe, full_recipe=is_full_recipe(recipe, splits),
                   eval_every=args.eval_every, runs={}, summary={},
                   seconds={})
+    graphs = {}
+    for name in names:  # every file read before anything in --out changes
+        path = args.root / f"{name}.npz"
+        try:
+            graphs[name] = load_heterophilous(path)
+        except Exception as exc:  # an unreadable file, whatever the cause
+            fail(f"heterophily.py: {path}: cannot be read as a graph of "
+                 f"Platonov et al. ({str(exc).splitlines()[0]})")
     progress = Progress("heterophily.py", out, len(names) * len(models),
                         "(dataset, model) runs")
     with progress:
         progress.clear()
         for name in names:
-            try:
-                data = load_heterophilous(args.root / f"{name}.npz")
-            except ValueError as exc:
-                fail(f"heterophily.py: {exc}")
+            data = graphs[name]
             metric = DATASETS[name]
             for model in models:
                 start = time.perf_counter()

@@ -139,9 +139,18 @@ def study_epilog(parts: str, all_done: str, missing: str) -> str:
             f"or {missing}, 130 interrupted (Ctrl-C).")
 
 
+def folder_path(text: str) -> Path:
+    """An ``argparse`` type: a non-empty path (``''`` would be the current
+    folder, beside whatever else is there)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("expected a folder, got ''")
+    return Path(text)
+
+
 def add_out_options(parser: argparse.ArgumentParser, out_help: str) -> None:
     """A study's ``--out`` (help :obj:`out_help`) and ``--overwrite``."""
-    parser.add_argument("--out", type=Path, default=None, help=out_help)
+    parser.add_argument("--out", type=folder_path, default=None,
+                        help=out_help)
     parser.add_argument("--overwrite", action="store_true",
                         help="replace the results already in --out (they "
                         "are replaced only once the new run has finished)")

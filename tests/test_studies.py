@@ -81,13 +81,27 @@ def test_edge_noise_bad_options(edge_noise, tmp_path, capsys, monkeypatch,
     assert not out.exists()
 
 
+def test_edge_noise_any_share_adds_whole_pairs(edge_noise):
+    # A share whose last step is under one undirected pair stops there
+    # (it crashed inside add_random_edge, or never ended).
+    data = tiny_planetoid(40)
+    E = data.num_edges
+    for percent in (1, 2, 3, 7, 10, 30, 33):
+        noisy = edge_noise["noisy_graph"](data, percent, 7)
+        target = E * (1 + percent / 100)
+        assert noisy.is_undirected()
+        assert abs(target - noisy.num_edges) < 2, percent  # rounded
+
+
 def bad_outs(tmp_path: Path):
     """``--out`` values that cannot be written and the words of their
     refusal."""
     (tmp_path / "afile").write_text("x")
     return [(tmp_path / "afile", "is a file"),
             (tmp_path / "afile" / "sub", "is a file"),
-            (Path("/proc/x"), "cannot create files")]
+            (Path("/proc/x"), "cannot create files"),
+            # '' would be the current folder, beside its other files.
+            ("", "expected a folder, got ''")]
 
 
 def test_edge_noise_checks_out_before_training(edge_noise, tmp_path, capsys,
@@ -326,7 +340,7 @@ def test_heterophily_checks_out_before_training(heterophily, tiny_graphs,
     monkeypatch.setitem(heterophily["main"].__globals__, "run", no_training)
     for out, words in bad_outs(tiny_graphs) + [
             (tiny_graphs / "held", "already holds results")]:
-        if out.name == "held":
+        if isinstance(out, Path) and out.name == "held":
             old_results(out)
         with pytest.raises(SystemExit) as info:
             heterophily["main"](["--root", str(tiny_graphs), "--datasets",
@@ -334,6 +348,25 @@ def test_heterophily_checks_out_before_training(heterophily, tiny_graphs,
         assert info.value.code == 2, out
         error_line(capsys, "heterophily.py", "--out", str(out), words)
     assert (tiny_graphs / "held" / "table.md").read_text() == "old table\n"
+
+
+def test_heterophily_reads_every_dataset_before_out_changes(
+        heterophily, tiny_graphs, capsys, monkeypatch):
+    monkeypatch.setitem(heterophily["main"].__globals__, "run", no_training)
+    (tiny_graphs / "chameleon_filtered.npz").write_bytes(b"not a graph")
+    out = tiny_graphs / "res"
+    out.mkdir()
+    (out / "results.partial.json").write_text("an earlier run's progress\n")
+    with pytest.raises(SystemExit) as info:
+        heterophily["main"](["--root", str(tiny_graphs), "--datasets",
+                             "minesweeper,chameleon_filtered", "--out",
+                             str(out), "--overwrite"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"heterophily.py: {tiny_graphs}/chameleon_filtered"
+                          f".npz: cannot be read") and err.count("\n") == 1
+    assert (out / "results.partial.json").read_text() == \
+        "an earlier run's progress\n"
 
 
 def test_heterophily_full_recipe_label(heterophily, tiny_graphs,
