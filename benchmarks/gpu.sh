@@ -28,8 +28,9 @@
 #                 steps and writes nothing.
 #   -h, --help    prints this help.
 # Options are checked before anything runs: a bad one is refused with a
-# one-line error naming it, exit 2. Time limits (whole seconds >= 1) can be
-# changed with LIMIT_PYTEST, LIMIT_LAYERS, LIMIT_BLOCKS, LIMIT_TRAIN;
+# one-line error naming it, exit 2. Time limits (whole seconds, 1 to
+# 999999999) can be changed with LIMIT_PYTEST, LIMIT_LAYERS, LIMIT_BLOCKS,
+# LIMIT_TRAIN;
 # IEMOCAP is read from $IEMOCAP (default: $DSGDN_DATA/iemocap, the datasets
 # folder; unset: ../shared/data/iemocap).
 set -u
@@ -83,11 +84,11 @@ for name in LIMIT_PYTEST LIMIT_LAYERS LIMIT_BLOCKS LIMIT_TRAIN; do
   value=${!name-}
   [ -n "${!name+set}" ] || continue
   case "$value" in
-    ''|*[!0-9]*) ok=0 ;;
+    ''|*[!0-9]*|??????????*) ok=0 ;;  # not digits, or 10 and more
     *) [ "$((10#$value))" -ge 1 ] && ok=1 || ok=0 ;;
   esac
-  [ "$ok" = 1 ] || fail "$name: expected a whole number of seconds >= 1," \
-                        "got '$value'"
+  [ "$ok" = 1 ] || fail "$name: expected a whole number of seconds from 1" \
+                        "to 999999999, got '$value'"
   printf -v "$name" '%d' "$((10#$value))"
 done
 # Paths the caller gave are taken from the caller's folder; the defaults

@@ -683,3 +683,21 @@ def test_cli_huge_dialogue_follows_the_flags(tmp_path, monkeypatch, flags,
                                       "--out", str(tmp_path / "res")])
     assert isinstance(result.exception, Stop), result.output
     assert seen == [HUGE_LENGTH if huge else None]
+
+
+@pytest.mark.parametrize("before, named", [
+    (["--out", "{tmp}/res"], "--out"), (["--quick"], "--quick"),
+    (["--no-huge", "--repeats", "2"], "--repeats, --huge")])
+def test_block_options_before_layers_are_refused(tmp_path, monkeypatch,
+                                                 before, named):
+    # Click would drop them, and the suite run with its own defaults.
+    def no_work(*args, **kwargs):
+        raise AssertionError("the suite ran")
+    monkeypatch.setattr(layer_suite, "run_layer_suite", no_work)
+    args = [a.format(tmp=tmp_path) for a in before]
+    result = CliRunner().invoke(app, ["bench", *args, "layers"])
+    assert result.exit_code == 2, result.output
+    line, = result.output.strip().splitlines()
+    assert line.startswith(f"error: {named}: ")
+    assert "given before `layers`" in line and "put them after it" in line
+    assert list(tmp_path.iterdir()) == []

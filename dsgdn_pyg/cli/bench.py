@@ -22,6 +22,24 @@ def _stale_plot(out_dir: Path) -> str:
         out_dir, "plot.png") else ""
 
 
+def _refuse_options_before(ctx: typer.Context) -> None:
+    """``dsgdn bench --out X layers``: the options before the subcommand
+    are the block benchmark's, which does not run; Click would drop them
+    silently and the suite run with its defaults (e.g. into its default
+    folder)."""
+    # By name: Typer's parameter sources need not be click's own enum.
+    sources = {param.opts[0]: ctx.get_parameter_source(param.name)
+               for param in ctx.command.params}
+    given = [opt for opt, source in sources.items() if source is not None
+             and source.name not in ("DEFAULT", "DEFAULT_MAP")]
+    if given:
+        with user_errors():
+            name = ctx.invoked_subcommand
+            raise ValueError(f"{', '.join(given)}: given before `{name}`, "
+                             f"which takes its own options; put them after "
+                             f"it (dsgdn bench {name} --help)")
+
+
 def bench(
     ctx: typer.Context,
     quick: bool = typer.Option(
@@ -70,6 +88,7 @@ def bench(
     formulation (and PyG's GATConv) over dialogue lengths and windows.
     `dsgdn bench layers` benchmarks single layers instead."""
     if ctx.invoked_subcommand is not None:
+        _refuse_options_before(ctx)
         return
     from dsgdn_pyg.bench.config import HUGE_LENGTH, BenchConfig, quick_config
     from dsgdn_pyg.bench.output import check_output_folder, default_out_dir
